@@ -1,0 +1,84 @@
+"""Lazy name -> implementation registries for scorers and selectors.
+
+In the spirit of lm-evaluation-harness: each built-in entry is one line mapping a name to
+``"module:attribute"``; the module is imported only when the name is first asked for, so a
+torch-heavy scorer costs nothing until someone uses it. Users add their own with the
+decorators::
+
+    @kit.register_scorer("my_score")
+    class MyScorer:
+        def __init__(self, **options): ...
+        def score(self, pool) -> pd.DataFrame: ...
+
+    @kit.register_selector("my_selector")
+    def my_selector(scores, budget, seed=0, **options) -> list: ...
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+
+class Registry:
+    """A mapping from names to objects, some of them given as lazy ``"module:attr"`` paths."""
+
+    def __init__(self, kind: str, lazy: dict[str, str] | None = None):
+        self.kind = kind
+        self._lazy: dict[str, str] = dict(lazy or {})
+        self._loaded: dict[str, Any] = {}
+
+    def names(self) -> list[str]:
+        return sorted(set(self._lazy) | set(self._loaded))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._lazy or name in self._loaded
+
+    def add(self, name: str, obj: Any = None, *, path: str | None = None, overwrite: bool = False):
+        """Register ``obj`` (or a lazy ``path``) under ``name``."""
+        if (obj is None) == (path is None):
+            raise ValueError("give exactly one of obj and path")
+        if name in self and not overwrite:
+            raise ValueError(f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it")
+        self._loaded.pop(name, None)
+        self._lazy.pop(name, None)
+        if obj is not None:
+            self._loaded[name] = obj
+        else:
+            self._lazy[name] = path
+        return obj
+
+    def register(self, name: str, overwrite: bool = False) -> Callable[[Any], Any]:
+        """Decorator form of :meth:`add`."""
+
+        def deco(obj):
+            self.add(name, obj, overwrite=overwrite)
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> Any:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in self._lazy:
+            raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names()) or '(none)'}")
+        module, _, attr = self._lazy[name].partition(":")
+        obj = getattr(importlib.import_module(module), attr)
+        self._loaded[name] = obj
+        return obj
+
+
+# One line per built-in scorer: kit.score(pool, name, **options) calls cls(**options).score(pool).
+SCORERS = Registry("scorer", {
+})
+
+# One line per built-in selector: kit.select(scores, name, budget, seed, **options).
+SELECTORS = Registry("selector", {
+    "random": "kit.selectors.random_draw:select_random",
+    "dis": "kit.selectors.quality:select_dis",
+    "dil": "kit.selectors.quality:select_dil",
+    "diq": "kit.selectors.quality:select_diq",
+    "cells": "kit.selectors.quality:select_cells",
+})
+
+register_scorer = SCORERS.register
+register_selector = SELECTORS.register

@@ -1,0 +1,1 @@
+"""Scorers: one module each, registered in :mod:`kit.registry`."""

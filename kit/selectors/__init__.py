@@ -1,0 +1,1 @@
+"""Selectors: one module each, registered in :mod:`kit.registry`."""

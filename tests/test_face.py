@@ -1,0 +1,122 @@
+"""The kit's face: registries, budgets, random selection, score persistence and export."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import kit
+from kit.export import manifest_path
+from kit.registry import Registry
+from kit.selection import SelectionShortfall, table_hash
+
+
+@pytest.fixture
+def scores():
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({"a": rng.random(50), "styles": [["yes/no"]] * 50},
+                        index=pd.Index([f"s{i:02d}" for i in range(50)], name="id"))
+
+
+def test_importing_kit_does_not_import_torch():
+    code = "import sys, kit; kit.SELECTORS.get('random'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_registry_is_lazy_and_extensible():
+    reg = Registry("thing", {"json_dumps": "json:dumps"})
+    assert "json_dumps" in reg and reg.get("json_dumps") is json.dumps
+
+    @reg.register("mine")
+    def mine():
+        return 1
+
+    assert reg.get("mine") is mine and reg.names() == ["json_dumps", "mine"]
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("mine", len)
+    with pytest.raises(KeyError, match="unknown thing 'nope'"):
+        reg.get("nope")
+
+
+@pytest.mark.parametrize("budget,n", [(10, 10), (0, 0), (0.3, 15), (0.999, 49), (500, 500)])
+def test_budget_resolution(budget, n):
+    assert kit.resolve_budget(budget, 50) == n
+
+
+@pytest.mark.parametrize("budget", [-1, 0.0, 1.0, 1.5, True, "10"])
+def test_bad_budgets(budget):
+    with pytest.raises((ValueError, TypeError)):
+        kit.resolve_budget(budget, 50)
+
+
+def test_random_selection(scores):
+    sel = kit.select(scores, "random", 0.2, seed=3)
+    assert len(sel) == 10 and len(set(sel)) == 10 and set(sel) <= set(scores.index)
+    assert sel == kit.select(scores, "random", 10, seed=3)
+    assert sel != kit.select(scores, "random", 10, seed=4)
+    assert sel.method == "random" and sel.seed == 3 and sel.budget == 10
+    assert sel.scores_hash == table_hash(scores)
+    # asking for more than the pool returns all of it and says so
+    with pytest.warns(SelectionShortfall, match="returned 50 of the 80"):
+        big = kit.select(scores, "random", 80)
+    assert sorted(big) == sorted(scores.index) and big.notes
+
+
+def test_custom_selector_is_checked(scores):
+    @kit.register_selector("test_too_many", overwrite=True)
+    def too_many(scores, n, seed=0):
+        return list(scores.index[: n + 1])
+
+    with pytest.raises(RuntimeError, match="returned 6 ids for a budget of 5"):
+        kit.select(scores, "test_too_many", 5)
+
+
+def test_table_hash_sees_values(scores):
+    other = scores.copy()
+    other.iloc[0, 0] += 1e-9
+    assert table_hash(scores) == table_hash(scores.copy())
+    assert table_hash(scores) != table_hash(other)
+
+
+def test_custom_scorer_rows_are_checked(corrupt_pool_dir, tmp_path):
+    pool = kit.load_pool(corrupt_pool_dir / "pool.json")
+
+    @kit.register_scorer("test_chars", overwrite=True)
+    class Chars:
+        def __init__(self, drop=False):
+            self.drop = drop
+
+        def score(self, pool):
+            t = pool.table[["text_chars"]].rename(columns={"text_chars": "chars"})
+            return t.iloc[1:] if self.drop else t
+
+    out = kit.score(pool, "test_chars", out=tmp_path / "s.parquet")
+    assert list(out.index) == pool.ids
+    assert kit.load_scores(tmp_path / "s.parquet").equals(out)
+    with pytest.raises(RuntimeError, match="1 missing"):
+        kit.score(pool, "test_chars", drop=True)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("llava", ".json"), ("jsonl", ".jsonl"), ("parquet", ".parquet")])
+def test_export_round_trips_with_manifest(corrupt_pool_dir, tmp_path, fmt, suffix):
+    pool = kit.load_pool(corrupt_pool_dir / "pool.json")
+    scores = pool.table[["text_chars"]].astype(float)
+    sel = kit.select(scores, "random", 3, seed=7)
+    path = kit.export(pool, sel, tmp_path / f"subset{suffix}", format=fmt)
+    again = kit.load_pool(path, images=corrupt_pool_dir / "images")
+    assert again.ids == list(sel) and len(again.report) == 0
+    manifest = json.loads(manifest_path(path).read_text())
+    assert manifest["ids"] == list(sel) and manifest["method"] == "random" and manifest["seed"] == 7
+    assert manifest["scores_hash"] == table_hash(scores)
+    assert manifest["versions"]["kit"] and manifest["versions"]["pandas"] == pd.__version__
+
+
+def test_export_rejects_unknown_ids(corrupt_pool_dir, tmp_path):
+    pool = kit.load_pool(corrupt_pool_dir / "pool.json")
+    with pytest.raises(KeyError):
+        kit.export(pool, ["nope"], tmp_path / "x.json")
+    with pytest.raises(ValueError, match="duplicates"):
+        kit.export(pool, ["ok_1", "ok_1"], tmp_path / "x.json")
