@@ -13,11 +13,11 @@ Scorers and selectors live in registries (:mod:`kit.registry`) and load lazily, 
 from kit.data import Pool, PoolFormatError, PoolValidationError, load_pool
 from kit.export import export
 from kit.registry import SCORERS, SELECTORS, register_scorer, register_selector
-from kit.scoring import load_scores, save_scores, score
+from kit.scoring import load_scores, save_scores, score, score_cached
 from kit.selection import Selection, resolve_budget, select
 
 __version__ = "0.1.0"
 
 __all__ = ["Pool", "PoolFormatError", "PoolValidationError", "load_pool", "score", "select", "export",
-           "Selection", "resolve_budget", "load_scores", "save_scores", "SCORERS", "SELECTORS",
+           "Selection", "resolve_budget", "load_scores", "save_scores", "score_cached", "SCORERS", "SELECTORS",
            "register_scorer", "register_selector", "__version__"]

@@ -45,3 +45,38 @@ def load_scores(path) -> pd.DataFrame:
         if table[col].dtype == object and len(table) and hasattr(table[col].iloc[0], "tolist"):
             table[col] = table[col].map(lambda v: v.tolist() if hasattr(v, "tolist") else v)
     return table
+
+
+def _score_key(pool, name: str, options: dict) -> dict:
+    from kit.export import _jsonable
+    from kit.selection import table_hash
+
+    return {"scorer": name, "options": _jsonable(options),
+            "pool": table_hash(pool.table[["image_path", "conversations"]])}
+
+
+def score_cached(pool, name: str, out, **options) -> pd.DataFrame:
+    """``score()`` that writes ``out`` (parquet) and, on a re-run, reuses it instead of scoring again.
+
+    A ``<out>.done.json`` marker beside the table records the scorer, its options and a hash of the
+    pool; the table is reused only when all three match, so a changed option or pool re-scores.
+    """
+    import json
+
+    out = Path(out)
+    marker = out.with_name(out.name + ".done.json")
+    key = _score_key(pool, name, options)
+    if out.exists() and marker.exists():
+        try:
+            done = json.loads(marker.read_text())
+        except json.JSONDecodeError:
+            done = {}
+        if {k: done.get(k) for k in key} == key:
+            table = load_scores(out)
+            table.attrs.update(done.get("attrs", {}))
+            return table
+    table = score(pool, name, out=out, **options)
+    from kit.export import _jsonable
+
+    marker.write_text(json.dumps({**key, "attrs": _jsonable(dict(table.attrs))}, indent=1))
+    return table

@@ -120,3 +120,26 @@ def test_export_rejects_unknown_ids(corrupt_pool_dir, tmp_path):
         kit.export(pool, ["nope"], tmp_path / "x.json")
     with pytest.raises(ValueError, match="duplicates"):
         kit.export(pool, ["ok_1", "ok_1"], tmp_path / "x.json")
+
+
+def test_score_cached_reuses_only_matching_work(corrupt_pool_dir, tmp_path):
+    pool = kit.load_pool(corrupt_pool_dir / "pool.json")
+    calls = []
+
+    @kit.register_scorer("test_counting", overwrite=True)
+    class Counting:
+        def __init__(self, scale=1.0):
+            self.scale = scale
+
+        def score(self, pool):
+            calls.append(self.scale)
+            return (pool.table[["text_chars"]] * self.scale).astype(float)
+
+    out = tmp_path / "scores" / "counting.parquet"
+    first = kit.score_cached(pool, "test_counting", out)
+    again = kit.score_cached(pool, "test_counting", out)
+    assert calls == [1.0] and again.equals(first)
+    kit.score_cached(pool, "test_counting", out, scale=2.0)  # other options: scored again
+    assert calls == [1.0, 2.0]
+    kit.score_cached(pool.subset(pool.ids[:2]), "test_counting", out, scale=2.0)  # other pool: again
+    assert calls == [1.0, 2.0, 2.0]
