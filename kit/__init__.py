@@ -10,6 +10,7 @@ The face of the kit::
 Scorers and selectors live in registries (:mod:`kit.registry`) and load lazily, so importing
 ``kit`` does not import torch.
 """
+from kit.curriculum import curriculum, export_curriculum
 from kit.data import Pool, PoolFormatError, PoolValidationError, load_pool
 from kit.export import export
 from kit.registry import SCORERS, SELECTORS, register_scorer, register_selector
@@ -20,4 +21,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Pool", "PoolFormatError", "PoolValidationError", "load_pool", "score", "select", "export",
            "Selection", "resolve_budget", "load_scores", "save_scores", "score_cached", "SCORERS", "SELECTORS",
-           "register_scorer", "register_selector", "__version__"]
+           "register_scorer", "register_selector", "curriculum", "export_curriculum", "__version__"]

@@ -65,7 +65,7 @@ def export(pool, ids, path, format: str = "llava", *, method: str | None = None,
         "n_samples": len(ids),
         "ids": [str(i) for i in ids],
         "method": method if method is not None else getattr(ids, "method", None),
-        "params": _jsonable(params if params is not None else getattr(ids, "params", {})),
+        "params": jsonable(params if params is not None else getattr(ids, "params", {})),
         "seed": seed if seed is not None else getattr(ids, "seed", None),
         "budget": getattr(ids, "budget", None),
         "scores_hash": scores_hash if scores_hash is not None else getattr(ids, "scores_hash", None),
@@ -76,17 +76,17 @@ def export(pool, ids, path, format: str = "llava", *, method: str | None = None,
         "versions": library_versions(),
     }
     if extra:
-        manifest.update(_jsonable(extra))
+        manifest.update(jsonable(extra))
     manifest_path(path).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return path
 
 
-def _jsonable(obj):
+def jsonable(obj):
     """Parameters as JSON: containers recursively, numpy scalars as numbers, the rest as strings."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if hasattr(obj, "item"):

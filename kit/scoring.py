@@ -48,10 +48,10 @@ def load_scores(path) -> pd.DataFrame:
 
 
 def _score_key(pool, name: str, options: dict) -> dict:
-    from kit.export import _jsonable
+    from kit.export import jsonable
     from kit.selection import table_hash
 
-    return {"scorer": name, "options": _jsonable(options),
+    return {"scorer": name, "options": jsonable(options),
             "pool": table_hash(pool.table[["image_path", "conversations"]])}
 
 
@@ -76,7 +76,7 @@ def score_cached(pool, name: str, out, **options) -> pd.DataFrame:
             table.attrs.update(done.get("attrs", {}))
             return table
     table = score(pool, name, out=out, **options)
-    from kit.export import _jsonable
+    from kit.export import jsonable
 
-    marker.write_text(json.dumps({**key, "attrs": _jsonable(dict(table.attrs))}, indent=1))
+    marker.write_text(json.dumps({**key, "attrs": jsonable(dict(table.attrs))}, indent=1))
     return table

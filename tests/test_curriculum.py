@@ -1,0 +1,138 @@
+"""The K-stage quality curriculum (method B) and its export as one LLaVA JSON per stage plus a manifest."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import kit
+from kit.curriculum import MANIFEST_NAME, curriculum, export_curriculum, stage_sizes
+
+
+def random_scores(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"image_text": rng.normal(0.3, 0.05, n), "loss_mean": rng.gamma(2.0, 1.0, n)},
+                        index=[f"s{i:04d}" for i in range(n)])
+
+
+def regions(scores, stages, lo=0.01, hi=0.99):
+    """Each stage's region computed from the definition, independently of the kit."""
+    s, l = scores["image_text"], scores["loss_mean"]
+    s_min, s_max = np.quantile(s, [lo, hi])
+    l_min, l_max = np.quantile(l, [lo, hi])
+    ds, dl = (s_max - s_min) / stages, (l_max - l_min) / stages
+    out = []
+    for k in range(stages):
+        if k == 0:  # clipped into the bounds, nothing lies below them
+            out.append(set(scores.index))
+        else:
+            out.append(set(scores.index[(l >= l_min + k * dl) & (s >= s_min + k * ds)]))
+    return out
+
+
+def test_stages_are_disjoint_inside_their_nested_regions():
+    scores = random_scores()
+    stages = curriculum(scores, stages=3, sizes=[60, 30, 5], seed=0)
+    expected = regions(scores, 3)
+    assert len(stages) == 3 and [len(st) for st in stages] == [60, 30, 5]
+    for k, stage in enumerate(stages):
+        assert set(stage) <= expected[k], k
+        assert stage.params["stage"] == k and stage.report["region_size"] == len(expected[k])
+    assert expected[2] < expected[1] < expected[0]  # nested toward the top-right
+    flat = [sid for st in stages for sid in st]
+    assert len(flat) == len(set(flat))
+    # later stages sit further toward high s and high l
+    means = [scores.loc[list(st)].mean() for st in stages]
+    assert means[0]["loss_mean"] < means[1]["loss_mean"] < means[2]["loss_mean"]
+    assert means[0]["image_text"] < means[1]["image_text"] < means[2]["image_text"]
+
+
+def test_seeded_and_reproducible():
+    scores = random_scores()
+    a = curriculum(scores, stages=3, sizes=30, seed=7)
+    assert [list(x) for x in a] == [list(x) for x in curriculum(scores, stages=3, sizes=30, seed=7)]
+    assert [list(x) for x in a] != [list(x) for x in curriculum(scores, stages=3, sizes=30, seed=8)]
+
+
+def test_sizes_forms_and_shortfall_notes():
+    scores = random_scores()
+    assert stage_sizes(5, 3, 100) == [5, 5, 5]
+    assert stage_sizes([1, 2, 3], 3, 100) == [1, 2, 3]
+    assert stage_sizes(0.1, 2, 100) == [10, 10]
+    assert stage_sizes([0.5, 7], 2, 100) == [50, 7]
+    with pytest.raises(ValueError, match="3 stages"):
+        stage_sizes([1, 2], 3, 100)
+    with pytest.raises(TypeError, match="sizes"):
+        curriculum(scores, stages=3)
+    expected = regions(scores, 4)
+    stages = curriculum(scores, stages=4, sizes=[10, 10, 10, 1000], seed=1)
+    last = stages[-1]
+    available = expected[3] - {sid for st in stages[:3] for sid in st}
+    assert set(last) == available and len(last) < 1000
+    assert any("asked for 1000" in n and f"returned all {len(available)}" in n for n in last.notes)
+    assert stages[0].notes == []
+
+
+def test_stage_zero_keeps_outliers_and_unscored_are_never_drawn():
+    scores = random_scores(200)
+    scores.loc["tiny_loss"] = [0.3, -50.0]  # far below L_min: clipped in, still in stage 0's region
+    scores.loc["unscored"] = [np.nan, 1.0]
+    (only,) = curriculum(scores, stages=1, sizes=len(scores), seed=0)
+    assert "tiny_loss" in only and "unscored" not in only
+    assert len(only) == len(scores) - 1
+    assert any("1 sample without a finite" in n for n in only.notes)
+
+
+def test_space_options_pass_through():
+    scores = random_scores()
+    scores["loss_sum"] = scores["loss_mean"] * np.arange(1, len(scores) + 1)
+    stages = curriculum(scores, stages=2, sizes=20, seed=0, loss="sum", bounds=(0.05, 0.95))
+    l_min, l_max = np.quantile(scores["loss_sum"], [0.05, 0.95])
+    assert stages[1].params["l_threshold"] == pytest.approx(l_min + (l_max - l_min) / 2)
+    assert (scores.loc[list(stages[1]), "loss_sum"] >= stages[1].params["l_threshold"]).all()
+
+
+@pytest.fixture
+def tiny_pool(tmp_path):
+    (tmp_path / "images").mkdir()
+    records = []
+    for i, colour in enumerate(["red", "green", "blue"]):
+        Image.new("RGB", (8, 8), colour).save(tmp_path / "images" / f"{colour}.png")
+        records.append({"id": f"id{i}", "image": f"{colour}.png",
+                        "conversations": [{"from": "human", "value": "<image>\nWhat colour is this?"},
+                                          {"from": "gpt", "value": colour}]})
+    (tmp_path / "pool.json").write_text(json.dumps(records))
+    return kit.load_pool(tmp_path / "pool.json")
+
+
+def test_export_writes_one_llava_json_per_stage_and_a_manifest(tiny_pool, tmp_path):
+    scores = pd.DataFrame({"image_text": [0.1, 0.2, 0.3], "loss_mean": [1.0, 2.0, 3.0]},
+                          index=["id0", "id1", "id2"])
+    stages = curriculum(scores, stages=3, sizes=1, seed=0, bounds=(0.0, 1.0))
+    out = tmp_path / "curric"
+    manifest_path = export_curriculum(tiny_pool, stages, out)
+    assert manifest_path == out / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    data_files = sorted(p.name for p in out.glob("*.json") if p.name != MANIFEST_NAME)
+    assert data_files == ["stage_0.json", "stage_1.json", "stage_2.json"]
+    assert manifest["order"] == data_files and manifest["n_stages"] == 3
+    assert manifest["seed"] == 0 and manifest["scores_hash"] == stages[0].scores_hash
+    for k, (entry, stage) in enumerate(zip(manifest["stages"], stages)):
+        records = json.loads((out / entry["data_file"]).read_text())
+        assert [r["id"] for r in records] == entry["ids"] == list(stage)
+        assert records == tiny_pool.records(stage)
+        assert entry["stage"] == k and entry["notes"] == stage.notes
+    assert manifest["n_samples"] == sum(len(st) for st in stages)
+
+
+def test_export_hand_made_stages_and_rejects_bad_ids(tiny_pool, tmp_path):
+    path = export_curriculum(tiny_pool, [["id2"], ["id0", "id1"]], tmp_path / "c", format="jsonl", prefix="part")
+    manifest = json.loads(path.read_text())
+    assert manifest["order"] == ["part_0.jsonl", "part_1.jsonl"]
+    lines = (tmp_path / "c" / "part_1.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == ["id0", "id1"]
+    with pytest.raises(ValueError, match="'id1' appears in stages 0 and 1"):
+        export_curriculum(tiny_pool, [["id1"], ["id1"]], tmp_path / "d")
+    with pytest.raises(KeyError, match="stage 1"):
+        export_curriculum(tiny_pool, [["id1"], ["nope"]], tmp_path / "e")
