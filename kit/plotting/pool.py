@@ -1,4 +1,4 @@
-"""Plot helpers shared by the notebooks (matplotlib / seaborn; imported only by notebooks)."""
+"""Plots of a pool: counts, and images with their conversations; saving figures."""
 from __future__ import annotations
 
 import textwrap
