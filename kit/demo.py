@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     results = []
     for k, path in enumerate(paths, 1):
         print(f"[{k}/{len(paths)}] {path.name} ...", end=" ", flush=True)
-        figures_before = set((run_dir / "figures").glob("*.png"))
+        started = time.time()
         t0 = time.perf_counter()
         try:
             run_notebook(path, run_dir, Path(args.pool).resolve(), args.quick)
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         except Exception as exc:  # noqa: BLE001 - reported in the summary, the rest still runs
             status, detail = "FAILED", str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else repr(exc)
         secs = time.perf_counter() - t0
-        n_fig = len(set((run_dir / "figures").glob("*.png")) - figures_before)
+        n_fig = sum(1 for f in (run_dir / "figures").glob("*.png") if f.stat().st_mtime >= started - 1)
         print(f"{status} in {secs:.0f}s, {n_fig} figures", flush=True)
         if detail:
             print(f"      {detail}", flush=True)
