@@ -69,6 +69,11 @@ class Registry:
 
 # One line per built-in scorer: kit.score(pool, name, **options) calls cls(**options).score(pool).
 SCORERS = Registry("scorer", {
+    "image_text": "kit.scorers.image_text:ImageTextScorer",
+    "loss": "kit.scorers.loss:LossScorer",
+    "rich": "kit.scorers.rich:RichScorer",
+    "style": "kit.scorers.style:Styler",
+    "style_rules": "kit.scorers.style_rules:RuleStyler",
 })
 
 # One line per built-in selector: kit.select(scores, name, budget, seed, **options).
@@ -78,6 +83,7 @@ SELECTORS = Registry("selector", {
     "dil": "kit.selectors.quality:select_dil",
     "diq": "kit.selectors.quality:select_diq",
     "cells": "kit.selectors.quality:select_cells",
+    "mmssr": "kit.selectors.mmssr:select_mmssr",
 })
 
 register_scorer = SCORERS.register

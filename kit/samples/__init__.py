@@ -11,6 +11,7 @@ sample record and the pool.json / labels.csv writers), ``imaging`` (deterministi
 ``defects`` (planting defects), ``build`` (assembling pools), ``readme`` (the data card).
 """
 from kit.samples.labels import CAPABILITIES, DEFECTS, LABEL_COLUMNS, STYLES
+from kit.labels import load_labels  # noqa: F401 - re-exported for convenience
 
 __all__ = ["CAPABILITIES", "STYLES", "DEFECTS", "LABEL_COLUMNS", "build_sample_pool", "build_easyvqa_pool",
            "load_labels"]
@@ -30,13 +31,3 @@ def build_easyvqa_pool(out_dir, n: int = 1000, rates=None, seed: int = 0, split:
 
     return _build(out_dir, n=n, rates=rates, seed=seed, split=split, templates=templates,
                   exclude_pool=exclude_pool, progress=progress)
-
-
-def load_labels(path="data_samples/labels.csv"):
-    """labels.csv as a DataFrame indexed by id, with ``styles`` split into lists."""
-    import pandas as pd
-
-    df = pd.read_csv(path, dtype={"id": str, "defect": str, "origin": str, "styles": str},
-                     keep_default_na=False).set_index("id")
-    df["styles"] = df["styles"].str.split("|")
-    return df

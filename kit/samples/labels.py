@@ -1,24 +1,17 @@
 """The label vocabulary of the sample pools: capability keys, style names, defect kinds.
 
-These are the names of ``/work/shared/papers.md`` (mmSSR): 14 capabilities in the paper's order and
-9 interaction styles in the prompt's order. They live here in one place so that a shared registry
-can later import them from a single module.
+Capability keys and style names come from :mod:`kit.capabilities` (the names of mmSSR, in the
+paper's order); this module adds the aliases and defect kinds the pool builders use.
 """
 from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-# The 14 mmSSR capabilities, in papers.md order (these are also the labels.csv column names).
-CAPABILITIES: tuple[str, ...] = (
-    "spatial", "attribute", "logical", "scene", "finegrained", "language", "incontext",
-    "comparative", "activity", "causal", "humanities", "stem", "data", "ocr",
-)
+from kit.capabilities import BUILTIN_CAPABILITIES, STYLES
 
-# The 9 mmSSR interaction styles, exactly as the styler prompt spells them, in prompt order.
-STYLES: tuple[str, ...] = (
-    "multi-choice", "coordinate", "yes/no", "word/short-phrase", "short description",
-    "detailed description", "comparison", "chain-of-thought (step-by-step)", "specified style",
-)
+# The 14 mmSSR capabilities (papers.md order; also the labels.csv columns) and the 9 styles, from the
+# one registry in kit.capabilities (built-ins only: a user's extra capability is not a label column).
+CAPABILITIES: tuple[str, ...] = tuple(c.key for c in BUILTIN_CAPABILITIES)
 
 # Short aliases used in the template tables of this package (never written to labels.csv).
 STYLE_ALIASES: dict[str, str] = {
