@@ -1,0 +1,1 @@
+"""Model loaders and small trained heads (imported lazily by the scorers)."""
