@@ -1,0 +1,86 @@
+"""The ``rich`` and ``style`` scorer dispatchers, and the shipped distilled head."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import kit
+from kit.capabilities import STYLES, capability_keys
+from kit.scorers.rich import RichScorer
+from kit.scorers.rich_distilled import DEFAULT_WEIGHTS, DistilledRichScorer
+from kit.scorers.style import Styler
+
+KEYS = capability_keys()
+
+
+def test_dispatchers_import_their_backends_lazily():
+    code = ("import sys, kit.scorers.rich, kit.scorers.style, kit\n"
+            "kit.SCORERS.get('rich'); kit.SCORERS.get('style')\n"
+            "mods = ['torch', 'kit.scorers.rich_vlm', 'kit.scorers.rich_distilled', 'kit.scorers.style_rules']\n"
+            "print([m for m in mods if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_backends_are_named():
+    with pytest.raises(ValueError, match="'distilled', 'vlm'"):
+        RichScorer(backend="gpt")
+    with pytest.raises(ValueError, match="'rules', 'distilled', 'vlm'"):
+        Styler(backend="gpt")
+
+
+def test_vlm_backends_reach_the_vlm_scorer():
+    # without a model the VLM scorer itself refuses, which shows the options got there
+    with pytest.raises(ValueError, match="needs model="):
+        RichScorer(backend="vlm")
+    with pytest.raises(ValueError, match="needs model="):
+        Styler(backend="vlm", mode="generate")
+
+
+@pytest.fixture(scope="module")
+def samples(repo_root):
+    pool = kit.load_pool(repo_root / "data_samples" / "pool.json")
+    return pool.subset(pool.ids[:: max(len(pool) // 12, 1)][:12])
+
+
+def test_shipped_head_is_small_and_says_how_it_was_made():
+    assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 2_000_000
+    scorer = DistilledRichScorer.load(progress=False)
+    meta = scorer.metadata
+    assert scorer.capabilities == KEYS and scorer.styles == list(STYLES)
+    assert "same pool" in meta["note"] and meta["trained_on"].endswith("labels.csv")
+    assert set(meta["cv"]["spearman"]) == set(KEYS) and 0 <= meta["cv"]["style_f1_micro"] <= 1
+    assert meta["command"].startswith("python -m kit.scorers.rich_distilled train")
+
+
+def test_default_rich_and_distilled_styles_on_data_samples(samples):
+    table = kit.score(samples, "rich", progress=False)  # the offline default: the shipped head
+    assert list(table.index) == samples.ids and list(table.columns[:14]) == KEYS
+    assert (table["status"] == "ok").all() and table[KEYS].notna().all().all()
+    assert table[KEYS].to_numpy().min() >= 0 and table[KEYS].to_numpy().max() <= 5
+    assert all(s and set(s) <= set(STYLES) for s in table["styles"])
+    assert table["source"].tolist() == samples.table["source"].tolist()
+    styles = kit.score(samples, "style", backend="distilled", progress=False)
+    assert list(styles.columns) == ["styles", "status"] and styles["styles"].tolist() == table["styles"].tolist()
+    # the shipped head has seen these samples: it agrees with their labels (optimistic, in-sample)
+    from kit.teacher import load_teacher_ratings
+
+    labels = load_teacher_ratings(samples.path.parent / "labels.csv").loc[samples.ids]
+    hits = sum(bool(set(a) & set(b)) for a, b in zip(table["styles"], labels["styles"]))
+    assert hits >= 0.75 * len(samples)
+
+
+def test_rules_styler_is_the_default(samples):
+    table = kit.score(samples, "style")
+    assert "styles" in table.columns and len(table) == len(samples)
+    assert all(isinstance(s, list) and set(s) <= set(STYLES) for s in table["styles"])
+
+
+def test_rich_backend_options_reach_the_distilled_head(samples, tmp_path):
+    table = RichScorer(integer=True, style_threshold=0.99, at_least_one_style=False, progress=False).score(samples)
+    assert np.array_equal(table[KEYS].to_numpy(), np.round(table[KEYS].to_numpy()))
+    default = RichScorer(progress=False).score(samples)
+    assert sum(map(len, table["styles"])) <= sum(map(len, default["styles"]))
+    with pytest.raises(FileNotFoundError):
+        RichScorer(weights=tmp_path / "none.pt")

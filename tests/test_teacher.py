@@ -1,0 +1,245 @@
+"""The teacher annotator against a local OpenAI-compatible server (loopback only)."""
+import base64
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kit
+from kit import prompts_mmssr as P
+from kit.capabilities import STYLES, capability_keys, keyword
+from kit.teacher import (ChatClient, TeacherAnnotator, TeacherConfigError, TeacherRequestError, annotate,
+                         load_teacher_ratings, read_done, sample_ids)
+
+ANSWERS = ["yes", "two", "A red square on the left.", "The image shows a busy street with cars and a bus."]
+
+
+def make_pool(root, n=12):
+    """A small LLaVA pool of coloured squares with short conversations."""
+    img_dir = root / "images"
+    img_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(n):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        Image.new("RGB", (16, 16), colour).save(img_dir / f"im{i}.png")
+        records.append({"id": f"s{i:02d}", "image": f"im{i}.png", "conversations": [
+            {"from": "human", "value": f"<image>\nQuestion {i}: what is shown?"},
+            {"from": "gpt", "value": ANSWERS[i % len(ANSWERS)]}]})
+    (root / "pool.json").write_text(json.dumps(records))
+    return kit.load_pool(root / "pool.json")
+
+
+def teacher_reply(text: str) -> str:
+    """The fake teacher: a deterministic score per (sample text, query), styles by answer length."""
+    if text.endswith(P.style_query()):
+        answer = text.split(" Answer: ")[-1].split("\n")[0]
+        words = len(answer.split())
+        if words == 1 and answer.lower() in ("yes", "no"):
+            return "yes/no, word/short-phrase"
+        return "word/short-phrase" if words <= 3 else "short description, fancy style"
+    digest = hashlib.sha1(text.encode()).digest()
+    return str(digest[0] % 7) if digest[1] % 5 else "not a number"  # 6 -> out of range -> NaN
+
+
+class FakeServer:
+    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 that fails its first request with 503."""
+
+    def __init__(self, fail_first=1, fail_status=503):
+        self.requests, self.bodies, self.fail_left, self.fail_status = 0, [], fail_first, fail_status
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length))
+                with outer.lock:
+                    outer.requests += 1
+                    outer.bodies.append((self.path, dict(self.headers), body))
+                    fail = outer.fail_left > 0
+                    outer.fail_left -= fail
+                if fail:
+                    self.send_response(outer.fail_status)
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "busy"}')
+                    return
+                text = body["messages"][-1]["content"][1]["text"]
+                data = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                            "content": teacher_reply(text)}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_teacher_env(monkeypatch):
+    for var in ("KIT_TEACHER_URL", "KIT_TEACHER_MODEL", "KIT_TEACHER_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def pool(tmp_path):
+    return make_pool(tmp_path / "pool")
+
+
+def test_no_endpoint_is_a_clear_error(pool, tmp_path):
+    with pytest.raises(TeacherConfigError, match="KIT_TEACHER_URL"):
+        annotate(pool, tmp_path / "t.jsonl", n=2)
+    with pytest.raises(TeacherConfigError, match="KIT_TEACHER_MODEL"):
+        TeacherAnnotator(base_url="http://127.0.0.1:9/v1")
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_sample_is_seeded_and_nested(pool):
+    a = sample_ids(pool, 5, seed=3)
+    assert a == sample_ids(pool, 5, seed=3) and len(set(a)) == 5 and set(a) <= set(pool.ids)
+    assert sample_ids(pool, 8, seed=3)[:5] == a  # growing a run keeps the finished ids
+    assert sample_ids(pool, 5, seed=4) != a
+    assert len(sample_ids(pool, 0.5, seed=0)) == 6 and len(sample_ids(pool)) == 12
+
+
+def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
+    out = tmp_path / "teacher.jsonl"
+    n_q = len(capability_keys()) + 1
+    with FakeServer(fail_first=1) as server:
+        monkeypatch.setenv("KIT_TEACHER_URL", server.url)  # configured from the environment
+        monkeypatch.setenv("KIT_TEACHER_MODEL", "fake-4o")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        summary = annotate(pool, out, n=6, seed=1, backoff=0.01, progress=False)
+        assert summary.rated == 6 and summary.skipped == 0 and summary.n_retries == 1
+        assert server.requests == 6 * n_q + 1 == summary.n_requests  # one 503, retried
+
+        # the request: the official texts, the image as a data URL, the key as a bearer token
+        path, headers, body = server.bodies[-1]
+        assert path == "/v1/chat/completions" and body["model"] == "fake-4o"
+        assert headers["Authorization"] == "Bearer sk-test" and body["temperature"] == 0
+        system, user = body["messages"]
+        assert system == {"role": "system", "content": P.SYSTEM_PROMPT}
+        image_part, text_part = user["content"]
+        url = image_part["image_url"]["url"]
+        assert url.startswith("data:image/png;base64,")
+        assert base64.b64decode(url.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        texts = [b["messages"][-1]["content"][1]["text"] for _, _, b in server.bodies[1:1 + n_q]]
+        assert texts[0].endswith("\n" + P.capability_query(keyword(capability_keys()[0])))
+        assert texts[-1].endswith("\n" + P.style_query())
+        assert texts[0].startswith("Question: ") and "<image>" not in texts[0]
+
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        assert sorted(r["id"] for r in lines) == sorted(sample_ids(pool, 6, seed=1))
+        for rec in lines:
+            assert set(rec["scores"]) == set(capability_keys()) and rec["model"] == "fake-4o"
+            for key, value in rec["scores"].items():
+                assert value == (None if np.isnan(P.parse_score(rec["raw"][key])) else int(rec["raw"][key]))
+            assert set(rec["styles"]) <= set(STYLES) and rec["raw"]["style"]
+            assert rec["unknown_styles"] in ([], ["fancy style"])
+
+        # resume: nothing new for finished ids, only the extra ones are rated
+        before = server.requests
+        again = annotate(pool, out, n=6, seed=1, backoff=0.01, progress=False)
+        assert server.requests == before and again.rated == 0 and again.skipped == 6
+        more = annotate(pool, out, n=8, seed=1, backoff=0.01, progress=False)
+        assert more.rated == 2 and server.requests == before + 2 * n_q
+        assert len(out.read_text().splitlines()) == 8
+
+    ratings = load_teacher_ratings(out)
+    assert len(ratings) == 8 and list(ratings.columns[:14]) == capability_keys()
+    assert ratings[capability_keys()].isna().any().any()  # unparsable replies are NaN, not 0
+    assert ratings.loc[lines[0]["id"], "styles"] == lines[0]["styles"]
+
+    from kit.scorers.rich_distilled import DistilledRichScorer
+
+    scorer = DistilledRichScorer(feature_options={"blocks": ["stats"]}, steps=20, progress=False)
+    table = scorer.fit(pool, ratings).score(pool)
+    assert len(table) == len(pool) and table[capability_keys()].notna().all().all()
+
+
+def test_cli(pool, tmp_path, capsys):
+    from kit.teacher import main
+
+    with FakeServer(fail_first=0) as server:
+        main([str(pool.path), str(tmp_path / "cli.jsonl"), "--n", "2", "--url", server.url, "--model", "m",
+              "--max-side", "8"])
+        assert server.requests == 2 * (len(capability_keys()) + 1)
+        url = server.bodies[0][2]["messages"][-1]["content"][0]["image_url"]["url"]
+    assert "2 rated now" in capsys.readouterr().out and len(read_done(tmp_path / "cli.jsonl")) == 2
+    with Image.open(__import__("io").BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        assert max(im.size) == 8  # --max-side downsizes before sending
+
+
+def test_torn_last_line_is_redone(pool, tmp_path):
+    out = tmp_path / "teacher.jsonl"
+    with FakeServer(fail_first=0) as server:
+        ann = TeacherAnnotator(base_url=server.url, model="m", capabilities=["ocr"], backoff=0.01)
+        ann.annotate(pool, out, n=3, seed=0, progress=False)
+        good = out.read_text().splitlines()
+        out.write_text("\n".join(good[:2]) + "\n" + good[2][: len(good[2]) // 2])  # crash mid-write
+        assert len(read_done(out)) == 2
+        before = server.requests
+        summary = ann.annotate(pool, out, n=3, seed=0, progress=False)
+        assert summary.rated == 1 and server.requests == before + 2
+    assert len(read_done(out)) == 3 and len(load_teacher_ratings(out, capabilities=["ocr"])) == 3
+
+
+def test_retries_are_bounded_and_client_errors_are_not_retried(pool, tmp_path):
+    with FakeServer(fail_first=100) as server:
+        client = ChatClient(server.url, "m", max_retries=2, backoff=0.001)
+        with pytest.raises(TeacherRequestError, match="giving up after 3 attempts: HTTP 503"):
+            client.chat([{"role": "user", "content": "hi"}])
+        assert server.requests == 3
+    with FakeServer(fail_first=100, fail_status=401) as server:
+        ann = TeacherAnnotator(base_url=server.url, model="m", backoff=0.001)
+        with pytest.raises(TeacherRequestError, match="HTTP 401") as err:
+            ann.annotate(pool, tmp_path / "t.jsonl", n=2, progress=False)
+        assert err.value.status == 401 and server.requests == 1
+        summary = ann.annotate(pool, tmp_path / "t.jsonl", n=2, on_error="skip", progress=False)
+        assert summary.rated == 0 and len(summary.failed) == 2
+
+
+def test_unreachable_endpoint_gives_up(pool):
+    import socket
+
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = ChatClient(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, backoff=0.001, timeout=2)
+    with pytest.raises(TeacherRequestError, match="cannot reach"):
+        client.chat([{"role": "user", "content": "hi"}])
+    assert client.n_requests == 2
+
+
+def test_labels_csv_loads(tmp_path):
+    keys = capability_keys()
+    rows = ["id," + ",".join(keys) + ",styles,defect",
+            "a," + ",".join(str(i % 6) for i in range(14)) + ",yes/no|word/short-phrase,",
+            "b," + ",".join([""] * 14) + ",,broken_image"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    table = load_teacher_ratings(tmp_path / "labels.csv")
+    assert list(table.index) == ["a", "b"] and list(table.columns[:14]) == keys
+    assert table.loc["a", "styles"] == ["yes/no", "word/short-phrase"] and table.loc["b", "styles"] == []
+    assert table.loc["a", keys[7]] == 1.0 and table.loc["b", keys].isna().all()
+    assert table.loc["b", "defect"] == "broken_image"
+    (tmp_path / "bad.csv").write_text("id,ocr,styles\na,7,\n")
+    with pytest.raises(ValueError, match="'a' has ocr=7"):
+        load_teacher_ratings(tmp_path / "bad.csv")
