@@ -14,7 +14,6 @@ A stage whose region holds fewer samples than asked returns all of them and says
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import numbers
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.export import FORMATS, jsonable, library_versions, write_records
+from kit.export import FORMATS, jsonable, provenance, write_records
 from kit.quality_space import QualitySpace, space_for, unscored_note
 from kit.selection import Selection, resolve_budget, table_hash
 
@@ -120,10 +119,7 @@ def export_curriculum(pool, stages: list, out_dir, format: str = "llava", prefix
         "scores_hash": first.scores_hash,
         "space": jsonable(first.report.get("space")),
         "stages": entries,
-        "pool_file": str(pool.path) if pool.path else None,
-        "image_root": str(pool.image_root) if pool.image_root else None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": library_versions(),
+        **provenance(pool),
     }
     if extra:
         manifest.update(jsonable(extra))

@@ -30,6 +30,31 @@ def manifest_path(path) -> Path:
     return path.with_name(path.stem + ".manifest.json")
 
 
+def check_ids(pool, ids, what: str = "ids") -> None:
+    """Raise if any id is not in the pool (KeyError) or appears twice (ValueError)."""
+    missing = [i for i in ids if i not in pool.table.index]
+    if missing:
+        raise KeyError(f"{what}: {len(missing)} ids are not in the pool, e.g. {missing[:3]}")
+    if len(set(ids)) != len(ids):
+        seen, dup = set(), None
+        for i in ids:
+            if i in seen:
+                dup = i
+                break
+            seen.add(i)
+        raise ValueError(f"{what} contain duplicates, e.g. {dup!r}")
+
+
+def provenance(pool) -> dict:
+    """Where a subset came from and with what software: the manifest fields shared by every export."""
+    return {
+        "pool_file": str(pool.path) if pool.path else None,
+        "image_root": str(pool.image_root) if pool.image_root else None,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+    }
+
+
 def write_records(records: list[dict], path, format: str = "llava") -> Path:
     """Write records as LLaVA JSON, JSONL or parquet."""
     path = Path(path)
@@ -53,11 +78,7 @@ def export(pool, ids, path, format: str = "llava", *, method: str | None = None,
     hash go into the manifest; the keyword arguments override them. Returns the data file's path.
     """
     ids = list(ids) if not hasattr(ids, "method") else ids
-    missing = [i for i in ids if i not in pool.table.index]
-    if missing:
-        raise KeyError(f"{len(missing)} ids are not in the pool, e.g. {missing[:3]}")
-    if len(set(ids)) != len(ids):
-        raise ValueError("ids contain duplicates")
+    check_ids(pool, ids)
     path = write_records(pool.records(ids), path, format)
     manifest = {
         "data_file": path.name,
@@ -70,10 +91,7 @@ def export(pool, ids, path, format: str = "llava", *, method: str | None = None,
         "budget": getattr(ids, "budget", None),
         "scores_hash": scores_hash if scores_hash is not None else getattr(ids, "scores_hash", None),
         "notes": list(getattr(ids, "notes", [])),
-        "pool_file": str(pool.path) if pool.path else None,
-        "image_root": str(pool.image_root) if pool.image_root else None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": library_versions(),
+        **provenance(pool),
     }
     if extra:
         manifest.update(jsonable(extra))

@@ -19,3 +19,18 @@ def corrupt_pool_dir():
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny forwards on one torch thread (restored afterwards).
+
+    On two cores shared with other processes, spinning OpenMP threads made small forwards 5-15x slower.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -44,19 +44,7 @@ def _make_pool(folder: Path, conversations=CONVERSATIONS, seed=0) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Run this module's forwards on one thread (restored afterwards).
-
-    The test machine's two cores are shared with other jobs; there, two spinning torch threads made a forward
-    5-8x slower than one thread.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

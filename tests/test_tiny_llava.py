@@ -9,13 +9,7 @@ pytest.importorskip("gguf")
 from kit.models.tiny_llava import NUM_IMAGE_TOKENS, build_tiny_llava, save_tiny_llava  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny matrices: one thread is faster, and OpenMP threads stall when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
