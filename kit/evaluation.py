@@ -43,3 +43,24 @@ def paired_win_rate(pairs: pd.DataFrame, defective_higher: bool) -> float:
         return float("nan")
     diff = ok["defective"] - ok["clean"]
     return float(np.mean(diff > 0 if defective_higher else diff < 0))
+
+
+def multilabel_agreement(true: np.ndarray, pred: np.ndarray, names) -> tuple[pd.DataFrame, float, float]:
+    """Per-label precision, recall, F1 and support of boolean matrices ``(n_samples, n_labels)``.
+
+    Returns the table (NaN where a ratio is undefined: no predictions, no support) with micro F1 and
+    macro F1 (mean over labels that have support).
+    """
+    true, pred = np.asarray(true, dtype=bool), np.asarray(pred, dtype=bool)
+    tp = (true & pred).sum(0).astype(float)
+    fp = (~true & pred).sum(0).astype(float)
+    fn = (true & ~pred).sum(0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = pd.DataFrame({"support": (tp + fn).astype(int), "predicted": (tp + fp).astype(int),
+                              "precision": tp / (tp + fp), "recall": tp / (tp + fn),
+                              "f1": 2 * tp / (2 * tp + fp + fn)}, index=pd.Index(list(names), name="style"))
+    denom = 2 * tp.sum() + fp.sum() + fn.sum()
+    micro = float(2 * tp.sum() / denom) if denom else float("nan")
+    present = table["support"] > 0
+    macro = float(table.loc[present, "f1"].mean()) if present.any() else float("nan")
+    return table, micro, macro

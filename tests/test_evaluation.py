@@ -28,3 +28,15 @@ def test_defect_pairs(labels):
     assert list(pairs["clean"]) == [0.9, 0.8] and list(pairs["defective"]) == [0.1, 0.85]
     assert paired_win_rate(pairs, defective_higher=False) == 0.5
     assert np.isnan(paired_win_rate(defect_pairs(v, labels, "wrong_answer"), True))
+
+
+def test_multilabel_agreement():
+    from kit.evaluation import multilabel_agreement
+
+    true = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=bool)
+    pred = np.array([[1, 0, 1], [0, 1, 0], [0, 1, 0]], dtype=bool)
+    table, micro, macro = multilabel_agreement(true, pred, ["a", "b", "c"])
+    assert table.loc["a", "precision"] == 1.0 and table.loc["a", "recall"] == 0.5
+    assert table.loc["b", "f1"] == 1.0 and table.loc["c", "support"] == 0 and np.isnan(table.loc["c", "recall"])
+    assert micro == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))  # tp=3, fp=1, fn=1
+    assert macro == pytest.approx((2 / 3 + 1.0) / 2)         # labels with support: a and b

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from kit.teacher import load_teacher_ratings
+from kit.evaluation import multilabel_agreement
 
 FORMAT = "kit.rich_distilled/1"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "rich_distilled.pt"
@@ -823,25 +824,6 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a[ok], b[ok]).statistic)
 
 
-def style_agreement(true: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> tuple[pd.DataFrame, float, float]:
-    """Per-style precision/recall/F1 and micro / macro F1 of boolean matrices (n, s)."""
-    true, pred = true.astype(bool), pred.astype(bool)
-    tp = (true & pred).sum(0).astype(float)
-    fp = (~true & pred).sum(0).astype(float)
-    fn = (true & ~pred).sum(0).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
-    table = pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": true.sum(0)},
-                         index=pd.Index(list(names), name="style"))
-    denom = 2 * tp.sum() + fp.sum() + fn.sum()
-    micro = float(2 * tp.sum() / denom) if denom else math.nan
-    present = table["support"] > 0
-    macro = float(table.loc[present, "f1"].mean()) if present.any() else math.nan
-    return table, micro, macro
-
-
 def cross_validate(pool, ratings: pd.DataFrame, folds: int = 5, seed: int = 0,
                    capabilities: Iterable[str] | None = None, groups=None, **scorer_options) -> CVReport:
     """K-fold agreement of the distilled head with the teacher on the rated samples of ``pool``.
@@ -895,7 +877,7 @@ def cross_validate(pool, ratings: pd.DataFrame, folds: int = 5, seed: int = 0,
     for i, names in enumerate(style_lists):
         for name in names:
             pred_bool[i, base.styles.index(name)] = True
-    style_table, micro, macro = style_agreement(S > 0.5, pred_bool, base.styles)
+    style_table, micro, macro = multilabel_agreement(S > 0.5, pred_bool, base.styles)
     predictions = pd.DataFrame(pred, index=pd.Index(ids, name="id"), columns=base.capabilities)
     predictions["styles"] = style_lists
     opts = {k: v for k, v in scorer_options.items()

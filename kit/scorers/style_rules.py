@@ -27,11 +27,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from kit.capabilities import STYLES
 from kit.conversation import strip_image_token
+from kit.evaluation import multilabel_agreement
 
 MC, COORD, YESNO, PHRASE, SHORT, DETAILED, COMPARE, COT, SPECIFIED = STYLES
 
@@ -331,6 +333,11 @@ def _as_style_lists(values: pd.Series) -> pd.Series:
                       else ([] if v is None or (isinstance(v, float) and v != v) else list(v)))
 
 
+def _style_matrix(style_sets) -> np.ndarray:
+    """Boolean (samples x 9 styles) matrix from sets of style names."""
+    return np.array([[style in s for style in STYLES] for s in style_sets], dtype=bool).reshape(-1, len(STYLES))
+
+
 def style_agreement(predicted: pd.Series, truth: pd.Series) -> pd.DataFrame:
     """Per-style precision, recall and F1 of ``predicted`` against ``truth`` (multi-label).
 
@@ -342,17 +349,8 @@ def style_agreement(predicted: pd.Series, truth: pd.Series) -> pd.DataFrame:
     ids = predicted.index.intersection(truth.index)
     pred = _as_style_lists(predicted.loc[ids]).map(set)
     true = _as_style_lists(truth.loc[ids]).map(set)
-    rows = []
-    for style in STYLES:
-        p = pred.map(lambda s: style in s).to_numpy()
-        t = true.map(lambda s: style in s).to_numpy()
-        tp, fp, fn = int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())
-        precision = tp / (tp + fp) if tp + fp else float("nan")
-        recall = tp / (tp + fn) if tp + fn else float("nan")
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-        rows.append({"style": style, "support": tp + fn, "predicted": tp + fp,
-                     "precision": precision, "recall": recall, "f1": f1})
-    table = pd.DataFrame(rows).set_index("style")
+    table, _, _ = multilabel_agreement(_style_matrix(true), _style_matrix(pred), STYLES)
+    table = table[["support", "predicted", "precision", "recall", "f1"]].astype(float)
     used = table[(table["support"] > 0) | (table["predicted"] > 0)]
     table.loc["macro"] = [used["support"].sum(), used["predicted"].sum(), used["precision"].mean(),
                           used["recall"].mean(), used["f1"].mean()]
