@@ -33,7 +33,8 @@ def run_notebook(path: Path, run_dir: Path, pool_path: Path, quick: bool, log_ou
     params = {k: v for k, v in offered.items() if k in declared}
     out = run_dir / path.name
     pm.execute_notebook(str(path), str(out), parameters=params, cwd=str(path.parent), kernel_name="python3",
-                        progress_bar=False, log_output=log_output)
+                        progress_bar=False, log_output=log_output,
+                        extra_arguments=["--log-level=ERROR"])  # keep the kernel's start-up chatter out of the log
     return out
 
 
