@@ -23,14 +23,11 @@ def repo_root():
 
 @pytest.fixture(scope="module")
 def one_torch_thread():
-    """Run a module's tiny forwards on one torch thread (restored afterwards).
+    """Run a module's tiny forwards on one torch thread (restored afterwards); see kit.models.threads.
 
-    On two cores shared with other processes, spinning OpenMP threads made small forwards 5-15x slower.
     Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
     """
-    import torch
+    from kit.models.threads import one_torch_thread as single_thread
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with single_thread():
+        yield

@@ -24,6 +24,7 @@ and check it on held-out easy-vqa pairs (own text vs another image's text)::
 """
 from __future__ import annotations
 
+
 import argparse
 import hashlib
 import json
@@ -35,6 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from kit.models.threads import one_torch_thread
 
 HEAD_PATH = Path(__file__).resolve().parents[1] / "weights" / "lit_head_easyvqa.pt"
 COLOURS = ("red", "green", "blue", "yellow", "teal", "brown", "black", "gray")
@@ -226,15 +229,9 @@ def train_head(image_feats, text_feats, owner, labels, steps: int = 400, batch_s
                lr: float = 2e-3, weight_decay: float = 1e-4, dim: int = 128, seed: int = 0,
                progress: bool = True):
     """Train the two projections with the symmetric multi-positive contrastive loss (seeded)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest and immune to busy machines
-    try:
+    with one_torch_thread():  # tiny matrices: one thread is fastest and immune to busy machines
         return _train_head(image_feats, text_feats, owner, labels, steps, batch_size, lr, weight_decay, dim, seed,
                            progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_head(image_feats, text_feats, owner, labels, steps, batch_size, lr, weight_decay, dim, seed, progress):
