@@ -40,3 +40,4 @@ def test_multilabel_agreement():
     assert table.loc["b", "f1"] == 1.0 and table.loc["c", "support"] == 0 and np.isnan(table.loc["c", "recall"])
     assert micro == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))  # tp=3, fp=1, fn=1
     assert macro == pytest.approx((2 / 3 + 1.0) / 2)         # labels with support: a and b
+
