@@ -118,6 +118,40 @@ def display_name(key: str) -> str:
     return get_capability(key).display_name
 
 
+def style_names(value) -> list[str]:
+    """A styles cell as a list of distinct names, in order.
+
+    Accepts a list, tuple or array of names, or a ``"a|b"`` string (as in ``labels.csv``); every
+    name is split on ``|`` and stripped; ``None`` / NaN (and NaN items) give nothing. Anything else
+    raises ``TypeError``. Names are not checked against :data:`STYLES` (see :func:`check_styles`).
+    """
+    import numpy as np
+    import pandas as pd
+
+    def missing(v) -> bool:
+        return v is None or (pd.api.types.is_scalar(v) and bool(pd.isna(v)))
+
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+    elif missing(value):
+        items = []
+    else:
+        raise TypeError(f"styles must be a list of names (or 'a|b'), got {value!r:.80}")
+    names: list[str] = []
+    for item in items:
+        if missing(item):
+            continue
+        if not isinstance(item, str):
+            raise TypeError(f"styles must be a list of names (or 'a|b'), got {value!r:.80}")
+        for piece in item.split("|"):
+            piece = piece.strip()
+            if piece and piece not in names:
+                names.append(piece)
+    return names
+
+
 def check_styles(names) -> tuple[list[str], list[str]]:
     """Split ``names`` into (known styles in given order, unknown names), both de-duplicated."""
     known, unknown = [], []

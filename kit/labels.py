@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kit.capabilities import style_names
+
 
 def labels_path_for(pool_path) -> Path:
     """``labels.csv`` beside a pool file."""
@@ -16,5 +18,5 @@ def load_labels(path) -> pd.DataFrame:
     labels = pd.read_csv(path, dtype={"id": str, "origin": str}, keep_default_na=False, na_values=[""])
     labels = labels.set_index("id")
     labels["origin"] = labels["origin"].astype(object).where(labels["origin"].notna(), None)
-    labels["styles"] = labels["styles"].fillna("").map(lambda s: [x for x in str(s).split("|") if x])
+    labels["styles"] = labels["styles"].map(style_names)
     return labels

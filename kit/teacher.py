@@ -439,7 +439,7 @@ def load_teacher_ratings(path, capabilities: Iterable[str] | None = None) -> pd.
             raise ValueError(f"{path}: no 'id' column")
         table = table.set_index("id")
         styles = table["styles"] if "styles" in table.columns else pd.Series("", index=table.index)
-        table["styles"] = styles.map(_split_style_cell)
+        table["styles"] = styles.map(caps.style_names)
     else:
         rows = []
         with path.open(encoding="utf-8") as fh:
@@ -474,12 +474,6 @@ def load_teacher_ratings(path, capabilities: Iterable[str] | None = None) -> pd.
     table.index = table.index.astype(str)
     table.index.name = "id"
     return table
-
-
-def _split_style_cell(cell) -> list[str]:
-    if not isinstance(cell, str) or not cell.strip():
-        return []
-    return [s.strip() for s in cell.split("|") if s.strip()]
 
 
 # --------------------------------------------------------------------------- CLI

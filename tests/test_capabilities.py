@@ -53,3 +53,19 @@ def test_unknown_capability_names_the_key():
         caps.keyword("nope")
     with pytest.raises(ValueError, match="built-in"):
         caps.unregister_capability("ocr")
+
+
+def test_style_names_reads_every_cell_form():
+    import numpy as np
+    import pytest
+
+    from kit.capabilities import style_names
+
+    assert style_names("yes/no| comparison |yes/no") == ["yes/no", "comparison"]
+    assert style_names(["yes/no", "a|b", None, float("nan")]) == ["yes/no", "a", "b"]
+    assert style_names(np.array(["coordinate"], dtype=object)) == ["coordinate"]
+    assert style_names(None) == [] and style_names(float("nan")) == [] and style_names("") == []
+    with pytest.raises(TypeError):
+        style_names(3)
+    with pytest.raises(TypeError):
+        style_names([3])

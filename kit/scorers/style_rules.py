@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kit.capabilities import STYLES
+from kit.capabilities import STYLES, style_names
 from kit.conversation import strip_image_token
 from kit.evaluation import multilabel_agreement
 
@@ -328,11 +328,6 @@ class RuleStyler:
         return out
 
 
-def _as_style_lists(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: [p.strip() for p in v.split("|") if p.strip()] if isinstance(v, str)
-                      else ([] if v is None or (isinstance(v, float) and v != v) else list(v)))
-
-
 def _style_matrix(style_sets) -> np.ndarray:
     """Boolean (samples x 9 styles) matrix from sets of style names."""
     return np.array([[style in s for style in STYLES] for s in style_sets], dtype=bool).reshape(-1, len(STYLES))
@@ -347,8 +342,8 @@ def style_agreement(predicted: pd.Series, truth: pd.Series) -> pd.DataFrame:
     exactly right, in the ``recall`` column). ``support`` counts true labels, ``predicted`` predictions.
     """
     ids = predicted.index.intersection(truth.index)
-    pred = _as_style_lists(predicted.loc[ids]).map(set)
-    true = _as_style_lists(truth.loc[ids]).map(set)
+    pred = predicted.loc[ids].map(style_names).map(set)
+    true = truth.loc[ids].map(style_names).map(set)
     table, _, _ = multilabel_agreement(_style_matrix(true), _style_matrix(pred), STYLES)
     table = table[["support", "predicted", "precision", "recall", "f1"]].astype(float)
     used = table[(table["support"] > 0) | (table["predicted"] > 0)]

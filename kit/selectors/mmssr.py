@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kit.capabilities import STYLES, capability_keys
+from kit.capabilities import STYLES, capability_keys, style_names
 from kit.selection import Selection, resolve_budget
 
 NO_SOURCE = ""
@@ -100,26 +100,11 @@ def _plain_source(value) -> str:
 
 
 def _plain_styles(value, sample_id) -> list[str]:
-    """A sample's distinct style names in order (list, tuple, array or ``"a|b"``; names stripped)."""
-    if isinstance(value, str):
-        items = [value]
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        items = list(value)
-    elif _is_missing(value):
-        items = []
-    else:
-        raise TypeError(f"sample {sample_id!r}: styles must be a list of names (or 'a|b'), got {value!r:.80}")
-    names: list[str] = []
-    for item in items:
-        if _is_missing(item):
-            continue
-        if not isinstance(item, str):
-            raise TypeError(f"sample {sample_id!r}: styles must be a list of names (or 'a|b'), got {value!r:.80}")
-        for piece in item.split("|"):
-            piece = piece.strip()
-            if piece and piece not in names:
-                names.append(piece)
-    return names
+    """A sample's distinct style names in order (see :func:`kit.capabilities.style_names`)."""
+    try:
+        return style_names(value)
+    except TypeError as exc:
+        raise TypeError(f"sample {sample_id!r}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- reference
