@@ -30,7 +30,7 @@ bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
 samples: $(STAMP)
-	$(PY) -m kit.samples build data_samples/
+	$(PY) -m kit.pools build data_samples/
 
 clean-venv:
 	rm -rf $(VENV)

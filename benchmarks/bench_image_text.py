@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     import torch
 
     import kit
-    from kit.scorers.image_text import ImageTextScorer, sample_texts
+    from kit.quality.image_text.scorer import ImageTextScorer, sample_texts
 
     pool = kit.load_pool(args.pool)
     if args.n:

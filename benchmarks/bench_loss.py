@@ -47,7 +47,7 @@ def main(argv=None):
 
     import kit
     from kit.models.smollm2 import load_smollm2
-    from kit.scorers.loss import LossScorer
+    from kit.quality.loss import LossScorer
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kit.capabilities import STYLES, capability_keys
-from kit.selectors.mmssr import _reference_mmssr, select_mmssr
+from kit.mmssr.sampler import _reference_mmssr, select_mmssr
 
 
 def max_rss_gb() -> float:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: kit and tests.support
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -49,7 +51,7 @@ def make_pool(root: Path, n: int, seed: int = 0):
 
 def time_mode(model, processor, pool, **options) -> float:
     """Samples per second of one full ``score(pool)`` run."""
-    from kit.scorers.rich_vlm import VLMRichScorer
+    from kit.mmssr.rich_vlm import VLMRichScorer
 
     scorer = VLMRichScorer(model, processor, progress=False, **options)
     start = time.perf_counter()
@@ -90,7 +92,7 @@ def main(argv=None):
 
     import torch
 
-    from kit.models.tiny_llava import build_tiny_llava
+    from tests.support.tiny_llava import build_tiny_llava
 
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -32,3 +32,12 @@ def conversation_text(conversations, part: str = "all", sep: str = "\n") -> str:
     if part == "answers":
         return sep.join(answers(conversations))
     raise ValueError(f"part must be 'all', 'questions' or 'answers', not {part!r}")
+
+
+def common_prefix_length(a, b) -> int:
+    """How many leading items two sequences share (characters of two strings, or two token-id lists)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

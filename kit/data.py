@@ -84,12 +84,24 @@ class Pool:
             text += " (" + ", ".join(f"{r} {n}" for r, n in counts.items()) + ")"
         return text
 
-    def subset(self, ids: Iterable[str]) -> "Pool":
-        """A pool holding only ``ids`` (in that order); the report is kept as it was."""
+    def check_ids(self, ids: Iterable[str], what: str = "ids", unique: bool = True) -> list[str]:
+        """``ids`` as a list; raises ``KeyError`` naming ids not in the pool, ``ValueError`` on a repeat.
+
+        The one check every function that takes ids of a pool runs (subsets, exports, curricula, the teacher).
+        """
         ids = list(ids)
         missing = [i for i in ids if i not in self.table.index]
         if missing:
-            raise KeyError(f"{len(missing)} ids are not in the pool, e.g. {missing[:3]}")
+            raise KeyError(f"{what}: {len(missing)} ids are not in the pool, e.g. {missing[:3]}")
+        if unique and len(set(ids)) != len(ids):
+            seen: set = set()
+            dup = next(i for i in ids if i in seen or seen.add(i))
+            raise ValueError(f"{what} contain duplicates, e.g. {dup!r}")
+        return ids
+
+    def subset(self, ids: Iterable[str]) -> "Pool":
+        """A pool holding only ``ids`` (in that order); the report is kept as it was."""
+        ids = self.check_ids(ids)
         return Pool(self.table.loc[ids], self.report, self.path, self.image_root, len(ids))
 
     def records(self, ids: Iterable[str] | None = None) -> list[dict]:

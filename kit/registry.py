@@ -47,6 +47,15 @@ class Registry:
             self._lazy[name] = path
         return obj
 
+    def unknown(self, name) -> str:
+        """The error text for a name that is not registered, with the nearest names as a suggestion."""
+        import difflib
+
+        names = self.names()
+        close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+        return f"unknown {self.kind} {name!r}{hint} Registered: {', '.join(names) or '(none)'}"
+
     def register(self, name: str, overwrite: bool = False) -> Callable[[Any], Any]:
         """Decorator form of :meth:`add`."""
 
@@ -60,7 +69,7 @@ class Registry:
         if name in self._loaded:
             return self._loaded[name]
         if name not in self._lazy:
-            raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names()) or '(none)'}")
+            raise KeyError(self.unknown(name))
         module, _, attr = self._lazy[name].partition(":")
         obj = getattr(importlib.import_module(module), attr)
         self._loaded[name] = obj
@@ -69,21 +78,41 @@ class Registry:
 
 # One line per built-in scorer: kit.score(pool, name, **options) calls cls(**options).score(pool).
 SCORERS = Registry("scorer", {
-    "image_text": "kit.scorers.image_text:ImageTextScorer",
-    "loss": "kit.scorers.loss:LossScorer",
-    "rich": "kit.scorers.rich:RichScorer",
-    "style": "kit.scorers.style:Styler",
-    "style_rules": "kit.scorers.style_rules:RuleStyler",
+    "image_text": "kit.quality.image_text.scorer:ImageTextScorer",
+    "loss": "kit.quality.loss:LossScorer",
+    "rich": "kit.mmssr.rich:RichScorer",
+    "style": "kit.mmssr.style:Styler",
 })
 
 # One line per built-in selector: kit.select(scores, name, budget, seed, **options).
 SELECTORS = Registry("selector", {
-    "random": "kit.selectors.random_draw:select_random",
-    "dis": "kit.selectors.quality:select_dis",
-    "dil": "kit.selectors.quality:select_dil",
-    "diq": "kit.selectors.quality:select_diq",
-    "cells": "kit.selectors.quality:select_cells",
-    "mmssr": "kit.selectors.mmssr:select_mmssr",
+    "random": "kit.baselines.random:select_random",
+    "dis": "kit.quality.selectors:select_dis",
+    "dil": "kit.quality.selectors:select_dil",
+    "diq": "kit.quality.selectors:select_diq",
+    "cells": "kit.quality.selectors:select_cells",
+    "mmssr": "kit.mmssr.sampler:select_mmssr",
+})
+
+# Backends of the scorers that have several: kit.score(pool, scorer, backend=name, **options) calls
+# cls(**options); a backend is a class with score(pool) -> DataFrame, like a scorer.
+RICH_BACKENDS = Registry("rich-scorer backend", {
+    "distilled": "kit.mmssr.distilled.scorer:DistilledRichScorer",
+    "vlm": "kit.mmssr.rich_vlm:VLMRichScorer",
+})
+STYLE_BACKENDS = Registry("styler backend", {
+    "rules": "kit.mmssr.style_rules:RuleStyler",
+    "distilled": "kit.mmssr.distilled.scorer:DistilledStyler",
+    "vlm": "kit.mmssr.rich_vlm:VLMStyler",
+})
+# Image-text backends are encoders for the shared pipeline (kit.quality.image_text.pipeline), not scorers.
+IMAGE_TEXT_BACKENDS = Registry("image-text backend", {
+    "standin": "kit.quality.image_text.standin:StandinBackend",
+    "open_clip": "kit.quality.image_text.openclip:OpenClipBackend",
+})
+# Feature extractors of the distilled head (kit.mmssr.distilled.features): factory(**options) -> extractor.
+FEATURE_EXTRACTORS = Registry("feature extractor", {
+    "offline": "kit.mmssr.distilled.features:OfflineFeatures",
 })
 
 register_scorer = SCORERS.register

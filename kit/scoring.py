@@ -1,11 +1,29 @@
-"""The scoring face: ``score(pool, name, **options)`` over the scorer registry."""
+"""The scoring face: ``score(pool, name)``, ``score_cached`` and the joined ``score_table``.
+
+Every scorer is a class registered in :data:`kit.registry.SCORERS`: ``cls(**options).score(pool)``
+returns a DataFrame indexed by sample id with one row per pool sample. Constructing a scorer loads no
+model; it loads on its first ``score``. A scorer may declare
+
+- ``pool_dependent`` (bool): whether a sample's score depends on the rest of the pool (the image-text
+  stand-in's neighbour part does), and
+- the columns it made for selection, in its table's ``attrs["columns"]`` (default: every column but
+  ``status``),
+
+and :func:`score` records both, with the wall time, in the returned table's ``attrs``.
+"""
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import pandas as pd
 
 from kit.registry import SCORERS
+
+# Columns of a scorer's own table that describe how it scored rather than what it found.
+DIAGNOSTIC_COLUMNS = ("status", "source", "scorer", "text", "truncated", "n_tokens")
 
 
 def score(pool, name: str, out=None, **options) -> pd.DataFrame:
@@ -13,11 +31,16 @@ def score(pool, name: str, out=None, **options) -> pd.DataFrame:
 
     Returns a DataFrame indexed by sample id with one row per sample of the pool (a sample a scorer
     could not score keeps its row, with NaN scores and a ``status`` saying why). ``out`` also writes
-    the table to parquet.
+    the table to parquet. ``attrs`` holds ``scorer_name``, ``options``, ``columns`` (the columns made for
+    selection), ``pool_dependent``, ``label`` and ``timing``.
     """
+    from kit.provenance import jsonable
+
     cls = SCORERS.get(name)
     scorer = cls(**options)
+    t0 = time.perf_counter()
     table = scorer.score(pool)
+    seconds = time.perf_counter() - t0
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"scorer {name!r} returned {type(table).__name__}, not a DataFrame")
     missing = pool.table.index.difference(table.index)
@@ -25,8 +48,17 @@ def score(pool, name: str, out=None, **options) -> pd.DataFrame:
     if len(missing) or len(extra):
         raise RuntimeError(f"scorer {name!r} must return one row per pool sample: "
                            f"{len(missing)} missing (e.g. {list(missing[:3])}), {len(extra)} unknown")
+    attrs = dict(table.attrs)
     table = table.loc[pool.table.index]
     table.index.name = "id"
+    columns = [c for c in attrs.get("columns", [c for c in table.columns if c not in DIAGNOSTIC_COLUMNS])
+               if c in table.columns]
+    label = attrs.get("scorer") or getattr(scorer, "label", None) or name
+    timing = {**attrs.get("timing", {}), "seconds": round(seconds, 3),
+              "samples_per_s": round(len(table) / seconds, 2) if seconds > 0 else None}
+    table.attrs = {**attrs, "scorer_name": name, "options": jsonable(options), "columns": columns,
+                   "pool_dependent": bool(attrs.get("pool_dependent", getattr(scorer, "pool_dependent", False))),
+                   "label": str(label), "timing": timing}
     if out is not None:
         save_scores(table, out)
     return table
@@ -48,20 +80,19 @@ def load_scores(path) -> pd.DataFrame:
 
 
 def _score_key(pool, name: str, options: dict) -> dict:
-    from kit.export import jsonable
-    from kit.selection import table_hash
+    from kit.provenance import jsonable, pool_hash
 
-    return {"scorer": name, "options": jsonable(options),
-            "pool": table_hash(pool.table[["image_path", "conversations"]])}
+    return {"scorer": name, "options": jsonable(options), "pool": pool_hash(pool)}
 
 
 def score_cached(pool, name: str, out, **options) -> pd.DataFrame:
     """``score()`` that writes ``out`` (parquet) and, on a re-run, reuses it instead of scoring again.
 
     A ``<out>.done.json`` marker beside the table records the scorer, its options and a hash of the
-    pool; the table is reused only when all three match, so a changed option or pool re-scores.
+    pool; the table is reused only when all three match, so a changed option or pool re-scores. A
+    reused table says so in ``attrs["reused"]``.
     """
-    import json
+    from kit.provenance import jsonable
 
     out = Path(out)
     marker = out.with_name(out.name + ".done.json")
@@ -74,9 +105,82 @@ def score_cached(pool, name: str, out, **options) -> pd.DataFrame:
         if {k: done.get(k) for k in key} == key:
             table = load_scores(out)
             table.attrs.update(done.get("attrs", {}))
+            table.attrs["reused"] = True
             return table
     table = score(pool, name, out=out, **options)
-    from kit.export import jsonable
-
     marker.write_text(json.dumps({**key, "attrs": jsonable(dict(table.attrs))}, indent=1))
+    table.attrs["reused"] = False
     return table
+
+
+def _scorer_specs(scorers) -> list[tuple[str, dict]]:
+    if isinstance(scorers, str):
+        scorers = [scorers]
+    if isinstance(scorers, Mapping):
+        specs = [(str(k), dict(v or {})) for k, v in scorers.items()]
+    else:
+        specs = []
+        for item in scorers:
+            name, opts = (item, {}) if isinstance(item, str) else (item[0], dict(item[1] or {}))
+            specs.append((str(name), opts))
+    names = [n for n, _ in specs]
+    if not names:
+        raise ValueError("give at least one scorer name")
+    if len(set(names)) != len(names):
+        raise ValueError(f"each scorer once, please: {names}")
+    return specs
+
+
+def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich", "style"), out=None,
+                **common) -> pd.DataFrame:
+    """The one table every selector reads: ``source`` and the columns of each scorer, joined on the id.
+
+    ``scorers`` is a list of registered names, a dict ``{name: options}``, or a list of ``(name, options)``
+    pairs; ``common`` options (e.g. ``device="cuda"``) go to every scorer that names them as parameters. With ``out``
+    (a folder), each scorer's table is cached there as ``<name>.parquet`` like :func:`score_cached` (reused
+    when the scorer, its options and the pool match) and the joined table is written to
+    ``score_table.parquet``.
+
+    The table is indexed by id in pool order: ``source``, then each scorer's selection columns (as it
+    declares them), then ``status_<name>`` for a scorer that reports a per-sample status. Two scorers that
+    make the same column are an error. ``attrs["scorers"]`` holds, per scorer, its ``columns``, whether it
+    is ``pool_dependent``, its ``label``, ``options``, ``timing`` and whether the table was ``reused``.
+    """
+    import inspect
+
+    specs = _scorer_specs(scorers)
+    out = Path(out) if out is not None else None
+    joined = pool.table[["source"]].copy()
+    info: dict[str, dict] = {}
+    owner: dict[str, str] = {"source": "pool"}
+    for name, opts in specs:
+        cls = SCORERS.get(name)
+        accepted = inspect.signature(cls).parameters  # common options go where they are named parameters
+        opts = {**{k: v for k, v in common.items() if k in accepted}, **opts}
+        table = (score_cached(pool, name, out / f"{name}.parquet", **opts) if out is not None
+                 else score(pool, name, **opts))
+        cols = list(table.attrs.get("columns", []))
+        for col in cols:
+            if col in owner:
+                raise ValueError(f"scorers {owner[col]!r} and {name!r} both make column {col!r}; "
+                                 f"score one of them separately")
+            owner[col] = name
+        joined = joined.join(table[cols])
+        if "status" in table.columns:
+            joined[f"status_{name}"] = table["status"].reindex(joined.index)
+        info[name] = {"columns": cols, "pool_dependent": bool(table.attrs.get("pool_dependent", False)),
+                      "label": table.attrs.get("label", name), "options": table.attrs.get("options", {}),
+                      "timing": table.attrs.get("timing", {}), "reused": bool(table.attrs.get("reused", False))}
+    joined.index.name = "id"
+    joined.attrs = {"scorers": info}
+    if out is not None:
+        save_scores(joined, out / "score_table.parquet")
+    return joined
+
+
+def scorer_label(scores: pd.DataFrame, name: str, default: str | None = None) -> str:
+    """The label a score table records for scorer ``name`` (e.g. the image-text stand-in says it is not CLIP)."""
+    info = scores.attrs.get("scorers", {}).get(name)
+    if info is None:
+        return default if default is not None else name
+    return str(info.get("label", name))

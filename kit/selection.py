@@ -1,41 +1,73 @@
-"""The selection face: budgets, the ``Selection`` result and ``select()`` over the registry."""
+"""The selection face: budgets, the ``Selection`` result and ``select()`` over the registry.
+
+Every selector is a function ``(scores, n, seed=0, **options) -> Selection | list of ids`` registered in
+:data:`kit.registry.SELECTORS`; ``n`` is a count or a fraction of the table, resolved the same way for
+every selector by :func:`resolve_budget` (``kit.select`` resolves it before calling, and a selector
+called directly resolves it itself).
+"""
 from __future__ import annotations
 
-import hashlib
 import numbers
 import warnings
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from kit.provenance import table_hash
 from kit.registry import SELECTORS
+
+__all__ = ["Selection", "Shortfall", "SelectionShortfall", "resolve_budget", "select", "table_hash"]
 
 
 class SelectionShortfall(UserWarning):
     """A selector returned fewer samples than the budget asked for."""
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """A selection smaller than its budget: how many were asked for and returned, and why."""
+
+    asked: int
+    returned: int
+    reason: str = "the selector ran out of candidates"
+
+    def __str__(self) -> str:
+        return f"returned {self.returned} of the {self.asked} samples asked for: {self.reason}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class Selection(list):
     """A list of sample ids in selection order, carrying how it was made.
 
-    ``method``, ``params`` and ``seed`` say what produced it, ``scores_hash`` fingerprints the score
-    table it was drawn from, ``budget`` is the resolved count asked for, ``notes`` are plain-language
-    remarks (e.g. a shortfall) and ``report`` holds optional tables (e.g. per-capability counts).
+    ``method``, ``params`` (the options the caller passed) and ``seed`` say what produced it;
+    ``resolved`` holds what the selector settled on (e.g. mmSSR's capability list and threshold, the
+    quality-space cells and bounds); ``scores_hash`` fingerprints the score table it was drawn from;
+    ``budget`` is the resolved count asked for; ``shortfall`` is a :class:`Shortfall` when fewer were
+    returned (else ``None``); ``notes`` are plain-language remarks (the shortfall among them) and
+    ``report`` holds optional tables (e.g. per-capability counts).
     """
 
     def __init__(self, ids=(), *, method: str | None = None, params: dict | None = None,
-                 seed: int | None = None, budget: int | None = None, scores_hash: str | None = None,
-                 notes: list[str] | None = None, report: dict[str, Any] | None = None):
+                 resolved: dict | None = None, seed: int | None = None, budget: int | None = None,
+                 scores_hash: str | None = None, notes: list[str] | None = None,
+                 shortfall: Shortfall | None = None, report: dict[str, Any] | None = None):
         super().__init__(ids)
         self.method, self.params, self.seed, self.budget = method, dict(params or {}), seed, budget
+        self.resolved = dict(resolved or {})
         self.scores_hash = scores_hash
+        self.shortfall = shortfall
         self.notes = list(notes or [])
+        if shortfall is not None and str(shortfall) not in self.notes:
+            self.notes.append(str(shortfall))
         self.report = dict(report or {})
 
     def info(self) -> dict:
-        return {"method": self.method, "params": self.params, "seed": self.seed, "budget": self.budget,
-                "n_selected": len(self), "scores_hash": self.scores_hash, "notes": self.notes}
+        return {"method": self.method, "params": self.params, "resolved": self.resolved, "seed": self.seed,
+                "budget": self.budget, "n_selected": len(self), "scores_hash": self.scores_hash,
+                "shortfall": self.shortfall.to_dict() if self.shortfall else None, "notes": self.notes}
 
 
 def resolve_budget(budget, pool_size: int) -> int:
@@ -53,27 +85,13 @@ def resolve_budget(budget, pool_size: int) -> int:
     raise TypeError(f"budget must be an int or a float, not {type(budget).__name__}")
 
 
-def _hashable(value):
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "|".join(map(str, value))
-    return value
-
-
-def table_hash(df: pd.DataFrame) -> str:
-    """A stable SHA-256 fingerprint of a score table (index, column names and values)."""
-    h = hashlib.sha256()
-    h.update("\x1f".join(map(str, df.columns)).encode())
-    h.update(pd.util.hash_pandas_object(pd.Series(df.index.astype(str)), index=False).values.tobytes())
-    for col in df.columns:
-        s = df[col]
-        if s.dtype == object:
-            s = s.map(_hashable).astype(str)
-        h.update(pd.util.hash_pandas_object(s, index=False).values.tobytes())
-    return h.hexdigest()
-
-
 def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) -> Selection:
-    """Select sample ids from a score table (indexed by sample id) with a registered selector."""
+    """Select sample ids from a score table (indexed by sample id) with a registered selector.
+
+    Returns a :class:`Selection`: never more than the budget, no duplicates, only ids of the table. A
+    smaller result carries a :class:`Shortfall` (the selector's, or a generic one) and warns with
+    :class:`SelectionShortfall`.
+    """
     if not isinstance(scores, pd.DataFrame):
         raise TypeError("scores must be a pandas DataFrame indexed by sample id")
     if not scores.index.is_unique:
@@ -90,11 +108,12 @@ def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) 
     unknown = pd.Index(ids).difference(scores.index)
     if len(unknown):
         raise RuntimeError(f"selector {method!r} returned ids not in the score table, e.g. {list(unknown[:3])}")
-    notes = list(getattr(result, "notes", []))
-    if len(ids) < n:
-        msg = f"{method}: returned {len(ids)} of the {n} samples asked for"
-        if not any(str(len(ids)) in note for note in notes):
-            notes.append(msg)
-        warnings.warn("; ".join(notes), SelectionShortfall, stacklevel=2)
-    return Selection(ids, method=method, params=options, seed=seed, budget=n, scores_hash=table_hash(scores),
-                     notes=notes, report=getattr(result, "report", {}))
+    shortfall = getattr(result, "shortfall", None)
+    if len(ids) < n and shortfall is None:
+        reason = "the score table holds fewer samples" if len(scores) < n else "the selector ran out of candidates"
+        shortfall = Shortfall(n, len(ids), reason)
+    if shortfall is not None:
+        warnings.warn(f"{method}: {shortfall}", SelectionShortfall, stacklevel=2)
+    return Selection(ids, method=method, params=options, resolved=getattr(result, "resolved", {}), seed=seed,
+                     budget=n, scores_hash=table_hash(scores), notes=list(getattr(result, "notes", [])),
+                     shortfall=shortfall, report=getattr(result, "report", {}))

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import kit
-from kit.curriculum import MANIFEST_NAME, curriculum, export_curriculum, stage_sizes
+from kit.quality.curriculum import MANIFEST_NAME, build_curriculum, export_curriculum, stage_sizes
 
 
 def random_scores(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -33,12 +33,12 @@ def regions(scores, stages, lo=0.01, hi=0.99):
 
 def test_stages_are_disjoint_inside_their_nested_regions():
     scores = random_scores()
-    stages = curriculum(scores, stages=3, sizes=[60, 30, 5], seed=0)
+    stages = build_curriculum(scores, stages=3, sizes=[60, 30, 5], seed=0)
     expected = regions(scores, 3)
     assert len(stages) == 3 and [len(st) for st in stages] == [60, 30, 5]
     for k, stage in enumerate(stages):
         assert set(stage) <= expected[k], k
-        assert stage.params["stage"] == k and stage.report["region_size"] == len(expected[k])
+        assert stage.resolved["stage"] == k and stage.report["region_size"] == len(expected[k])
     assert expected[2] < expected[1] < expected[0]  # nested toward the top-right
     flat = [sid for st in stages for sid in st]
     assert len(flat) == len(set(flat))
@@ -50,9 +50,9 @@ def test_stages_are_disjoint_inside_their_nested_regions():
 
 def test_seeded_and_reproducible():
     scores = random_scores()
-    a = curriculum(scores, stages=3, sizes=30, seed=7)
-    assert [list(x) for x in a] == [list(x) for x in curriculum(scores, stages=3, sizes=30, seed=7)]
-    assert [list(x) for x in a] != [list(x) for x in curriculum(scores, stages=3, sizes=30, seed=8)]
+    a = build_curriculum(scores, stages=3, sizes=30, seed=7)
+    assert [list(x) for x in a] == [list(x) for x in build_curriculum(scores, stages=3, sizes=30, seed=7)]
+    assert [list(x) for x in a] != [list(x) for x in build_curriculum(scores, stages=3, sizes=30, seed=8)]
 
 
 def test_sizes_forms_and_shortfall_notes():
@@ -64,21 +64,22 @@ def test_sizes_forms_and_shortfall_notes():
     with pytest.raises(ValueError, match="3 stages"):
         stage_sizes([1, 2], 3, 100)
     with pytest.raises(TypeError, match="sizes"):
-        curriculum(scores, stages=3)
+        build_curriculum(scores, stages=3)
     expected = regions(scores, 4)
-    stages = curriculum(scores, stages=4, sizes=[10, 10, 10, 1000], seed=1)
+    stages = build_curriculum(scores, stages=4, sizes=[10, 10, 10, 1000], seed=1)
     last = stages[-1]
     available = expected[3] - {sid for st in stages[:3] for sid in st}
     assert set(last) == available and len(last) < 1000
-    assert any("asked for 1000" in n and f"returned all {len(available)}" in n for n in last.notes)
-    assert stages[0].notes == []
+    assert last.shortfall == kit.Shortfall(1000, len(available), last.shortfall.reason)
+    assert "stage 3" in last.shortfall.reason and str(last.shortfall) in last.notes
+    assert stages[0].notes == [] and stages[0].shortfall is None
 
 
 def test_stage_zero_keeps_outliers_and_unscored_are_never_drawn():
     scores = random_scores(200)
     scores.loc["tiny_loss"] = [0.3, -50.0]  # far below L_min: clipped in, still in stage 0's region
     scores.loc["unscored"] = [np.nan, 1.0]
-    (only,) = curriculum(scores, stages=1, sizes=len(scores), seed=0)
+    (only,) = build_curriculum(scores, stages=1, sizes=len(scores), seed=0)
     assert "tiny_loss" in only and "unscored" not in only
     assert len(only) == len(scores) - 1
     assert any("1 sample without a finite" in n for n in only.notes)
@@ -87,10 +88,12 @@ def test_stage_zero_keeps_outliers_and_unscored_are_never_drawn():
 def test_space_options_pass_through():
     scores = random_scores()
     scores["loss_sum"] = scores["loss_mean"] * np.arange(1, len(scores) + 1)
-    stages = curriculum(scores, stages=2, sizes=20, seed=0, loss="sum", bounds=(0.05, 0.95))
+    stages = build_curriculum(scores, stages=2, sizes=20, seed=0, loss="sum", bounds=(0.05, 0.95))
     l_min, l_max = np.quantile(scores["loss_sum"], [0.05, 0.95])
-    assert stages[1].params["l_threshold"] == pytest.approx(l_min + (l_max - l_min) / 2)
-    assert (scores.loc[list(stages[1]), "loss_sum"] >= stages[1].params["l_threshold"]).all()
+    assert stages[1].resolved["l_threshold"] == pytest.approx(l_min + (l_max - l_min) / 2)
+    assert (scores.loc[list(stages[1]), "loss_sum"] >= stages[1].resolved["l_threshold"]).all()
+    assert stages[1].params == {"loss": "sum", "bounds": (0.05, 0.95)}  # as passed; the space is in resolved
+    assert stages[1].resolved["space"]["loss_col"] == "loss_sum"
 
 
 @pytest.fixture
@@ -109,7 +112,7 @@ def tiny_pool(tmp_path):
 def test_export_writes_one_llava_json_per_stage_and_a_manifest(tiny_pool, tmp_path):
     scores = pd.DataFrame({"image_text": [0.1, 0.2, 0.3], "loss_mean": [1.0, 2.0, 3.0]},
                           index=["id0", "id1", "id2"])
-    stages = curriculum(scores, stages=3, sizes=1, seed=0, bounds=(0.0, 1.0))
+    stages = build_curriculum(scores, stages=3, sizes=1, seed=0, bounds=(0.0, 1.0))
     out = tmp_path / "curric"
     manifest_path = export_curriculum(tiny_pool, stages, out)
     assert manifest_path == out / MANIFEST_NAME
@@ -123,6 +126,8 @@ def test_export_writes_one_llava_json_per_stage_and_a_manifest(tiny_pool, tmp_pa
         assert [r["id"] for r in records] == entry["ids"] == list(stage)
         assert records == tiny_pool.records(stage)
         assert entry["stage"] == k and entry["notes"] == stage.notes
+        assert entry["resolved"]["stage"] == k
+        assert entry["shortfall"] == (stage.shortfall.to_dict() if stage.shortfall else None)
     assert manifest["n_samples"] == sum(len(st) for st in stages)
 
 
@@ -136,3 +141,15 @@ def test_export_hand_made_stages_and_rejects_bad_ids(tiny_pool, tmp_path):
         export_curriculum(tiny_pool, [["id1"], ["id1"]], tmp_path / "d")
     with pytest.raises(KeyError, match="stage 1"):
         export_curriculum(tiny_pool, [["id1"], ["nope"]], tmp_path / "e")
+
+
+def test_a_total_budget_is_split_over_the_stages():
+    from kit.quality.curriculum import split_budget
+
+    assert split_budget(10, 3, 100) == [4, 3, 3] and split_budget(0.3, 2, 100) == [15, 15]
+    scores = random_scores()
+    stages = build_curriculum(scores, stages=3, budget=0.1, seed=0)
+    assert [st.budget for st in stages] == split_budget(0.1, 3, len(scores))
+    assert sum(len(st) for st in stages) <= int(0.1 * len(scores))
+    with pytest.raises(TypeError, match="not both"):
+        build_curriculum(scores, stages=3, sizes=5, budget=0.1)

@@ -105,7 +105,7 @@ def test_export_round_trips_with_manifest(corrupt_pool_dir, tmp_path, fmt, suffi
     pool = kit.load_pool(corrupt_pool_dir / "pool.json")
     scores = pool.table[["text_chars"]].astype(float)
     sel = kit.select(scores, "random", 3, seed=7)
-    path = kit.export(pool, sel, tmp_path / f"subset{suffix}", format=fmt)
+    path = kit.export_subset(pool, sel, tmp_path / f"subset{suffix}", format=fmt)
     again = kit.load_pool(path, images=corrupt_pool_dir / "images")
     assert again.ids == list(sel) and len(again.report) == 0
     manifest = json.loads(manifest_path(path).read_text())
@@ -117,9 +117,9 @@ def test_export_round_trips_with_manifest(corrupt_pool_dir, tmp_path, fmt, suffi
 def test_export_rejects_unknown_ids(corrupt_pool_dir, tmp_path):
     pool = kit.load_pool(corrupt_pool_dir / "pool.json")
     with pytest.raises(KeyError):
-        kit.export(pool, ["nope"], tmp_path / "x.json")
+        kit.export_subset(pool, ["nope"], tmp_path / "x.json")
     with pytest.raises(ValueError, match="duplicates"):
-        kit.export(pool, ["ok_1", "ok_1"], tmp_path / "x.json")
+        kit.export_subset(pool, ["ok_1", "ok_1"], tmp_path / "x.json")
 
 
 def test_score_cached_reuses_only_matching_work(corrupt_pool_dir, tmp_path):

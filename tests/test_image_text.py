@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import kit
-from kit.scorers.image_text import ImageTextScorer, load_embeddings, sample_texts
-from kit.scorers.image_text_neighbours import neighbour_text_embeddings
+from kit.quality.image_text.scorer import ImageTextScorer, load_embeddings, sample_texts
+from kit.quality.image_text.neighbours import neighbour_text_embeddings
 
 TINY_CLIP = {
     "embed_dim": 32,
@@ -26,7 +26,7 @@ def _conv(q, a):
 @pytest.fixture(scope="module")
 def small_pool(tmp_path_factory):
     """Six easy-vqa samples; one image is corrupted after loading (fails only at score time)."""
-    from kit.models.lit_head import easyvqa_split, easyvqa_truth
+    from kit.quality.image_text.lit_training import easyvqa_split, easyvqa_truth
 
     root = tmp_path_factory.mktemp("pool")
     (root / "images").mkdir()
@@ -175,7 +175,7 @@ def test_open_clip_local_checkpoint_loads(small_pool, tiny_clip_name, tmp_path):
                   progress=False, batch_size=2)
     np.testing.assert_allclose(a["image_text"].to_numpy(), b["image_text"].to_numpy(), atol=1e-5)
     # the checkpoint's weights were used: scoring with them directly gives the same numbers
-    from kit.scorers.image_text_openclip import OpenClipBackend
+    from kit.quality.image_text.openclip import OpenClipBackend
 
     backend = OpenClipBackend(tiny_clip_name, pretrained=None)
     backend.model.load_state_dict(model.state_dict())
@@ -187,7 +187,7 @@ def test_open_clip_local_checkpoint_loads(small_pool, tiny_clip_name, tmp_path):
 
 
 def test_unknown_backend():
-    with pytest.raises(ValueError, match="unknown image-text backend"):
+    with pytest.raises(KeyError, match="unknown image-text backend .clip-please.*Registered: open_clip, standin"):
         ImageTextScorer(backend="clip-please")
 
 
@@ -204,7 +204,8 @@ def data_samples(repo_root):
 
 
 def test_head_never_saw_data_samples_images(data_samples):
-    from kit.models.lit_head import load_head, pool_easyvqa_images
+    from kit.models.lit_head import load_head
+    from kit.quality.image_text.lit_training import pool_easyvqa_images
 
     _, _, pool_path = data_samples
     meta = load_head().meta

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import kit
-from kit.scorers.loss import (LossScorer, answer_token_mask, chat_messages, render_with_answer_spans)
+from kit.quality.loss import (LossScorer, answer_token_mask, chat_messages, render_with_answer_spans)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data_samples"
@@ -222,7 +222,7 @@ def test_registry_route_writes_parquet(tmp_path, pool, smollm2, smollm2_scores):
 
 @pytest.fixture(scope="module")
 def tiny_vlm():
-    from kit.models.tiny_llava import build_tiny_llava
+    from tests.support.tiny_llava import build_tiny_llava
 
     model, processor = build_tiny_llava(seed=0)
     return LossScorer(model, processor=processor, batch_size=3, progress=False).load()
@@ -274,7 +274,7 @@ def test_vlm_unscorable_samples_keep_their_rows(tiny_vlm, tmp_path):
 
 
 def test_vlm_loads_from_a_saved_folder(tiny_vlm, pool, tmp_path):
-    from kit.models.tiny_llava import save_tiny_llava
+    from tests.support.tiny_llava import save_tiny_llava
 
     folder = save_tiny_llava(tmp_path / "tiny", seed=0)
     by_path = LossScorer(str(folder), batch_size=2, progress=False).score(pool)

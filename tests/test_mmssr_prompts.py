@@ -4,7 +4,7 @@ import math
 import pytest
 
 from kit import capabilities as caps
-from kit.prompts_mmssr import (STYLE_QUERY, add_image_newline, build_prompt, capability_query,
+from kit.mmssr.prompts import (STYLE_QUERY, add_image_newline, build_prompt, capability_query,
                                ensure_image_token, format_conversation, format_question, parse_score,
                                parse_styles, prompt_parts, queries, style_query, user_content)
 

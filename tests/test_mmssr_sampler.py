@@ -8,7 +8,7 @@ import pytest
 
 import kit
 from kit.selection import Selection, SelectionShortfall
-from kit.selectors.mmssr import _descending_order, _reference_mmssr, select_mmssr
+from kit.mmssr.sampler import _descending_order, _reference_mmssr, select_mmssr
 
 
 def table(rows, source="s"):
@@ -75,7 +75,8 @@ def test_threshold_nan_and_shortfall():
             ("d", {"c": 2}, ["x"]), ("e", {"c": 1}, ["x"])]
     sel = both(table(rows), 5, capabilities=["c"])
     assert list(sel) == ["a", "d", "e"]          # NaN and 0 are never > 0
-    assert any("returned 3 of the 5" in note for note in sel.notes)
+    assert (sel.shortfall.asked, sel.shortfall.returned) == (5, 3) and "ran out" in sel.shortfall.reason
+    assert str(sel.shortfall) in sel.notes
     assert sel.report["capabilities"].loc["c", "dropped_after_round"] == 2
     assert list(both(table(rows), 5, capabilities=["c"], threshold=1)) == ["a", "d"]
     assert list(both(table(rows), 5, capabilities=["c"], threshold=-1)) == ["a", "d", "e", "c"]
@@ -103,7 +104,8 @@ def test_capability_order_matters_and_subset_is_customisation():
 def test_default_capabilities_are_the_registered_ones_present():
     rows = [("p", {"ocr": 5, "stem": 1}, ["x"]), ("q", {"ocr": 1, "stem": 5}, ["x"])]
     sel = select_mmssr(table(rows), 1)
-    assert sel.params["capabilities"] == ["stem", "ocr"]   # registry order
+    assert sel.resolved["capabilities"] == ["stem", "ocr"]   # registry order
+    assert sel.resolved["threshold"] == 0.0
     assert list(sel) == ["q"]
     assert any("not in the score table" in note for note in sel.notes)
 
@@ -113,6 +115,7 @@ def test_through_kit_select_with_a_fraction():
     scores = random_table(rng, 40)
     sel = kit.select(scores, "mmssr", 0.25, seed=7, capabilities=["c0", "c1"])
     assert len(sel) == 10 and sel.method == "mmssr" and sel.seed == 7
+    assert sel.params == {"capabilities": ["c0", "c1"]} and sel.resolved["capabilities"] == ["c0", "c1"]
     assert list(sel) == _reference_mmssr(scores, 10, ["c0", "c1"])
     assert list(kit.select(scores, "mmssr", 0.25, seed=1, capabilities=["c0", "c1"])) == list(sel)  # seed unused
     assert "capabilities" in sel.report and "styles" in sel.report
@@ -124,7 +127,7 @@ def test_zero_budget_and_budget_larger_than_pool():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SelectionShortfall)
         sel = kit.select(table(rows), "mmssr", 10, capabilities=["a"])
-    assert sorted(sel) == ["p", "q"] and any("2 of the 10" in note for note in sel.notes)
+    assert sorted(sel) == ["p", "q"] and (sel.shortfall.asked, sel.shortfall.returned) == (10, 2)
 
 
 def test_bad_input_errors_name_the_problem():
@@ -174,7 +177,9 @@ def test_fast_equals_reference_on_random_tables(seed):
     assert len(set(fast)) == len(fast) <= n
     assert fast.report["capabilities"]["taken"].sum() == len(fast)
     if len(fast) < n:
-        assert any(f"returned {len(fast)} of the {n}" in note for note in fast.notes)
+        assert (fast.shortfall.asked, fast.shortfall.returned) == (n, len(fast))
+    else:
+        assert fast.shortfall is None
 
 
 def test_larger_random_table_agrees_with_reference():
@@ -211,7 +216,7 @@ def test_descending_order_matches_a_stable_argsort_on_hard_floats():
 
 
 def test_wide_keys_path_agrees(monkeypatch):
-    import kit.selectors.mmssr as mmssr
+    import kit.mmssr.sampler as mmssr
     monkeypatch.setattr(mmssr, "_PACK32_LIMIT", 0)   # force the 64-bit (bin, rank) keys of huge pools
     for seed in range(5):
         rng = np.random.default_rng(1000 + seed)

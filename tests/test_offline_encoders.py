@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kit.models import offline_encoders as oe
+from kit.models import encoders as oe
 
 
 @pytest.fixture(scope="module")

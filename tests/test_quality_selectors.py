@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import kit
-from kit.quality_space import QualitySpace
+from kit.quality.space import QualitySpace
 from kit.selection import SelectionShortfall
-from kit.selectors.quality import select_cells, select_dil, select_dis, select_diq, union
+from kit.quality.selectors import select_cells, select_dil, select_dis, select_diq, union
 
 
 def cells_table(per_cell: int = 10, seed: int = 0) -> pd.DataFrame:
@@ -48,7 +48,9 @@ def test_dis_and_dil_are_exact_top_n_with_ties_in_pool_order():
     assert "x5" not in select_dis(scores, 59)
     assert any("1 sample without a finite 'image_text'" in note for note in sel.notes)
     short = select_dis(scores, 100)
-    assert len(short) == 59 and any("returned all 59" in note for note in short.notes)
+    assert len(short) == 59 and short.shortfall.asked == 100 and short.shortfall.returned == 59
+    assert str(short.shortfall) in short.notes and "finite 'image_text'" in short.shortfall.reason
+    assert short.resolved == {"col": "image_text"}
 
 
 def test_diq_draws_from_the_top_right_cell_only():
@@ -66,8 +68,10 @@ def test_diq_region_smaller_than_budget_returns_all_and_says_so():
     scores = cells_table()
     sel = select_diq(scores, 100, seed=3, **OPTS)
     assert set(sel) == TOP_RIGHT and len(sel) == len(TOP_RIGHT)
-    assert sel.notes == [f"asked for 100, region top_right holds {len(TOP_RIGHT)}: returned all "
-                         f"{len(TOP_RIGHT)} (in seeded random order)"]
+    assert sel.shortfall == kit.Shortfall(100, len(TOP_RIGHT), f"region top_right holds {len(TOP_RIGHT)} "
+                                                                 "(all returned, in seeded random order)")
+    assert sel.notes == [str(sel.shortfall)]
+    assert sel.resolved["cells"] == [[2, 2]] and sel.resolved["cell_names"] == ["top_right"]
 
 
 def test_unscored_samples_are_never_drawn():
@@ -80,7 +84,7 @@ def test_unscored_samples_are_never_drawn():
     assert sel.report["n_excluded"] == 2
     empty = scores.assign(image_text=np.nan)
     nothing = select_diq(empty, 5)
-    assert list(nothing) == [] and any("nothing selected" in note for note in nothing.notes)
+    assert list(nothing) == [] and "nothing selected" in nothing.shortfall.reason
 
 
 def test_cells_draw_from_a_union_of_cells():
@@ -90,7 +94,7 @@ def test_cells_draw_from_a_union_of_cells():
     assert len(sel) == 15 and len(set(sel)) == 15 and set(sel) <= region
     every = select_cells(scores, 1000, seed=2, cells=["top_right", (2, 1)], **OPTS)
     assert set(every) == region and len(every) == len(region)
-    assert "region top_right + top_center holds 21" in every.notes[0]
+    assert "region top_right + top_center holds 21" in every.shortfall.reason
     centre = select_cells(scores, 4, seed=0, cells="center", **OPTS)
     assert all(sid.startswith("c11_") for sid in centre)
     with pytest.raises(TypeError, match="cells="):
@@ -142,7 +146,7 @@ def test_registry_through_kit_select():
     assert all(sid.startswith("c00_") or sid == "anchor_lo" for sid in cells)
     with pytest.warns(SelectionShortfall, match="region top_right holds 11"):
         short = kit.select(scores, "diq", 50, **OPTS)
-    assert len(short) == 11
+    assert len(short) == 11 and short.shortfall.returned == 11 and short.params == OPTS
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert kit.select(scores, "diq", 0, **OPTS) == []

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.quality_space import QualitySpace, cell_names, grid_matrix, grid_summary, parse_cells
+from kit.quality.space import QualitySpace, cell_names, grid_matrix, grid_summary, parse_cells
 
 
 def layout_table():

@@ -7,27 +7,29 @@ import pytest
 
 import kit
 from kit.capabilities import STYLES, capability_keys
-from kit.scorers.rich import RichScorer
-from kit.scorers.rich_distilled import DEFAULT_WEIGHTS, DistilledRichScorer
-from kit.scorers.style import Styler
+from kit.mmssr.rich import RichScorer
+from kit.mmssr.distilled import DEFAULT_WEIGHTS, DistilledHead
+from kit.mmssr.style import Styler
 
 KEYS = capability_keys()
 
 
 def test_dispatchers_import_their_backends_lazily():
-    code = ("import sys, kit.scorers.rich, kit.scorers.style, kit\n"
+    code = ("import sys, kit.mmssr.rich, kit.mmssr.style, kit\n"
             "kit.SCORERS.get('rich'); kit.SCORERS.get('style')\n"
-            "mods = ['torch', 'kit.scorers.rich_vlm', 'kit.scorers.rich_distilled', 'kit.scorers.style_rules']\n"
+            "mods = ['torch', 'kit.mmssr.rich_vlm', 'kit.mmssr.distilled', 'kit.mmssr.style_rules']\n"
             "print([m for m in mods if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_unknown_backends_are_named():
-    with pytest.raises(ValueError, match="'distilled', 'vlm'"):
+    with pytest.raises(KeyError, match="unknown rich-scorer backend 'gpt'.*Registered: distilled, vlm"):
         RichScorer(backend="gpt")
-    with pytest.raises(ValueError, match="'rules', 'distilled', 'vlm'"):
+    with pytest.raises(KeyError, match="unknown styler backend 'gpt'.*Registered: distilled, rules, vlm"):
         Styler(backend="gpt")
+    with pytest.raises(KeyError, match="did you mean 'distilled'"):
+        RichScorer(backend="distiled")
 
 
 def test_vlm_backends_reach_the_vlm_scorer():
@@ -46,12 +48,12 @@ def samples(repo_root):
 
 def test_shipped_head_is_small_and_says_how_it_was_made():
     assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 2_000_000
-    scorer = DistilledRichScorer.load(progress=False)
+    scorer = DistilledHead.load(progress=False)
     meta = scorer.metadata
     assert scorer.capabilities == KEYS and scorer.styles == list(STYLES)
     assert "same pool" in meta["note"] and meta["trained_on"].endswith("labels.csv")
     assert set(meta["cv"]["spearman"]) == set(KEYS) and 0 <= meta["cv"]["style_f1_micro"] <= 1
-    assert meta["command"].startswith("python -m kit.scorers.rich_distilled train")
+    assert meta["command"].startswith("python -m kit.mmssr.distilled train")
 
 
 def test_default_rich_and_distilled_styles_on_data_samples(samples):
@@ -64,9 +66,9 @@ def test_default_rich_and_distilled_styles_on_data_samples(samples):
     styles = kit.score(samples, "style", backend="distilled", progress=False)
     assert list(styles.columns) == ["styles", "status"] and styles["styles"].tolist() == table["styles"].tolist()
     # the shipped head has seen these samples: it agrees with their labels (optimistic, in-sample)
-    from kit.teacher import load_teacher_ratings
+    from kit.labels import load_ratings
 
-    labels = load_teacher_ratings(samples.path.parent / "labels.csv").loc[samples.ids]
+    labels = load_ratings(samples.path.parent / "labels.csv").loc[samples.ids]
     hits = sum(bool(set(a) & set(b)) for a, b in zip(table["styles"], labels["styles"]))
     assert hits >= 0.75 * len(samples)
 
@@ -82,5 +84,6 @@ def test_rich_backend_options_reach_the_distilled_head(samples, tmp_path):
     assert np.array_equal(table[KEYS].to_numpy(), np.round(table[KEYS].to_numpy()))
     default = RichScorer(progress=False).score(samples)
     assert sum(map(len, table["styles"])) <= sum(map(len, default["styles"]))
+    missing = RichScorer(weights=tmp_path / "none.pt")  # constructing loads nothing ...
     with pytest.raises(FileNotFoundError):
-        RichScorer(weights=tmp_path / "none.pt")
+        missing.score(samples)                          # ... the first use does

@@ -10,9 +10,9 @@ from PIL import Image
 
 import kit
 from kit.capabilities import STYLES, capability_keys
-from kit.scorers import rich_distilled as rd
-from kit.scorers.rich_distilled import DistilledRichScorer, cross_validate
-from kit.teacher import load_teacher_ratings
+from kit.mmssr import distilled as rd
+from kit.mmssr.distilled import DistilledHead, cross_validate
+from kit.labels import load_ratings
 
 KEYS = capability_keys()
 # (question, answer, styles) templates; the text decides the styles and some capabilities
@@ -74,7 +74,7 @@ def make_rated_pool(root, n=60, seed=0):
                      "origin": "s000" if i == 1 else None})  # as if s001 were made from s000
     (root / "pool.json").write_text(json.dumps(records))
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
-    return kit.load_pool(root / "pool.json"), load_teacher_ratings(root / "labels.csv")
+    return kit.load_pool(root / "pool.json"), load_ratings(root / "labels.csv")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ OPTS = dict(features="pixel_stats_test", steps=200, progress=False)
 
 def test_fit_and_score_table(rated):
     pool, ratings = rated
-    scorer = DistilledRichScorer(**OPTS).fit(pool, ratings)
+    scorer = DistilledHead(**OPTS).fit(pool, ratings)
     table = scorer.score(pool)
     assert list(table.index) == pool.ids and list(table.columns) == [*KEYS, "styles", "source", "status"]
     values = table[KEYS].to_numpy()
@@ -101,7 +101,7 @@ def test_fit_and_score_table(rated):
     boxes = ratings.loc[pool.ids, "spatial"] == 4  # spatial is 4 for the bounding-box template, else 1
     assert table.loc[boxes, "spatial"].min() > table.loc[~boxes, "spatial"].max()
     assert scorer.metadata["n_train"] == len(pool)
-    rounded = DistilledRichScorer(**OPTS, integer=True).fit(pool, ratings).score(pool)[KEYS].to_numpy()
+    rounded = DistilledHead(**OPTS, integer=True).fit(pool, ratings).score(pool)[KEYS].to_numpy()
     assert np.array_equal(rounded, np.round(rounded))
 
 
@@ -131,47 +131,47 @@ def test_cross_validation_beats_shuffled_labels(rated):
 
 def test_regression_target_and_hidden_layer(rated):
     pool, ratings = rated
-    scorer = DistilledRichScorer(**{**OPTS, "target": "regression", "hidden": 16}).fit(pool, ratings)
+    scorer = DistilledHead(**{**OPTS, "target": "regression", "hidden": 16}).fit(pool, ratings)
     table = scorer.score(pool)
     from scipy.stats import spearmanr
 
     assert spearmanr(table["ocr"], ratings.loc[pool.ids, "ocr"]).statistic > 0.8
     assert table[KEYS].to_numpy().min() >= 0 and table[KEYS].to_numpy().max() <= 5  # clipped to the scale
     with pytest.raises(ValueError, match="do not have"):
-        DistilledRichScorer(**OPTS, block_gains={"image": 0.5}).fit(pool, ratings)
+        DistilledHead(**OPTS, block_gains={"image": 0.5}).fit(pool, ratings)
 
 
 def test_save_load_round_trip(rated, tmp_path):
     pool, ratings = rated
-    scorer = DistilledRichScorer(**OPTS, seed=3).fit(pool, ratings)
+    scorer = DistilledHead(**OPTS, seed=3).fit(pool, ratings)
     path = scorer.save(tmp_path / "head.pt", note="test run")
     payload = torch.load(path, weights_only=True)
     assert payload["capabilities"] == KEYS and payload["styles"] == list(STYLES)
     assert payload["features"]["name"] == "pixel_stats_test" and payload["config"]["seed"] == 3
     assert json.loads(payload["metadata_json"])["note"] == "test run"
-    loaded = DistilledRichScorer.load(path, progress=False)
+    loaded = DistilledHead.load(path, progress=False)
     pd.testing.assert_frame_equal(loaded.score(pool), scorer.score(pool))
     assert loaded.metadata["n_train"] == len(pool)
     # the same seed trains the same head
-    again = DistilledRichScorer(**OPTS, seed=3).fit(pool, ratings)
+    again = DistilledHead(**OPTS, seed=3).fit(pool, ratings)
     pd.testing.assert_frame_equal(again.score(pool), scorer.score(pool))
     with pytest.raises(TypeError, match="cannot change"):
-        DistilledRichScorer.load(path, hidden=32)
+        DistilledHead.load(path, hidden=32)
 
     class Other(PixelStats):
         fingerprint = "something else"
 
     with pytest.raises(ValueError, match="expects features"):
-        DistilledRichScorer.load(path, features=Other())
+        DistilledHead.load(path, features=Other())
     with pytest.raises(FileNotFoundError, match="train one"):
-        DistilledRichScorer.load(tmp_path / "missing.pt")
+        DistilledHead.load(tmp_path / "missing.pt")
 
 
 def test_features_are_computed_once_per_sample(rated, tmp_path):
     pool, ratings = rated
     rd.clear_feature_cache()
     ext = PixelStats()
-    scorer = DistilledRichScorer(features=ext, steps=5, progress=False, cache_dir=tmp_path / "cache")
+    scorer = DistilledHead(features=ext, steps=5, progress=False, cache_dir=tmp_path / "cache")
     scorer.fit(pool, ratings)
     scorer.score(pool)
     cross_validate(pool, ratings, folds=3, features=ext, steps=5, progress=False)
@@ -186,7 +186,7 @@ def test_features_are_computed_once_per_sample(rated, tmp_path):
 
 def test_broken_image_keeps_its_row(rated, tmp_path):
     pool, ratings = rated
-    scorer = DistilledRichScorer(**OPTS).fit(pool, ratings)
+    scorer = DistilledHead(**OPTS).fit(pool, ratings)
     broken = make_rated_pool(tmp_path / "p", n=6, seed=1)[0]
     victim = broken.ids[2]
     with open(broken.table.at[victim, "image_path"], "wb") as fh:
@@ -200,25 +200,25 @@ def test_ratings_checks(rated):
     pool, ratings = rated
     extra = pd.concat([ratings, ratings.iloc[:2].rename(index=lambda s: s + "_elsewhere")])
     with pytest.warns(UserWarning, match="2 rated ids are not in the pool"):
-        DistilledRichScorer(**{**OPTS, "steps": 2}).fit(pool, extra)
+        DistilledHead(**{**OPTS, "steps": 2}).fit(pool, extra)
     odd = ratings.copy()
     odd["styles"] = [s + ["haiku"] if i == 0 else s for i, s in enumerate(odd["styles"])]
     with pytest.warns(UserWarning, match=f"'haiku' \\(e.g. sample '{odd.index[0]}'\\)"):
-        DistilledRichScorer(**{**OPTS, "steps": 2}).fit(pool, odd)
+        DistilledHead(**{**OPTS, "steps": 2}).fit(pool, odd)
     with pytest.raises(ValueError, match="none of the rated ids"):
-        DistilledRichScorer(**OPTS).fit(pool, ratings.rename(index=lambda s: "x" + s))
+        DistilledHead(**OPTS).fit(pool, ratings.rename(index=lambda s: "x" + s))
     with pytest.raises(RuntimeError, match="not trained"):
-        DistilledRichScorer(**OPTS).score(pool)
+        DistilledHead(**OPTS).score(pool)
     with pytest.raises(ValueError, match="target must be"):
-        DistilledRichScorer(**OPTS, target="softmax")
+        DistilledHead(**OPTS, target="softmax")
     with pytest.raises(KeyError, match="unknown feature extractor"):
-        DistilledRichScorer(features="nope")
+        DistilledHead(features="nope")
     # a subset of capabilities, and missing teacher scores (NaN) are masked out of the loss
     part = ratings.copy()
     part.loc[part.index[:20], "ocr"] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        table = DistilledRichScorer(**OPTS).fit(pool, part, capabilities=["ocr", "spatial"]).score(pool)
+        table = DistilledHead(**OPTS).fit(pool, part, capabilities=["ocr", "spatial"]).score(pool)
     assert list(table.columns) == ["ocr", "spatial", "styles", "source", "status"]
 
 

@@ -11,8 +11,8 @@ pytest.importorskip("gguf")
 
 import kit  # noqa: E402
 from kit.capabilities import STYLES, capability_keys  # noqa: E402
-from kit.models.tiny_llava import build_tiny_llava, save_tiny_llava  # noqa: E402
-from kit.scorers.rich_vlm import STYLE, VLMRichScorer, VLMStyler, digit_token_ids  # noqa: E402
+from tests.support.tiny_llava import build_tiny_llava, save_tiny_llava  # noqa: E402
+from kit.mmssr.rich_vlm import STYLE, VLMRichScorer, VLMStyler, digit_token_ids  # noqa: E402
 
 CAPS = ["spatial", "ocr", "stem"]  # a few capabilities keep the tests fast; the full 14 run in one test
 CONVERSATIONS = [

@@ -1,4 +1,4 @@
-"""The sample pool (data_samples/) and the easy-vqa pool builder (kit.samples)."""
+"""The sample pool (data_samples/) and the easy-vqa pool builder (kit.pools)."""
 from __future__ import annotations
 
 import csv
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import kit
-from kit.samples import CAPABILITIES, DEFECTS, LABEL_COLUMNS, STYLES, build_easyvqa_pool, load_labels
-from kit.samples import easyvqa
-from kit.samples.build import build_sample_pool, defect_counts, library_versions, pool_easyvqa_ids
-from kit.samples.defects import truncate_answer
+from kit.pools import CAPABILITIES, DEFECTS, LABEL_COLUMNS, STYLES, build_easyvqa_pool, load_labels
+from kit.pools import easyvqa
+from kit.pools.build import build_sample_pool, defect_counts, library_versions, pool_easyvqa_ids
+from kit.pools.defects import truncate_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data_samples"
@@ -55,7 +55,7 @@ def committed():
 def test_rebuild_is_byte_identical(rebuilt):
     for name in ("pool.json", "labels.csv", "README.md"):
         assert (rebuilt / name).read_bytes() == (DATA / name).read_bytes(), \
-            f"{name} differs from the committed one: run `python -m kit.samples build data_samples/`"
+            f"{name} differs from the committed one: run `python -m kit.pools build data_samples/`"
     recorded = json.loads((DATA / "build_info.json").read_text())["library_versions"]
     if recorded == library_versions():  # same encoders and rasterisers: identical bytes
         assert (rebuilt / "build_info.json").read_bytes() == (DATA / "build_info.json").read_bytes()
@@ -252,7 +252,7 @@ def test_defect_rates_validated():
 
 
 def test_cli_easyvqa(tmp_path):
-    from kit.samples.__main__ import main
+    from kit.pools.__main__ import main
 
     assert main(["easyvqa", str(tmp_path), "--n", "40", "--mismatch", "0.1", "--wrong-answer", "0",
                  "--truncated", "0", "--duplicate", "0.1", "--seed", "1"]) == 0

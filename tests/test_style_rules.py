@@ -6,7 +6,7 @@ import pytest
 
 import kit
 from kit.capabilities import STYLES
-from kit.scorers.style_rules import RuleStyler, explain_conversation, style_agreement, style_conversation
+from kit.mmssr.style_rules import RuleStyler, explain_conversation, style_agreement, style_conversation
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data_samples"
@@ -122,10 +122,10 @@ PRECISION_FLOORS = {"yes/no": 0.95, "word/short-phrase": 0.90, "multi-choice": 0
 @pytest.fixture(scope="module")
 def agreement():
     if not (SAMPLES / "labels.csv").exists() or not (SAMPLES / "pool.json").exists():
-        pytest.skip("data_samples/ is not built (python -m kit.samples build data_samples/)")
+        pytest.skip("data_samples/ is not built (python -m kit.pools build data_samples/)")
     pool = kit.load_pool(SAMPLES / "pool.json", check_images=False)
     labels = pd.read_csv(SAMPLES / "labels.csv", index_col="id", keep_default_na=False, dtype=str)
-    styles = kit.score(pool, "style_rules", progress=False)
+    styles = kit.score(pool, "style", backend="rules", progress=False)
     assert styles["styles"].map(len).min() >= 1
     return style_agreement(styles["styles"], labels["styles"])
 

@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 
 import kit
-from kit import prompts_mmssr as P
+from kit.mmssr import prompts as P
 from kit.capabilities import STYLES, capability_keys, keyword
-from kit.teacher import (ChatClient, TeacherAnnotator, TeacherConfigError, TeacherRequestError, annotate,
-                         load_teacher_ratings, read_done, sample_ids)
+from kit.mmssr.teacher import (ChatClient, TeacherAnnotator, TeacherConfigError, TeacherRequestError, annotate,
+                               read_done, sample_ids)
+from kit.labels import load_ratings
 
 ANSWERS = ["yes", "two", "A red square on the left.", "The image shows a busy street with cars and a bus."]
 
@@ -163,20 +164,20 @@ def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
         assert more.rated == 2 and server.requests == before + 2 * n_q
         assert len(out.read_text().splitlines()) == 8
 
-    ratings = load_teacher_ratings(out)
+    ratings = load_ratings(out)
     assert len(ratings) == 8 and list(ratings.columns[:14]) == capability_keys()
     assert ratings[capability_keys()].isna().any().any()  # unparsable replies are NaN, not 0
     assert ratings.loc[lines[0]["id"], "styles"] == lines[0]["styles"]
 
-    from kit.scorers.rich_distilled import DistilledRichScorer
+    from kit.mmssr.distilled import DistilledHead
 
-    scorer = DistilledRichScorer(feature_options={"blocks": ["stats"]}, steps=20, progress=False)
+    scorer = DistilledHead(feature_options={"blocks": ["stats"]}, steps=20, progress=False)
     table = scorer.fit(pool, ratings).score(pool)
     assert len(table) == len(pool) and table[capability_keys()].notna().all().all()
 
 
 def test_cli(pool, tmp_path, capsys):
-    from kit.teacher import main
+    from kit.mmssr.teacher import main
 
     with FakeServer(fail_first=0) as server:
         main([str(pool.path), str(tmp_path / "cli.jsonl"), "--n", "2", "--url", server.url, "--model", "m",
@@ -199,7 +200,7 @@ def test_torn_last_line_is_redone(pool, tmp_path):
         before = server.requests
         summary = ann.annotate(pool, out, n=3, seed=0, progress=False)
         assert summary.rated == 1 and server.requests == before + 2
-    assert len(read_done(out)) == 3 and len(load_teacher_ratings(out, capabilities=["ocr"])) == 3
+    assert len(read_done(out)) == 3 and len(load_ratings(out, capabilities=["ocr"])) == 3
 
 
 def test_retries_are_bounded_and_client_errors_are_not_retried(pool, tmp_path):
@@ -235,11 +236,11 @@ def test_labels_csv_loads(tmp_path):
             "a," + ",".join(str(i % 6) for i in range(14)) + ",yes/no|word/short-phrase,",
             "b," + ",".join([""] * 14) + ",,broken_image"]
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    table = load_teacher_ratings(tmp_path / "labels.csv")
+    table = load_ratings(tmp_path / "labels.csv")
     assert list(table.index) == ["a", "b"] and list(table.columns[:14]) == keys
     assert table.loc["a", "styles"] == ["yes/no", "word/short-phrase"] and table.loc["b", "styles"] == []
     assert table.loc["a", keys[7]] == 1.0 and table.loc["b", keys].isna().all()
     assert table.loc["b", "defect"] == "broken_image"
     (tmp_path / "bad.csv").write_text("id,ocr,styles\na,7,\n")
     with pytest.raises(ValueError, match="'a' has ocr=7"):
-        load_teacher_ratings(tmp_path / "bad.csv")
+        load_ratings(tmp_path / "bad.csv")

@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
-from kit.models.tiny_llava import NUM_IMAGE_TOKENS, build_tiny_llava, save_tiny_llava  # noqa: E402
+from tests.support.tiny_llava import NUM_IMAGE_TOKENS, build_tiny_llava, save_tiny_llava  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kit.quality_space import QualitySpace, grid_matrix, grid_summary
+from kit.quality.space import QualitySpace, grid_matrix, grid_summary
 
 
 def draw_grid(ax, space: QualitySpace, names: bool = True, color="0.25"):

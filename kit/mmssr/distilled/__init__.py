@@ -1,0 +1,28 @@
+"""The distilled rich scorer and styler: a small head on frozen offline features, trained on ratings.
+
+The mmSSR recipe (``docs/methods.md``, mmSSR) rates a small random subset with a teacher and fine-tunes a
+7B scorer on those ratings. This package is the cheap version of the second step: frozen offline
+encoders turn each sample into a feature vector (image: EfficientNet-Lite0 pooled features; text:
+all-MiniLM-L6-v2 embeddings of the questions and of the answers; a few text statistics), and a small
+head maps it to the 14 capability scores (0-5) and the 9 interaction styles (multi-label).
+
+One job per module:
+
+- :mod:`~kit.mmssr.distilled.features`: feature extractors (pluggable) and the per-sample feature cache;
+- :mod:`~kit.mmssr.distilled.net`: the torch head and its training loop;
+- :mod:`~kit.mmssr.distilled.model`: :class:`DistilledHead`, features + head, fit / score / save / load;
+- :mod:`~kit.mmssr.distilled.scorer`: the scoring backends behind ``kit.score`` (load a saved head lazily);
+- :mod:`~kit.mmssr.distilled.cv`: cross-validated agreement with the ratings;
+- :mod:`~kit.mmssr.distilled.train`: training the shipped head, and ``python -m kit.mmssr.distilled``.
+"""
+from kit.mmssr.distilled.cv import CVReport, cross_validate
+from kit.mmssr.distilled.features import (STAT_NAMES, OfflineFeatures, clear_feature_cache, compute_features,
+                                          get_feature_extractor, register_feature_extractor, text_stats)
+from kit.mmssr.distilled.model import DEFAULT_WEIGHTS, DistilledHead
+from kit.mmssr.distilled.net import HeadConfig
+from kit.mmssr.distilled.scorer import DistilledRichScorer, DistilledStyler
+from kit.mmssr.distilled.train import main, train_default
+
+__all__ = ["DistilledHead", "DistilledRichScorer", "DistilledStyler", "HeadConfig", "cross_validate", "CVReport",
+           "OfflineFeatures", "STAT_NAMES", "text_stats", "register_feature_extractor", "get_feature_extractor",
+           "compute_features", "clear_feature_cache", "train_default", "main", "DEFAULT_WEIGHTS"]

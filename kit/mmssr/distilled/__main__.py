@@ -1,0 +1,3 @@
+from kit.mmssr.distilled.train import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""``kit.score(pool, "rich", backend=...)``: the 14 mmSSR capability scores and the styles.
+
+Backends are registered in :data:`kit.registry.RICH_BACKENDS` (imported only when chosen):
+
+- ``"distilled"`` (default, offline): :class:`kit.mmssr.distilled.scorer.DistilledRichScorer`, a small
+  head on frozen offline features. ``weights=`` names a saved head (default: the shipped
+  ``kit/weights/rich_distilled.pt``); other options are inference settings (``style_threshold``,
+  ``integer``, ``cache_dir``, ...).
+- ``"vlm"``: :class:`kit.mmssr.rich_vlm.VLMRichScorer`, a Hugging Face vision-language model with the
+  official prompts (e.g. the released ``mengyaolyu/mmssr-7b-scorer``); options go to it.
+"""
+from __future__ import annotations
+
+from kit.registry import RICH_BACKENDS
+
+
+class RichScorer:
+    """The rich-scorer backend ``backend`` built with ``options``; ``score(pool)`` returns its table.
+
+    Constructing it loads no model: each backend loads on its first ``score``.
+    """
+
+    pool_dependent = False
+
+    def __init__(self, backend: str = "distilled", **options):
+        self.backend = backend
+        self.impl = RICH_BACKENDS.get(backend)(**options)
+
+    @property
+    def label(self) -> str:
+        return getattr(self.impl, "label", self.backend)
+
+    def score(self, pool):
+        from kit.capabilities import capability_keys
+
+        table = self.impl.score(pool)
+        columns = [c for c in capability_keys() if c in table.columns]
+        columns += [c for c in table.attrs.get("extra_columns", []) if c in table.columns]
+        if getattr(self.impl, "style", False) and "styles" in table.columns:
+            columns.append("styles")  # the VLM backend asked for styles too
+        table.attrs["columns"] = columns
+        return table

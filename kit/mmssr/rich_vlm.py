@@ -1,0 +1,723 @@
+"""Rich capability scores and interaction styles from a vision-language model (method A of papers.md).
+
+Any Hugging Face image-text-to-text model with a processor works (LLaVA-OneVision first): a released mmSSR
+scorer/styler converted to the Hugging Face format, ``llava-hf/llava-onevision-qwen2-0.5b-ov-hf``, or a local
+folder, loaded with ``AutoProcessor`` / ``AutoModelForImageTextToText``::
+
+    scorer = VLMRichScorer("path/to/mmssr-7b-scorer-hf", device="cuda")       # logits mode
+    table = scorer.score(pool)        # one row per sample: 14 expected scores, their argmax, status
+    styles = VLMStyler("path/to/mmssr-7b-styler-hf", device="cuda").score(pool)   # "styles" column
+
+The input text is the official one, byte for byte (:mod:`kit.mmssr.prompts`). Two modes:
+
+``generate``
+    The official protocol: for each sample, one greedy generation per capability and one for the style
+    query, batch size 1, the image encoded each time. A score that is not an integer 0-5 is NaN; styles are
+    split on commas and checked against the 9 names (unknown ones are reported in ``styles_unknown``).
+
+``logits`` (default)
+    The image and conversation (the prefix shared by all queries of a sample) are encoded once. On top of its
+    key/value cache, all capability queries of the sample run in one packed row: the stem they share ("On a
+    scale of 0 to 5, ... Model for") once, then each query's tail, with a 4-D attention mask so that every
+    tail sees only the prefix, the stem and itself (``packed=False`` instead expands the cache to one row per
+    query). The score is read from the next-token distribution restricted to the six digit tokens (softmax
+    renormalised over 0-5): ``<key>`` is the expected score, ``<key>_argmax`` the most likely digit and
+    ``digit_mass`` the share of the full next-token probability that fell on digits (averaged over
+    capabilities; a model that was not trained to answer with a digit shows it here). The style answer is a
+    greedy generation that continues from the same cached prefix. Several samples run together with
+    ``batch_size`` (prefixes left-padded, queries right-padded; rotary positions are relative, so padding
+    does not change results beyond float rounding).
+
+Both modes give one row per pool sample: a sample whose image cannot be decoded or whose forward fails keeps
+its row with NaN scores and a ``status`` saying why; ``status`` also names unparsed scores and unknown styles.
+
+On the released checkpoints: ``mengyaolyu/mmssr-7b-scorer`` / ``-styler`` are in the original LLaVA-NeXT
+format, not the Hugging Face one; convert them first with ``convert_llava_onevision_weights_to_hf.py`` from
+the transformers repository (written for lmms-lab's LLaVA-OneVision checkpoints, the same format; the script
+is not in the wheel). The official tokenizer also put a ``"\\n"`` token after every image token:
+``image_newline=True`` reproduces that.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kit.capabilities import capability_keys, get_capability
+from kit.conversation import common_prefix_length
+from kit.models.hf import load_pretrained, resolve_dtype
+from kit.mmssr.prompts import (IMAGE_MODES, SYSTEM_PROMPT, add_image_newline, capability_query, ensure_image_token,
+                               parse_score, parse_styles, prompt_parts, style_query)
+
+DIGITS = "012345"
+MODES = ("logits", "generate")
+STYLE = "style"  # the name of the style query among a sample's queries
+
+
+# ----------------------------------------------------------------------------- model loading and digits
+def load_vlm(model, processor=None, device: str = "cpu", dtype=None, trust_remote_code: bool = False):
+    """``(model, processor)`` from a hub name / local folder (or pass loaded objects through), in eval mode."""
+    if isinstance(model, (str, Path)):
+        model, processor = load_pretrained(model, dtype, device, vision=True, processor=processor,
+                                           trust_remote_code=trust_remote_code)
+    elif processor is None:
+        raise ValueError("a model object needs its processor: pass processor=...")
+    elif dtype is not None:
+        model = model.to(device=device, dtype=resolve_dtype(dtype, device))
+    else:
+        model = model.to(device)
+    if not hasattr(processor, "tokenizer"):
+        raise TypeError(f"{type(processor).__name__} has no tokenizer; an image-text-to-text processor is needed")
+    model.eval()
+    return model, processor
+
+
+def digit_token_ids(tokenizer) -> list[list[int]]:
+    """For each digit 0..5, the single tokens that spell it: the bare digit first, then any one-token variant
+    with a leading space (``" 3"``, ``"▁3"``). Raises if a bare digit is not one token."""
+    out = []
+    for d in DIGITS:
+        ids = tokenizer.encode(d, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"the tokenizer splits the digit {d!r} into {len(ids)} tokens {ids}; "
+                             "logits mode needs one token per digit (use mode='generate')")
+        variants = [ids[0]]
+        spaced = tokenizer.encode(" " + d, add_special_tokens=False)
+        if len(spaced) == 1 and spaced[0] not in variants:
+            variants.append(spaced[0])
+        out.append(variants)
+    return out
+
+
+def digits_only_processor(allowed_ids: Sequence[int]):
+    """A ``LogitsProcessor`` that leaves only ``allowed_ids`` possible (for digit-restricted generation)."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class DigitsOnly(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            mask = torch.full_like(scores, float("-inf"))
+            mask[:, list(allowed_ids)] = 0
+            return scores + mask
+
+    return DigitsOnly()
+
+
+@dataclass
+class _Sample:
+    """One sample ready for the model: the shared prefix text and one suffix text per query."""
+
+    id: str
+    image: Any
+    prefix: str
+    suffixes: dict[str, str]
+
+
+# ----------------------------------------------------------------------------- the scorer
+class VLMRichScorer:
+    """Rich capability scores (and optionally styles) from an image-text-to-text model.
+
+    Parameters
+    ----------
+    model, processor
+        A hub name or local folder (loaded with ``AutoModelForImageTextToText``/``AutoProcessor``), or a loaded
+        model with its processor.
+    mode
+        ``"logits"`` (default: cached prefix, expected score over the digits) or ``"generate"`` (the official
+        greedy protocol).
+    capabilities
+        Capability keys to rate (default: all registered, in registry order); ``[]`` rates none.
+    style
+        Also ask the style query (adds ``styles``, ``styles_unknown`` and ``style_text`` columns).
+    batch_size
+        Samples per forward in logits mode (generate mode always runs one query at a time, as the official code).
+    query_batch_size
+        At most this many (sample, query) pairs share one forward in logits mode (bounds memory).
+    packed
+        Logits mode: pack all queries of a sample into one row after its cached prefix, with a 4-D attention
+        mask (default ``None``: yes, unless the model runs flash attention, which takes no custom masks), or
+        expand the cache to one row per query (``False``; copies the prefix cache once per query).
+    max_new_tokens, style_max_new_tokens
+        Generation lengths for a score (generate mode) and for the style answer.
+    restrict_digits
+        Generate mode only: allow nothing but the six digit tokens and generate one token (the digit the model
+        prefers; equals the logits-mode argmax).
+    image, system, image_newline, ensure_image
+        Prompt options: where the ``<image>`` placeholder goes (``"inline"`` as the official inference,
+        ``"front"`` as LLaVA-NeXT training), the system prompt, the official extra ``"\\n"`` after the image
+        token, and adding ``<image>\\n`` to a conversation that names no image (else the image is not seen).
+    """
+
+    def __init__(self, model=None, processor=None, mode: str = "logits", capabilities=None, style: bool = False,
+                 device: str = "cpu", dtype=None, batch_size: int = 1, query_batch_size: int | None = None,
+                 max_new_tokens: int = 8, style_max_new_tokens: int = 48, restrict_digits: bool = False,
+                 image: str = "inline", system: str = SYSTEM_PROMPT, image_newline: bool = False,
+                 ensure_image: bool = True, packed: bool | None = None, trust_remote_code: bool = False,
+                 progress: bool = True):
+        if model is None:
+            raise ValueError("VLMRichScorer needs model=: a hub name or folder of an image-text-to-text model "
+                             "(e.g. an mmSSR scorer converted to the Hugging Face format, or "
+                             "'llava-hf/llava-onevision-qwen2-0.5b-ov-hf'), or a loaded model with processor=")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if image not in IMAGE_MODES:
+            raise ValueError(f"image must be one of {IMAGE_MODES}, not {image!r}")
+        keys = capability_keys() if capabilities is None else list(capabilities)
+        for key in keys:
+            get_capability(key)  # unknown keys fail here, naming the registered ones
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"capabilities has duplicates: {keys}")
+        if not keys and not style:
+            raise ValueError("nothing to ask: give capabilities or style=True")
+        if int(batch_size) < 1 or (query_batch_size is not None and int(query_batch_size) < 1):
+            raise ValueError("batch_size and query_batch_size must be at least 1")
+        self.capabilities = keys
+        self.style = bool(style)
+        self.mode = mode
+        self.device = str(device)
+        self.dtype = dtype
+        self.batch_size = int(batch_size)
+        self.query_batch_size = None if query_batch_size is None else int(query_batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        self.style_max_new_tokens = int(style_max_new_tokens)
+        self.restrict_digits = bool(restrict_digits)
+        self.image_mode, self.system = image, system
+        self.image_newline, self.ensure_image = bool(image_newline), bool(ensure_image)
+        self.packed = packed
+        self.progress = progress
+        self._model_arg, self._processor_arg, self._trust = model, processor, trust_remote_code
+        self._model = self._processor = None
+
+    # ------------------------------------------------------------------ lazy model
+    def _load(self):
+        if self._model is None:
+            self._model, self._processor = load_vlm(self._model_arg, self._processor_arg, self.device, self.dtype,
+                                                    self._trust)
+            self._model_arg = self._processor_arg = None  # do not keep a second reference
+            tok = self.tokenizer
+            self._digits = digit_token_ids(tok)
+            eos = self._model.generation_config.eos_token_id
+            eos = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+            if tok.eos_token_id is not None:
+                eos.append(tok.eos_token_id)
+            self._eos = sorted(set(eos))
+            self._pad = tok.pad_token_id if tok.pad_token_id is not None else (self._eos or [0])[0]
+            params = inspect.signature(self._model.forward).parameters
+            self._cache_kw = "cache" if "cache" in params else "past_key_values"
+            module = sys.modules.get(type(self._model).__module__)
+            self._keep_per_row = hasattr(module, "slice_logits_to_keep")  # 2-D logits_to_keep understood
+        return self._model, self._processor
+
+    @property
+    def model(self):
+        return self._load()[0]
+
+    @property
+    def processor(self):
+        return self._load()[1]
+
+    @property
+    def tokenizer(self):
+        return self._load()[1].tokenizer
+
+    # ------------------------------------------------------------------ prompts
+    def query_names(self) -> list[str]:
+        return self.capabilities + ([STYLE] if self.style else [])
+
+    def _query_text(self, name: str) -> str:
+        return style_query() if name == STYLE else capability_query(get_capability(name).keyword)
+
+    def prepare(self, sample_id, conversations, image) -> _Sample:
+        """The prefix (system, user header, conversation) and the suffix of every query of one sample."""
+        conv = ensure_image_token(conversations) if self.ensure_image else conversations
+        prefix, suffixes = None, {}
+        for name in self.query_names():
+            try:
+                pre, suf = prompt_parts(conv, self._query_text(name), image=self.image_mode, system=self.system)
+            except ValueError as exc:
+                raise ValueError(f"sample {sample_id!r}: {exc}") from exc
+            if prefix is not None and pre != prefix:
+                raise ValueError(f"sample {sample_id!r}: the queries do not share one prompt prefix")
+            prefix, suffixes[name] = pre, suf
+        if self.image_newline:
+            prefix = add_image_newline(prefix)
+        return _Sample(sample_id, image, prefix, suffixes)
+
+    def full_prompt(self, sample: _Sample, name: str) -> str:
+        """The complete text of one query (what generate mode and a plain forward see)."""
+        return sample.prefix + sample.suffixes[name]
+
+    # ------------------------------------------------------------------ model calls
+    def _to_device(self, batch) -> dict:
+        import torch
+
+        dtype = next(self.model.parameters()).dtype
+        out = {}
+        for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device, dtype=dtype) if value.is_floating_point() else value.to(self.device)
+            out[key] = value
+        return out
+
+    def _forward(self, **kwargs):
+        cache = kwargs.pop("cache", None)
+        if cache is not None:
+            kwargs[self._cache_kw] = cache
+        out = self.model(use_cache=True, **kwargs)
+        cache = getattr(out, "cache", None)
+        if cache is None:
+            cache = getattr(out, "past_key_values", None)
+        return out.logits, cache
+
+    def _split_tokens(self, samples: list[_Sample]):
+        """Token ids: (prefix tokens to drop at its end, {query: suffix ids}) per sample.
+
+        Each full prompt is tokenised as one string; the prefix keeps exactly the tokens all of a sample's
+        prompts share, so prefix + suffix ids equal the full prompt's ids (a merge across the text boundary
+        moves the merged tokens into the suffixes).
+        """
+        tok = self.tokenizer
+        image_ids = self._image_ids()
+        texts = [text for s in samples for text in [s.prefix] + [s.prefix + suf for suf in s.suffixes.values()]]
+        encoded = iter(tok(texts)["input_ids"])  # one batched call: the fast tokenizer runs it in Rust
+        plans = []
+        for s in samples:
+            pre = next(encoded)
+            full = {name: next(encoded) for name in s.suffixes}
+            keep = min(common_prefix_length(pre, ids) for ids in full.values())
+            if image_ids & set(pre[keep:]):
+                raise ValueError(f"sample {s.id!r}: the image token is not inside the shared prompt prefix")
+            if any(len(ids) <= keep for ids in full.values()):
+                raise ValueError(f"sample {s.id!r}: a query adds no token after the shared prefix")
+            plans.append((len(pre) - keep, {name: ids[keep:] for name, ids in full.items()}, pre))
+        return plans
+
+    def _encode_prefixes(self, samples: list[_Sample]):
+        """Encode image + prefix of each sample once; returns (cache, prefix mask, {query: suffix ids} per sample)."""
+        import torch
+
+        proc, tok = self.processor, self.tokenizer
+        plans = self._split_tokens(samples)
+        image_ids = self._image_ids()
+        old_side = tok.padding_side
+        tok.padding_side = "left"
+        try:
+            batch = proc(images=[s.image for s in samples], text=[s.prefix for s in samples], padding=True,
+                         return_tensors="pt")
+        finally:
+            tok.padding_side = old_side
+        ids, mask = batch.pop("input_ids"), batch.pop("attention_mask")
+        rows = []
+        for r, (s, (drop, _, pre)) in enumerate(zip(samples, plans)):
+            real = ids[r][mask[r].bool()].tolist()
+            # the processor only expands image tokens, so the text after the last one must match the tokenizer's
+            tail = len(pre) - max((i for i, t in enumerate(pre) if t in image_ids), default=-1) - 1
+            if tail < drop or real[len(real) - tail:] != pre[len(pre) - tail:]:
+                raise ValueError(f"sample {s.id!r}: the processor's prompt tokens do not match the tokenizer's")
+            rows.append(real[:len(real) - drop] if drop else real)
+        width = max(map(len, rows))
+        input_ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            input_ids[r, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            attention[r, width - len(row):] = 1
+        inputs = self._to_device({"input_ids": input_ids, "attention_mask": attention, **batch})
+        _, cache = self._forward(**inputs, logits_to_keep=1)
+        return cache, inputs["attention_mask"], [plan[1] for plan in plans]
+
+    def _image_ids(self) -> set:
+        cfg = self.model.config
+        return {i for i in (getattr(cfg, "image_token_id", None), getattr(cfg, "image_token_index", None))
+                if i is not None}
+
+    def _select(self, cache, n_rows: int, index, reuse: bool):
+        """Cache rows ``index`` (repeats allowed): a copy, or with ``reuse`` the cache itself (then consumed)."""
+        work = cache if reuse else copy.deepcopy(cache)
+        if index.tolist() != list(range(n_rows)):
+            work.batch_select_indices(index)
+        return work
+
+    def _run_rows(self, cache, prefix_mask, rows: list[tuple[int, list[int]]], reuse: bool = False):
+        """Next-token logits after each (cache row, token ids), all continuing the cached prefixes.
+
+        Token ids are right-padded; the logits are read at each row's last real token. The cache is copied
+        before it is expanded unless ``reuse`` (then it is consumed). Returns (logits (rows, vocab), cache, mask).
+        """
+        import torch
+
+        device = prefix_mask.device
+        index = torch.tensor([r for r, _ in rows], device=device)
+        lengths = [len(ids) for _, ids in rows]
+        width = max(lengths)
+        suffix = torch.full((len(rows), width), self._pad, dtype=torch.long)
+        smask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (_, ids) in enumerate(rows):
+            suffix[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+            smask[i, :len(ids)] = 1
+        work = self._select(cache, prefix_mask.shape[0], index, reuse)
+        mask = torch.cat([prefix_mask[index], smask.to(device)], dim=1)
+        last = torch.tensor(lengths, device=device) - 1
+        if self._keep_per_row:  # transformers 5: one position per row
+            logits, work = self._forward(input_ids=suffix.to(device), attention_mask=mask, cache=work,
+                                         logits_to_keep=last[:, None])
+            picked = logits[:, 0]
+        else:  # the union of the rows' last positions, then one per row
+            keep = torch.unique(last)
+            logits, work = self._forward(input_ids=suffix.to(device), attention_mask=mask, cache=work,
+                                         logits_to_keep=keep)
+            picked = logits[torch.arange(len(rows), device=logits.device), torch.searchsorted(keep, last)]
+        return picked.float(), work, mask
+
+    def next_token_logits(self, samples: list[_Sample], names: Sequence[str] | None = None):
+        """Next-token logits (samples, queries, vocab) of ``names`` (default: the capabilities), prefix cached."""
+        import torch
+
+        names = list(self.capabilities if names is None else names)
+        with torch.inference_mode():
+            cache, pmask, suffixes = self._encode_prefixes(samples)
+            return self._query_logits(cache, pmask, suffixes, names, reuse=True)
+
+    def _query_logits(self, cache, pmask, suffixes, names, reuse: bool = False):
+        """Logits (samples, queries, vocab) of the queries ``names``, continuing the cached prefixes."""
+        if self._use_packed():
+            return self._packed_query_logits(cache, pmask, suffixes, names)
+        return self._expanded_query_logits(cache, pmask, suffixes, names, reuse=reuse)
+
+    def _use_packed(self) -> bool:
+        if self.packed is not None:
+            return bool(self.packed)
+        config = self.model.config
+        attn = str(getattr(config, "_attn_implementation", "") or "")
+        if attn.startswith(("flash", "paged")):  # these kernels take no custom 4-D mask
+            return False
+        text = getattr(config, "text_config", None) or config
+        rope = getattr(text, "rope_scaling", None) or getattr(text, "rope_parameters", None) or {}
+        # packing passes 1-D position ids; multimodal rotary positions (Qwen2-VL's mrope) need the expanded cache
+        return not (isinstance(rope, dict) and "mrope_section" in rope)
+
+    @staticmethod
+    def _stem_length(lists) -> int:
+        """Tokens all of a sample's queries share (each query keeps at least one token of its own)."""
+        k = min(len(ids) for ids in lists) - 1
+        for ids in lists[1:]:
+            k = min(k, common_prefix_length(lists[0], ids))
+        return max(k, 0)
+
+    def _packed_query_logits(self, cache, pmask, suffixes, names):
+        """All queries of a sample packed into one row after its cached prefix (no cache copies).
+
+        Row layout: the shared query stem ("On a scale of 0 to 5, ... Model for"), then each query's tail
+        (keyword, end of turn, assistant header). A 4-D attention mask lets every tail see the prefix, the stem
+        and its own earlier tokens only, and each tail's positions restart after the stem, so each tail's last
+        logits equal a forward of that query alone. The cache is cropped back to the prefix afterwards.
+        Queries are packed ``query_batch_size // samples`` at a time when ``query_batch_size`` is set.
+        """
+        import torch
+
+        device, width = pmask.device, pmask.shape[1]
+        per_chunk = len(names) if self.query_batch_size is None else max(self.query_batch_size // len(suffixes), 1)
+        parts = []
+        for c in range(0, len(names), per_chunk):
+            chunk = names[c:c + per_chunk]
+            rows, lasts = [], []
+            for suf in suffixes:
+                lists = [suf[name] for name in chunk]
+                k = self._stem_length(lists)
+                ids, seg, pos, last = list(lists[0][:k]), [-1] * k, list(range(k)), []
+                for j, full in enumerate(lists):
+                    tail = full[k:]
+                    ids += tail
+                    seg += [j] * len(tail)
+                    pos += range(k, k + len(tail))
+                    last.append(len(ids) - 1)
+                rows.append((ids, seg, pos))
+                lasts.append(last)
+            total = max(len(r[0]) for r in rows)
+            input_ids = torch.full((len(rows), total), self._pad, dtype=torch.long)
+            segment = torch.full((len(rows), total), -2, dtype=torch.long)  # -2 padding, -1 stem, j tail j
+            position = torch.zeros((len(rows), total), dtype=torch.long)
+            for r, (ids, seg, pos) in enumerate(rows):
+                input_ids[r, :len(ids)] = torch.tensor(ids)
+                segment[r, :len(seg)] = torch.tensor(seg)
+                position[r, :len(pos)] = torch.tensor(pos)
+            # positions continue the prefix's: the model numbered its (left-padded) cache 0..width-1
+            segment, position = segment.to(device), position.to(device) + width
+            q_seg, k_seg = segment[:, :, None], segment[:, None, :]
+            causal = torch.ones(total, total, dtype=torch.bool, device=device).tril()
+            new_keys = causal & (k_seg != -2) & ((k_seg == q_seg) | (k_seg == -1))
+            old_keys = pmask.bool()[:, None, :].expand(-1, total, -1)
+            allowed = torch.cat([old_keys, new_keys], dim=2)[:, None]
+            dtype = next(self.model.parameters()).dtype
+            mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+            mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+            last = torch.tensor(lasts, device=device)
+            if self._keep_per_row:
+                logits, cache = self._forward(input_ids=input_ids.to(device), attention_mask=mask,
+                                              position_ids=position, cache=cache, logits_to_keep=last)
+            else:
+                keep = torch.unique(last)
+                logits, cache = self._forward(input_ids=input_ids.to(device), attention_mask=mask,
+                                              position_ids=position, cache=cache, logits_to_keep=keep)
+                logits = torch.gather(logits, 1, torch.searchsorted(keep, last)[..., None]
+                                      .expand(-1, -1, logits.shape[-1]))
+            extra = cache.get_seq_length() - width
+            if extra > 0:
+                cache.crop(-extra)  # a negative count removes that many tokens (transformers 4 and 5 alike)
+            parts.append(logits.float())
+        return torch.cat(parts, dim=1)
+
+    def _expanded_query_logits(self, cache, pmask, suffixes, names, reuse: bool = False):
+        """Logits (samples, queries, vocab) of the queries ``names``, one cache row per (sample, query).
+
+        Two cache levels: the capability queries of a sample share a long stem ("On a scale of 0 to 5, ...
+        Model for"), which is encoded once per sample on top of the prefix; only the short tails (keyword, end
+        of turn, assistant header) run once per query, as one batch per ``query_batch_size`` rows. Samples are
+        grouped by stem length so no padding sits between stem and tail. ``reuse`` lets the cache be consumed.
+        """
+        import torch
+
+        stems = [self._stem_length([suf[name] for name in names]) for suf in suffixes]
+        groups: dict[int, list[int]] = {}
+        for r, k in enumerate(stems):
+            groups.setdefault(k, []).append(r)
+        out: dict[int, Any] = {}
+        for g, (k, members) in enumerate(groups.items()):
+            last_group = reuse and g == len(groups) - 1
+            if k:
+                idx = torch.tensor(members, device=pmask.device)
+                work = self._select(cache, pmask.shape[0], idx, reuse=last_group)
+                stem = torch.tensor([suffixes[r][names[0]][:k] for r in members], device=pmask.device)
+                mask = torch.cat([pmask[idx], torch.ones_like(stem)], dim=1)
+                _, work = self._forward(input_ids=stem, attention_mask=mask, cache=work, logits_to_keep=1)
+                row_of, owned = {r: i for i, r in enumerate(members)}, True
+            else:
+                work, mask, row_of, owned = cache, pmask, {r: r for r in members}, last_group
+            rows = [(row_of[r], suffixes[r][name][k:]) for r in members for name in names]
+            step = self.query_batch_size or len(rows)
+            starts = list(range(0, len(rows), step))
+            parts = [self._run_rows(work, mask, rows[i:i + step], reuse=owned and i == starts[-1])[0]
+                     for i in starts]
+            logits = torch.cat(parts).reshape(len(members), len(names), -1)
+            out.update({r: logits[i] for i, r in enumerate(members)})
+        return torch.stack([out[r] for r in range(len(suffixes))])
+
+    def _greedy_style(self, cache, pmask, suffixes) -> list[str]:
+        """Greedy style answers continuing the cached prefixes (consumes the cache)."""
+        import torch
+
+        by_length: dict[int, list[int]] = {}
+        for r, suf in enumerate(suffixes):
+            by_length.setdefault(len(suf[STYLE]), []).append(r)
+        groups = list(by_length.values())
+        texts = [""] * len(suffixes)
+        eos = torch.tensor(self._eos or [-1], device=pmask.device)
+        for g, members in enumerate(groups):
+            last_group = g == len(groups) - 1
+            logits, work, mask = self._run_rows(cache, pmask, [(r, suffixes[r][STYLE]) for r in members],
+                                                reuse=last_group)
+            out = []
+            done = torch.zeros(len(members), dtype=torch.bool, device=pmask.device)
+            for step in range(self.style_max_new_tokens):
+                nxt = logits.argmax(-1).to(pmask.device)
+                nxt = torch.where(done, torch.full_like(nxt, self._pad), nxt)
+                out.append(nxt)
+                done |= torch.isin(nxt, eos)
+                if bool(done.all()) or step == self.style_max_new_tokens - 1:
+                    break
+                mask = torch.cat([mask, torch.ones((len(members), 1), dtype=mask.dtype, device=mask.device)], 1)
+                lg, work = self._forward(input_ids=nxt[:, None], attention_mask=mask, cache=work, logits_to_keep=1)
+                logits = lg[:, -1].float()
+            tokens = torch.stack(out, 1).tolist() if out else [[] for _ in members]
+            for r, toks in zip(members, tokens):
+                texts[r] = self._decode(toks)
+        return texts
+
+    def _decode(self, token_ids) -> str:
+        ids = []
+        for t in token_ids:
+            if t in self._eos:
+                break
+            ids.append(t)
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    def generate_text(self, sample: _Sample, name: str, restrict_digits: bool | None = None) -> str:
+        """One official greedy generation: image + full prompt of query ``name``, batch size 1."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        restrict = self.restrict_digits if restrict_digits is None else restrict_digits
+        restrict = restrict and name != STYLE
+        inputs = self._to_device(self.processor(images=[sample.image], text=[self.full_prompt(sample, name)],
+                                                return_tensors="pt"))
+        extra = {}
+        if restrict:
+            extra["logits_processor"] = LogitsProcessorList([digits_only_processor([v[0] for v in self._digits])])
+        n_new = 1 if restrict else (self.style_max_new_tokens if name == STYLE else self.max_new_tokens)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=n_new,
+                                      pad_token_id=self._pad, **extra)
+        return self._decode(out[0, inputs["input_ids"].shape[1]:].tolist())
+
+    # ------------------------------------------------------------------ per-batch scoring
+    def _digit_scores(self, logits):
+        """(samples, caps, vocab) logits -> expected score, argmax digit, digit probability mass."""
+        import torch
+
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        per_digit = torch.stack([torch.logsumexp(logp[..., ids], dim=-1) for ids in self._digits], dim=-1)
+        mass = per_digit.exp().sum(-1)
+        probs = torch.softmax(per_digit, dim=-1)
+        expected = (probs * torch.arange(6, dtype=probs.dtype, device=probs.device)).sum(-1)
+        return expected.cpu().numpy(), per_digit.argmax(-1).cpu().numpy(), mass.cpu().numpy()
+
+    def _score_logits(self, samples: list[_Sample]) -> list[dict]:
+        import torch
+
+        with torch.inference_mode():
+            cache, pmask, suffixes = self._encode_prefixes(samples)
+            rows = [{} for _ in samples]
+            if self.capabilities:
+                expected, argmax, mass = self._digit_scores(
+                    self._query_logits(cache, pmask, suffixes, self.capabilities, reuse=not self.style))
+                for r in range(len(samples)):
+                    for c, key in enumerate(self.capabilities):
+                        rows[r][key] = float(expected[r, c])
+                        rows[r][f"{key}_argmax"] = int(argmax[r, c])
+                    rows[r]["digit_mass"] = float(mass[r].mean())
+            if self.style:
+                for r, text in enumerate(self._greedy_style(cache, pmask, suffixes)):
+                    rows[r].update(self._style_fields(text))
+        for row in rows:
+            row["status"] = self._status(row)
+        return rows
+
+    def _score_generate(self, sample: _Sample) -> dict:
+        row = {}
+        for key in self.capabilities:
+            row[key] = parse_score(self.generate_text(sample, key))
+        if self.style:
+            row.update(self._style_fields(self.generate_text(sample, STYLE)))
+        row["status"] = self._status(row)
+        return row
+
+    @staticmethod
+    def _style_fields(text: str) -> dict:
+        known, unknown = parse_styles(text)
+        return {"styles": known, "styles_unknown": unknown, "style_text": text}
+
+    def _status(self, row: dict) -> str:
+        notes = []
+        unparsed = [k for k in self.capabilities if isinstance(row.get(k), float) and math.isnan(row[k])]
+        if unparsed:
+            notes.append("unparsed score: " + ",".join(unparsed))
+        if row.get("styles_unknown"):
+            names = ", ".join(repr(n[:40]) for n in row["styles_unknown"][:3])
+            more = len(row["styles_unknown"]) - 3
+            notes.append(f"unknown styles: {names}" + (f" (+{more})" if more > 0 else ""))
+        return "; ".join(notes) or "ok"
+
+    # ------------------------------------------------------------------ the pool
+    def columns(self) -> list[str]:
+        cols = list(self.capabilities)
+        if self.mode == "logits" and self.capabilities:
+            cols += [f"{k}_argmax" for k in self.capabilities] + ["digit_mass"]
+        if self.style:
+            cols += ["styles", "styles_unknown", "style_text"]
+        return cols + ["source", "status"]
+
+    def score(self, pool) -> pd.DataFrame:
+        """One row per pool sample (indexed by id); a sample that fails keeps its row with NaN and a status."""
+        from tqdm.auto import tqdm
+
+        self._load()
+        table = pool.table
+        results: dict[str, dict] = {}
+        pending: list[_Sample] = []
+        first_error = None
+        warned: list[bool] = []
+        bar = tqdm(total=len(table), desc=f"vlm {self.mode}", disable=not self.progress, unit="sample")
+
+        def run(batch: list[_Sample]):
+            nonlocal first_error
+            try:
+                if self.mode == "logits":
+                    rows = self._score_logits(batch)
+                else:
+                    rows = [self._score_generate(s) for s in batch]
+                results.update({s.id: row for s, row in zip(batch, rows)})
+            except Exception as exc:  # noqa: BLE001 - retried per sample, then reported per sample
+                if len(batch) > 1:
+                    if not warned:
+                        warnings.warn(f"a batch of {len(batch)} samples failed ({type(exc).__name__}: {exc}); "
+                                      "scoring those samples one by one", stacklevel=3)
+                        warned.append(True)
+                    for s in batch:
+                        run([s])
+                    return
+                first_error = first_error or exc
+                results[batch[0].id] = {"status": f"error: {type(exc).__name__}: {exc}"}
+            bar.update(len(batch))
+
+        for sid, image, err in pool.iter_images(list(table.index)):
+            if image is None:
+                results[sid] = {"status": f"image_error: {err}"}
+                bar.update(1)
+                continue
+            try:
+                pending.append(self.prepare(sid, table.at[sid, "conversations"], image))
+            except ValueError as exc:
+                first_error = first_error or exc
+                results[sid] = {"status": f"error: {exc}"}
+                bar.update(1)
+                continue
+            if len(pending) >= (self.batch_size if self.mode == "logits" else 1):
+                run(pending)
+                pending = []
+        if pending:
+            run(pending)
+        bar.close()
+        if first_error is not None and len(table) and all(r["status"].startswith(("error", "image_error"))
+                                                          for r in results.values()):
+            raise RuntimeError(f"no sample could be scored; first error: {first_error}") from first_error
+        n_err = sum(r["status"].startswith("error") for r in results.values())
+        if n_err:
+            warnings.warn(f"{n_err} samples failed (see the status column), e.g. {first_error}", stacklevel=2)
+        return self._table(table, results)
+
+    def _table(self, table: pd.DataFrame, results: dict[str, dict]) -> pd.DataFrame:
+        out = pd.DataFrame.from_dict(results, orient="index").reindex(table.index)
+        for col in self.columns():
+            if col not in out:
+                out[col] = np.nan
+        for key in self.capabilities:
+            out[key] = out[key].astype(float)
+            if self.mode == "logits":
+                out[f"{key}_argmax"] = out[f"{key}_argmax"].astype("Int64")
+        if self.style:
+            for col in ("styles", "styles_unknown"):
+                out[col] = out[col].map(lambda v: v if isinstance(v, list) else [])
+        out["source"] = table["source"]
+        out = out[self.columns()]
+        out.index.name = "id"
+        return out
+
+
+class VLMStyler(VLMRichScorer):
+    """Interaction styles only (the released ``mmssr-7b-styler``): a ``styles`` column of style names.
+
+    Same options as :class:`VLMRichScorer`; in either mode the answer is a greedy generation (in logits mode
+    it continues from the cached image + conversation prefix).
+    """
+
+    def __init__(self, model=None, processor=None, **options):
+        options.pop("style", None)
+        options.setdefault("capabilities", [])
+        super().__init__(model, processor, style=True, **options)

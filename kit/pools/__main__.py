@@ -1,0 +1,53 @@
+"""Command line: ``python -m kit.pools build OUT`` and ``python -m kit.pools easyvqa OUT --n N ...``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+
+
+def _summary(samples, out_dir, seconds) -> str:
+    defects = Counter(s.defect for s in samples)
+    sources = Counter(s.source for s in samples)
+    return (f"wrote {len(samples)} samples to {out_dir} in {seconds:.1f} s\n"
+            f"  sources: {dict(sorted(sources.items()))}\n"
+            f"  defects: {dict(sorted(defects.items()))}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kit.pools", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="rebuild the committed sample pool (data_samples/)")
+    b.add_argument("out_dir", nargs="?", default="data_samples")
+    b.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("easyvqa", help="build a larger easy-vqa pool with chosen defect rates")
+    e.add_argument("out_dir")
+    e.add_argument("--n", type=int, default=1000, help="total number of samples (defects included)")
+    e.add_argument("--mismatch", type=float, default=0.05)
+    e.add_argument("--wrong-answer", type=float, default=0.05)
+    e.add_argument("--truncated", type=float, default=0.02)
+    e.add_argument("--duplicate", type=float, default=0.02)
+    e.add_argument("--split", choices=["train", "test"], default="train",
+                   help="easy-vqa split to draw images from (kit.quality.image_text.lit_training trains on 'test' by default)")
+    e.add_argument("--exclude-pool", default=None, metavar="POOL_JSON",
+                   help="leave out the easy-vqa images this pool uses, e.g. data_samples/pool.json")
+    e.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from kit.pools.build import build_easyvqa_pool, build_sample_pool
+
+    t0 = time.perf_counter()
+    if args.command == "build":
+        samples = build_sample_pool(args.out_dir, seed=args.seed)
+    else:
+        rates = {"mismatch": args.mismatch, "wrong_answer": args.wrong_answer,
+                 "truncated": args.truncated, "duplicate": args.duplicate}
+        samples = build_easyvqa_pool(args.out_dir, n=args.n, rates=rates, seed=args.seed, split=args.split,
+                                     exclude_pool=args.exclude_pool)
+    print(_summary(samples, args.out_dir, time.perf_counter() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""Scorers: one module each, registered in :mod:`kit.registry`."""

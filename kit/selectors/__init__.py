@@ -1,1 +1,0 @@
-"""Selectors: one module each, registered in :mod:`kit.registry`."""
