@@ -1,4 +1,4 @@
-"""The vision-language capabilities and interaction styles of mmSSR (method A of papers.md).
+"""The vision-language capabilities and interaction styles of mmSSR (mmSSR; see docs/methods.md).
 
 Each capability has a short ``key`` (the score-table column), a ``display_name`` (for plots and
 tables) and the ``keyword`` that goes into the official scorer prompt::

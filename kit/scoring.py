@@ -32,7 +32,7 @@ def score(pool, name: str, out=None, **options) -> pd.DataFrame:
     Returns a DataFrame indexed by sample id with one row per sample of the pool (a sample a scorer
     could not score keeps its row, with NaN scores and a ``status`` saying why). ``out`` also writes
     the table to parquet. ``attrs`` holds ``scorer_name``, ``options``, ``columns`` (the columns made for
-    selection), ``pool_dependent``, ``label`` and ``timing``.
+    selection), ``pool_dependent``, ``label``, ``short_label`` and ``timing``.
     """
     from kit.provenance import jsonable
 
@@ -54,11 +54,12 @@ def score(pool, name: str, out=None, **options) -> pd.DataFrame:
     columns = [c for c in attrs.get("columns", [c for c in table.columns if c not in DIAGNOSTIC_COLUMNS])
                if c in table.columns]
     label = attrs.get("scorer") or getattr(scorer, "label", None) or name
+    short = attrs.get("short_label") or getattr(scorer, "short_label", None) or label
     timing = {**attrs.get("timing", {}), "seconds": round(seconds, 3),
               "samples_per_s": round(len(table) / seconds, 2) if seconds > 0 else None}
     table.attrs = {**attrs, "scorer_name": name, "options": jsonable(options), "columns": columns,
                    "pool_dependent": bool(attrs.get("pool_dependent", getattr(scorer, "pool_dependent", False))),
-                   "label": str(label), "timing": timing}
+                   "label": str(label), "short_label": str(short), "timing": timing}
     if out is not None:
         save_scores(table, out)
     return table
@@ -139,7 +140,7 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
     pairs; ``common`` options (e.g. ``device="cuda"``) go to every scorer that names them as parameters. With ``out``
     (a folder), each scorer's table is cached there as ``<name>.parquet`` like :func:`score_cached` (reused
     when the scorer, its options and the pool match) and the joined table is written to
-    ``score_table.parquet``.
+    ``score_table.parquet`` (read back with :func:`load_score_table`).
 
     The table is indexed by id in pool order: ``source``, then each scorer's selection columns (as it
     declares them), then ``status_<name>`` for a scorer that reports a per-sample status. Two scorers that
@@ -147,6 +148,8 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
     is ``pool_dependent``, its ``label``, ``options``, ``timing`` and whether the table was ``reused``.
     """
     import inspect
+
+    from kit.provenance import pool_hash
 
     specs = _scorer_specs(scorers)
     out = Path(out) if out is not None else None
@@ -157,7 +160,7 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
         cls = SCORERS.get(name)
         accepted = inspect.signature(cls).parameters  # common options go where they are named parameters
         opts = {**{k: v for k, v in common.items() if k in accepted}, **opts}
-        table = (score_cached(pool, name, out / f"{name}.parquet", **opts) if out is not None
+        table = (score_cached(pool, name, part_path(out, name), **opts) if out is not None
                  else score(pool, name, **opts))
         cols = list(table.attrs.get("columns", []))
         for col in cols:
@@ -169,18 +172,47 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
         if "status" in table.columns:
             joined[f"status_{name}"] = table["status"].reindex(joined.index)
         info[name] = {"columns": cols, "pool_dependent": bool(table.attrs.get("pool_dependent", False)),
-                      "label": table.attrs.get("label", name), "options": table.attrs.get("options", {}),
+                      "label": table.attrs.get("label", name),
+                      "short_label": table.attrs.get("short_label", table.attrs.get("label", name)),
+                      "options": table.attrs.get("options", {}),
                       "timing": table.attrs.get("timing", {}), "reused": bool(table.attrs.get("reused", False))}
     joined.index.name = "id"
-    joined.attrs = {"scorers": info}
+    joined.attrs = {"scorers": info, "pool": pool_hash(pool)}
     if out is not None:
-        save_scores(joined, out / "score_table.parquet")
+        save_scores(joined, out / TABLE_FILE)
     return joined
 
 
-def scorer_label(scores: pd.DataFrame, name: str, default: str | None = None) -> str:
-    """The label a score table records for scorer ``name`` (e.g. the image-text stand-in says it is not CLIP)."""
+TABLE_FILE = "score_table.parquet"
+
+
+def part_path(out, name: str) -> Path:
+    """Where :func:`score_table` with ``out=out`` caches scorer ``name``'s own table."""
+    return Path(out) / f"{name}.parquet"
+
+
+def load_score_table(out, pool=None) -> pd.DataFrame | None:
+    """The joined table :func:`score_table` wrote under ``out``, or ``None`` when there is none.
+
+    With ``pool``, a table scored on other data (another pool hash) counts as none.
+    """
+    from kit.provenance import pool_hash
+
+    path = Path(out) / TABLE_FILE
+    if not path.is_file():
+        return None
+    table = load_scores(path)
+    if pool is not None and table.attrs.get("pool") != pool_hash(pool):
+        return None
+    return table
+
+
+def scorer_label(scores: pd.DataFrame, name: str, short: bool = True, default: str | None = None) -> str:
+    """The label a score table records for scorer ``name`` (the image-text stand-in says it is not CLIP).
+
+    ``short`` gives the few words meant for axis labels and titles; ``False`` the full description.
+    """
     info = scores.attrs.get("scorers", {}).get(name)
     if info is None:
         return default if default is not None else name
-    return str(info.get("label", name))
+    return str(info.get("short_label" if short else "label", info.get("label", name)))

@@ -1,4 +1,4 @@
-"""The K-stage quality curriculum (method B) and its export as one LLaVA JSON per stage plus a manifest."""
+"""The K-stage quality curriculum and its export as one LLaVA JSON per stage plus a manifest."""
 import json
 
 import numpy as np

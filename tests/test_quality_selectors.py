@@ -1,4 +1,4 @@
-"""DIS, DIL, DIQ, draws from cells and unions of selections (method B), directly and through kit.select."""
+"""DIS, DIL, DIQ, draws from cells and unions of selections (quality-driven curriculum), directly and through kit.select."""
 import warnings
 
 import numpy as np

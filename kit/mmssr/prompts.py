@@ -1,4 +1,4 @@
-"""The exact text input of the released mmSSR scorer and styler (method A of papers.md).
+"""The exact text input of the released mmSSR scorer and styler (mmSSR; see docs/methods.md).
 
 The official inference script builds, for one sample and one query::
 

@@ -1,4 +1,4 @@
-"""Rich capability scores and interaction styles from a vision-language model (method A of papers.md).
+"""Rich capability scores and interaction styles from a vision-language model (mmSSR; see docs/methods.md).
 
 Any Hugging Face image-text-to-text model with a processor works (LLaVA-OneVision first): a released mmSSR
 scorer/styler converted to the Hugging Face format, ``llava-hf/llava-onevision-qwen2-0.5b-ov-hf``, or a local

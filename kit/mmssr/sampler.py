@@ -1,4 +1,4 @@
-"""The mmSSR sampler: spread a budget over capabilities and (source, style) bins (papers.md, A, "Sampler").
+"""The mmSSR sampler: spread a budget over capabilities and (source, style) bins (docs/methods.md, "The sampler").
 
 Input: a score table indexed by sample id (pool order = row order) with one float column per
 capability (NaN allowed), a ``styles`` column (list of style names per sample; a ``"a|b"`` string is
@@ -109,7 +109,7 @@ def _plain_styles(value, sample_id) -> list[str]:
 
 # ----------------------------------------------------------------------------- reference
 def _reference_mmssr(scores: pd.DataFrame, n: int, capabilities=None, threshold: float = 0.0) -> list:
-    """The sampler of papers.md written as plainly as possible (slow; for tests only)."""
+    """The sampler of docs/methods.md written as plainly as possible (slow; for tests only)."""
     caps, _ = _capability_columns(scores, capabilities)
     if "styles" not in scores.columns:
         raise KeyError("the score table needs a 'styles' column (list of style names per sample)")

@@ -1,6 +1,6 @@
 """Teacher annotator: rate a seeded random sample of a pool through an OpenAI-compatible chat endpoint.
 
-This is the "a teacher rates a small random subset" step of mmSSR (method A of ``shared/papers.md``;
+This is the "a teacher rates a small random subset" step of mmSSR (``docs/methods.md``, mmSSR;
 GPT-4o in the paper). Any server that speaks the OpenAI chat-completions protocol works: the OpenAI
 API itself (``base_url="https://api.openai.com/v1"``, model ``gpt-4o``), a vLLM server
 (``http://host:8000/v1``) or Ollama (``http://localhost:11434/v1``).
@@ -243,27 +243,13 @@ def sample_ids(pool, n=None, seed: int = 0) -> list[str]:
     return [ids[i] for i in order[:k]]
 
 
-def iter_jsonl(path):
-    """``(line number, record)`` for every complete JSON line of ``path``; a torn line is skipped.
-
-    A line torn by a crash mid-write is simply redone by the next run, so readers skip it.
-    """
-    with Path(path).open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError:
-                continue
-
-
 def read_done(path) -> dict[str, dict]:
     """The finished lines of a teacher JSONL file, by id (a torn last line is ignored)."""
     path = Path(path)
     if not path.is_file():
         return {}
+    from kit.labels import iter_jsonl
+
     return {str(rec["id"]): rec for _, rec in iter_jsonl(path) if isinstance(rec, dict) and "id" in rec}
 
 
@@ -358,10 +344,7 @@ class TeacherAnnotator:
 
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        wanted = list(ids) if ids is not None else sample_ids(pool, n, seed)
-        unknown = [i for i in wanted if i not in pool.table.index]
-        if unknown:
-            raise KeyError(f"{len(unknown)} ids are not in the pool, e.g. {unknown[:3]}")
+        wanted = pool.check_ids(ids, "ids to rate") if ids is not None else sample_ids(pool, n, seed)
         done = read_done(out)
         todo = [i for i in wanted if i not in done]
         req0, retry0 = self.client.n_requests, self.client.n_retries
@@ -418,28 +401,6 @@ def annotate(pool, out, n=None, seed: int = 0, **options) -> RunSummary:
     run_keys = {"ids", "on_error", "progress"}
     run = {k: options.pop(k) for k in list(options) if k in run_keys}
     return TeacherAnnotator(**options).annotate(pool, out, n=n, seed=seed, **run)
-
-
-# --------------------------------------------------------------------------- reading ratings
-
-def read_teacher_ratings(path) -> pd.DataFrame:
-    """A teacher JSONL file (``{"id", "scores": {key: int|null}, "styles": [...]}`` per line) as a table.
-
-    One row per id (the last line of an id wins), one column per rated capability, ``styles`` as lists.
-    Use :func:`kit.labels.load_ratings` for the checked table that the distilled scorer trains on.
-    """
-    rows = []
-    for lineno, rec in iter_jsonl(path):
-        if not isinstance(rec, dict) or "id" not in rec:
-            raise ValueError(f"{path} line {lineno}: not a teacher record (no 'id')")
-        scores = rec.get("scores") or {}
-        if not isinstance(scores, dict):
-            raise ValueError(f"{path} line {lineno}: sample {rec['id']!r}: 'scores' is not an object")
-        rows.append({"id": str(rec["id"]), **scores, "styles": list(rec.get("styles") or [])})
-    table = pd.DataFrame(rows)
-    if table.empty:
-        raise ValueError(f"{path}: no teacher records")
-    return table.drop_duplicates("id", keep="last").set_index("id")
 
 
 # --------------------------------------------------------------------------- CLI

@@ -9,7 +9,7 @@ from typing import Iterable, Mapping
 
 from kit.capabilities import BUILTIN_CAPABILITIES, STYLES
 
-# The 14 mmSSR capabilities (papers.md order; also the labels.csv columns) and the 9 styles, from the
+# The 14 mmSSR capabilities (paper order; also the labels.csv columns) and the 9 styles, from the
 # one registry in kit.capabilities (built-ins only: a user's extra capability is not a label column).
 CAPABILITIES: tuple[str, ...] = tuple(c.key for c in BUILTIN_CAPABILITIES)
 

@@ -1,4 +1,4 @@
-"""The K-stage quality curriculum of method B (arXiv 2407.00102), and its export.
+"""The K-stage quality curriculum (arXiv 2407.00102), and its export.
 
 Stage k (0-based) draws ``n_k`` samples at random from the region
 ``{l >= L_min + k*dL and s >= S_min + k*dS}``, ``dL = (L_max - L_min) / K``, ``dS = (S_max - S_min) / K``,

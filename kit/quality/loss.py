@@ -1,6 +1,6 @@
 """Answer loss / perplexity scorer: the negative log-likelihood of a sample's answer tokens.
 
-Method B of the design notes (quality-driven curriculum): ``l`` is the model's loss on the ANSWER tokens
+The quality-driven curriculum (docs/methods.md): ``l`` is the model's loss on the ANSWER tokens
 only, given the image (for a vision-language model) and the preceding text. Everything else is masked:
 the system prompt, the human turns, the chat-template tokens around each turn and the image tokens.
 
@@ -189,6 +189,16 @@ class LossScorer:
         self._dtype_arg = dtype
         self._max_length_arg = max_length
         self.model = None
+
+    @property
+    def label(self) -> str:
+        """The model and whether it sees the image (known once the model is loaded)."""
+        name = "SmolLM2-135M-Instruct" if str(self.model_name).lower() == "smollm2" else str(self.model_name)
+        if self.model is None:
+            return name
+        return f"{name} ({'image and text' if self.vision else 'text only: the image is not seen'})"
+
+    short_label = label
 
     # ----------------------------------------------------------------- loading
     def load(self):

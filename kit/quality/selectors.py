@@ -1,4 +1,4 @@
-"""Selections in the 2-D quality space of method B (arXiv 2407.00102).
+"""Selections in the 2-D quality space of the quality-driven curriculum (arXiv 2407.00102).
 
 - ``dis``: the ``n`` highest image-text scores s (DIS = top x% by s; ties by pool order).
 - ``dil``: the ``n`` highest losses l (DIL = top x% by l; ties by pool order).

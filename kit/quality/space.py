@@ -1,4 +1,4 @@
-"""The 2-D quality space of method B (arXiv 2407.00102): image-text score s against answer loss l.
+"""The 2-D quality space of the quality-driven curriculum (arXiv 2407.00102): image-text score s against answer loss l.
 
 Every scored sample is a point (l, s). The space is bounded by pool quantiles (default 1% and 99%)
 and cut into an n x n grid (default 3 x 3), equal-width within the bounds or equal-frequency.
@@ -242,6 +242,19 @@ class QualitySpace:
         flat = cell["row"].to_numpy() * self.grid + cell["col"].to_numpy()
         wanted = np.array([r * self.grid + c for r, c in rc])
         return cell["scored"].to_numpy() & np.isin(flat, wanted)
+
+    def cell_of(self, scores: pd.DataFrame) -> pd.Series:
+        """Each sample's cell name (``cell_label``), or ``None`` where unscored."""
+        cell = self.assign(scores)
+        names = [cell_label((r, c), self.grid) if ok else None
+                 for r, c, ok in zip(cell["row"], cell["col"], cell["scored"])]
+        return pd.Series(names, index=scores.index, name="cell", dtype=object)
+
+    def crosstab(self, scores: pd.DataFrame, by: pd.Series) -> pd.DataFrame:
+        """Counts of ``by`` (e.g. each sample's planted defect) per cell, scored samples only."""
+        cells = self.cell_of(scores)
+        both = pd.DataFrame({"by": by.reindex(scores.index), "cell": cells}).dropna()
+        return pd.crosstab(both["by"].rename(by.name or "by"), both["cell"])
 
     def ids_in(self, scores: pd.DataFrame, cells) -> list:
         """Ids of the samples in ``cells``, in pool (table) order."""

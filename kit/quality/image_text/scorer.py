@@ -1,4 +1,4 @@
-"""Image-text correlation scorer (the ``s`` of the quality-driven curriculum, papers.md section B).
+"""Image-text correlation scorer (the ``s`` of the quality-driven curriculum; see docs/methods.md).
 
 ``s`` is the cosine similarity of L2-normalised image and text features. Two backends:
 
@@ -118,6 +118,10 @@ class ImageTextScorer:
     def label(self) -> str:
         return self.backend.label
 
+    @property
+    def short_label(self) -> str:
+        return getattr(self.backend, "short_label", self.backend.label)
+
     def score(self, pool) -> pd.DataFrame:
         from kit.quality.image_text.pipeline import run
 
@@ -147,7 +151,7 @@ class ImageTextScorer:
             for name, values in self.backend.components(enc.image, enc.text).items():
                 table[name] = np.where(np.isnan(score), np.nan, values)
         parts = [c for c in table.columns if c.startswith("image_text_")]
-        table.attrs.update({"scorer": self.label, "text": self.text, "n_truncated": int(enc.truncated.sum()),
+        table.attrs.update({"scorer": self.label, "short_label": self.short_label, "text": self.text, "n_truncated": int(enc.truncated.sum()),
                             "n_failed": int((table["status"] != "ok").sum()), "timing": dict(self.last_timing),
                             "columns": ["image_text", *parts], "pool_dependent": self.pool_dependent})
         if self.embeddings_dir is not None:

@@ -130,6 +130,10 @@ class StandinBackend:
         parts = [f"{PART_NAMES[p].format(split=split, k=self.k)} x{w:.2f}" for p, w in self.weights.items() if w > 0]
         return f"standin ({' + '.join(parts)}), not CLIP"
 
+    @property
+    def short_label(self) -> str:
+        return "stand-in, not CLIP"
+
     def worker_fns(self):
         return oe.preprocess_image, partial(minilm_tokens, self.text_encoder.tokenizer, self.text_encoder.max_length)
 
