@@ -76,6 +76,31 @@ class Registry:
         return obj
 
 
+class BackendScorer:
+    """A scorer whose work is done by one of several backends registered in ``backends``.
+
+    ``cls(backend=name, **options)`` builds ``backends.get(name)(**options)`` (an unknown name fails here,
+    with the nearest names); a backend is a class with ``score(pool) -> DataFrame``, like a scorer, and
+    loads its model on first use. Subclasses set ``backends`` and ``default`` and may post-process
+    :meth:`score`.
+    """
+
+    backends: "Registry"
+    default: str
+    pool_dependent = False
+
+    def __init__(self, backend: str | None = None, **options):
+        self.backend = backend or self.default
+        self.impl = self.backends.get(self.backend)(**options)
+
+    @property
+    def label(self) -> str:
+        return getattr(self.impl, "label", self.backend)
+
+    def score(self, pool):
+        return self.impl.score(pool)
+
+
 # One line per built-in scorer: kit.score(pool, name, **options) calls cls(**options).score(pool).
 SCORERS = Registry("scorer", {
     "image_text": "kit.quality.image_text.scorer:ImageTextScorer",

@@ -11,24 +11,19 @@ Backends are registered in :data:`kit.registry.RICH_BACKENDS` (imported only whe
 """
 from __future__ import annotations
 
-from kit.registry import RICH_BACKENDS
+from kit.registry import RICH_BACKENDS, BackendScorer
 
 
-class RichScorer:
+class RichScorer(BackendScorer):
     """The rich-scorer backend ``backend`` built with ``options``; ``score(pool)`` returns its table.
 
-    Constructing it loads no model: each backend loads on its first ``score``.
+    Constructing it loads no model: each backend loads on its first ``score``. The table declares as its
+    selection columns the capability columns (plus any ``attrs["extra_columns"]`` the backend lists, and
+    ``styles`` when the backend was asked for styles).
     """
 
-    pool_dependent = False
-
-    def __init__(self, backend: str = "distilled", **options):
-        self.backend = backend
-        self.impl = RICH_BACKENDS.get(backend)(**options)
-
-    @property
-    def label(self) -> str:
-        return getattr(self.impl, "label", self.backend)
+    backends = RICH_BACKENDS
+    default = "distilled"
 
     def score(self, pool):
         from kit.capabilities import capability_keys
