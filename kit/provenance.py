@@ -63,7 +63,11 @@ def provenance(pool) -> dict:
 
 
 def jsonable(obj):
-    """Parameters as JSON: containers recursively, numpy scalars as numbers, the rest as strings."""
+    """Parameters as JSON: containers recursively, numpy scalars as numbers, arrays and tables by their shape
+    (e.g. ``embeddings=`` passed to a selector), the rest as strings."""
+    shape = getattr(obj, "shape", None)
+    if shape is not None and not (hasattr(obj, "item") and getattr(obj, "size", 2) == 1 and len(shape) == 0):
+        return f"<{type(obj).__name__} of shape {tuple(int(d) for d in shape)}>"
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

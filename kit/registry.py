@@ -112,6 +112,10 @@ SCORERS = Registry("scorer", {
 # One line per built-in selector: kit.select(scores, name, budget, seed, **options).
 SELECTORS = Registry("selector", {
     "random": "kit.baselines.random:select_random",
+    "clip_top": "kit.baselines.clip_top:select_clip_top",
+    "ppl_band": "kit.baselines.ppl_band:select_ppl_band",
+    "deita": "kit.baselines.deita:select_deita",
+    "coincide": "kit.baselines.coincide:select_coincide",
     "dis": "kit.quality.selectors:select_dis",
     "dil": "kit.quality.selectors:select_dil",
     "diq": "kit.quality.selectors:select_diq",

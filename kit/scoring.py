@@ -9,7 +9,10 @@ model; it loads on its first ``score``. A scorer may declare
 - the columns it made for selection, in its table's ``attrs["columns"]`` (default: every column but
   ``status``),
 
-and :func:`score` records both, with the wall time, in the returned table's ``attrs``.
+and :func:`score` records both, with the wall time, in the returned table's ``attrs``. :func:`score` and
+:func:`score_table` also run the score-collapse check (:mod:`kit.collapse`): a column with almost every
+sample at one value, or no spread, warns (``ScoreCollapseWarning``) and is recorded in ``attrs["collapse"]``
+and ``attrs["summary"]``.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from kit.collapse import record_collapse
 from kit.registry import SCORERS
 
 # Columns of a scorer's own table that describe how it scored rather than what it found.
@@ -60,6 +64,7 @@ def score(pool, name: str, out=None, **options) -> pd.DataFrame:
     table.attrs = {**attrs, "scorer_name": name, "options": jsonable(options), "columns": columns,
                    "pool_dependent": bool(attrs.get("pool_dependent", getattr(scorer, "pool_dependent", False))),
                    "label": str(label), "short_label": str(short), "timing": timing}
+    record_collapse(table, columns)  # attrs["collapse"], attrs["summary"]; warns per collapsed column
     if out is not None:
         save_scores(table, out)
     return table
@@ -178,6 +183,7 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
                       "timing": table.attrs.get("timing", {}), "reused": bool(table.attrs.get("reused", False))}
     joined.index.name = "id"
     joined.attrs = {"scorers": info, "pool": pool_hash(pool)}
+    record_collapse(joined)  # every scorer's columns: attrs["collapse"], attrs["summary"], a warning each
     if out is not None:
         save_scores(joined, out / TABLE_FILE)
     return joined

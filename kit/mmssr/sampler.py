@@ -48,6 +48,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from kit.capabilities import STYLES, capability_keys, style_names
+from kit.collapse import warn_collapsed
 from kit.selection import Selection, Shortfall, resolve_budget
 
 NO_SOURCE = ""
@@ -489,6 +490,7 @@ def select_mmssr(scores: pd.DataFrame, n, seed: int = 0, capabilities=None, thre
     n = resolve_budget(n, len(scores))
     caps, notes = _capability_columns(scores, capabilities)
     values = _score_matrix(scores, caps)
+    warn_collapsed(scores, caps, "selector 'mmssr'")
     bins, source_notes = _build_bins(scores)
     notes += source_notes
     no_style = int(np.count_nonzero(bins.row_n_styles == 0))

@@ -63,3 +63,20 @@ def defect_rates(defects: pd.Series, subsets: dict, ax=None, title: str = "plant
     ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right")
     return ax, table
+
+
+def overlap_heatmap(jaccard: pd.DataFrame, ax=None, title: str = "overlap between subsets (Jaccard)"):
+    """The Jaccard matrix of :func:`kit.compare.compare_selections` as an annotated heatmap (0 to 1)."""
+    n = len(jaccard)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.6 * n + 2.5, 0.5 * n + 1.8))
+    im = ax.imshow(jaccard.to_numpy(dtype=float), vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(n), [str(c) for c in jaccard.columns], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(i) for i in jaccard.index])
+    for i in range(n):
+        for j in range(n):
+            v = float(jaccard.iat[i, j])
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="black" if v > 0.6 else "white")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title)
+    return ax

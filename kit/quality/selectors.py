@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from kit.collapse import warn_collapsed
 from kit.quality.space import (SCORE_COL, QualitySpace, cell_label, numeric_column,
                                resolve_loss_col, space_for, unscored_note)
 from kit.selection import Selection, Shortfall, resolve_budget
@@ -26,6 +27,7 @@ from kit.selection import Selection, Shortfall, resolve_budget
 def _top(scores: pd.DataFrame, n, col: str, method: str) -> Selection:
     n = resolve_budget(n, len(scores))
     values = numeric_column(scores, col)
+    warn_collapsed(scores, [col], f"selector {method!r}")
     ok = np.isfinite(values)
     notes = []
     if (~ok).sum():
@@ -83,6 +85,7 @@ def _draw_cells(scores, n, seed, cells, space, space_options, method) -> Selecti
     loss_col = space.loss_col if space is not None else resolve_loss_col(space_options.get("loss_col"),
                                                                          space_options.get("loss"))
     ok = np.isfinite(numeric_column(scores, score_col)) & np.isfinite(numeric_column(scores, loss_col))
+    warn_collapsed(scores, [score_col, loss_col], f"selector {method!r}")
     notes = [unscored_note(int((~ok).sum()), (score_col, loss_col))] if (~ok).sum() else []
     if not ok.any():
         short = Shortfall(n, 0, f"no sample has finite {score_col!r} and {loss_col!r} scores: nothing selected")
