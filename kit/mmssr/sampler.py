@@ -66,20 +66,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kit.capabilities import STYLES, capability_keys, style_names
+from kit.capabilities import STYLES, capability_keys, expected_column, style_names
 from kit.selection import Selection, Shortfall, resolve_budget
 
 NO_SOURCE = ""
 BIN_ORDERS = ("official", "score")
 VALUES = ("rating", "expected")
 TIE_BREAKS = ("pool", "expected")
-EXPECTED_SUFFIX = "_expected"
 MAX_LEVELS = 64   # integer-valued columns with at most this many values between min and max use levels
-
-
-def expected_column(key: str) -> str:
-    """The column holding capability ``key``'s expected value (beside its integer rating ``key``)."""
-    return f"{key}{EXPECTED_SUFFIX}"
 
 
 def bin_key(style: str, source: str) -> str:
