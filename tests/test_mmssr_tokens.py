@@ -8,9 +8,10 @@ pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
 from kit.capabilities import capability_keys  # noqa: E402
-from kit.mmssr.prompts import SYSTEM_PROMPT, add_image_newline, build_prompt, queries, user_content  # noqa: E402
+from kit.mmssr.prompts import add_image_newline, build_prompt, queries, user_content  # noqa: E402
 from kit.mmssr.tokens import (IMAGE_TOKEN_INDEX, official_input_ids, split_shared_prefix,  # noqa: E402
                               text_input_ids)
+from tests.support.official_inputs import preprocess_qwen_port, tokenizer_image_token_port  # noqa: E402
 from tests.support.tiny_llava import tiny_tokenizer  # noqa: E402
 
 
@@ -45,52 +46,6 @@ class MemoTokenizer:
 @pytest.fixture(scope="module")
 def tok():
     return tiny_tokenizer()
-
-
-def preprocess_qwen_port(qs, tokenizer, system_message=SYSTEM_PROMPT):
-    """The official ``preprocess_qwen`` for [user qs, assistant None] with has_image=True, written out plainly.
-
-    Deviation: ``<|im_start|>``/``<|im_end|>`` by name (officially ``tokenizer.additional_special_tokens_ids``,
-    which is Qwen2's pair and does not exist on transformers 5 tokenizers).
-    """
-    im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    nl_tokens = tokenizer("\n").input_ids
-    input_id = [im_start] + tokenizer("system").input_ids + nl_tokens
-    input_id += tokenizer(system_message).input_ids + [im_end] + nl_tokens
-    # the user turn
-    if "<image>" in qs:
-        turn = tokenizer("<|im_start|>user").input_ids + nl_tokens
-        texts = qs.split("<image>")
-        for i, text in enumerate(texts):
-            turn += tokenizer(text).input_ids
-            if i < len(texts) - 1:
-                turn += [IMAGE_TOKEN_INDEX] + nl_tokens
-        turn += [im_end] + nl_tokens
-    else:
-        turn = tokenizer("<|im_start|>user").input_ids + nl_tokens + tokenizer(qs).input_ids + [im_end] + nl_tokens
-    input_id += turn
-    # the open assistant turn (value None)
-    input_id += tokenizer("<|im_start|>assistant").input_ids + nl_tokens
-    return input_id
-
-
-def tokenizer_image_token_port(prompt, tokenizer, bos_token_id=None):
-    """``llava/mm_utils.py`` ``tokenizer_image_token``, which the official script imports but does not call.
-
-    ``bos_token_id`` None as for Qwen2's tokenizer (SmolLM2's BOS is ``<|im_start|>``, with which the function
-    would double the image id and drop the first token after it).
-    """
-    chunks = [tokenizer(chunk).input_ids for chunk in prompt.split("<image>")]
-    out, offset = [], 0
-    if chunks and chunks[0] and chunks[0][0] == bos_token_id:
-        offset = 1
-        out.append(chunks[0][0])
-    for i, chunk in enumerate(chunks):
-        if i:
-            out += [IMAGE_TOKEN_INDEX] * (offset + 1)
-        out += chunk[offset:]
-    return out
 
 
 def test_official_ids_on_every_query_of_data_samples(tok, repo_root):

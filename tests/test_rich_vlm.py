@@ -14,6 +14,7 @@ from kit.capabilities import STYLES, capability_keys, expected_column  # noqa: E
 from tests.support.tiny_llava import build_tiny_llava, save_tiny_llava  # noqa: E402
 from kit.mmssr.rich_vlm import STYLE, VLMRichScorer, VLMStyler, digit_token_ids  # noqa: E402
 from kit.mmssr.tokens import IMAGE_TOKEN_INDEX  # noqa: E402
+from tests.support.official_inputs import siglip_preprocess_port  # noqa: E402
 
 CAPS = ["spatial", "ocr", "stem"]  # a few capabilities keep the tests fast; the full 14 run in one test
 CONVERSATIONS = [
@@ -64,9 +65,12 @@ def _samples(scorer, pool, n=3):
 
 
 def _base_view_features(model, processor, image):
-    """The official single view through the Hugging Face model's own packing (one view -> base + image_newline)."""
-    out = processor.image_processor(images=[image, image], return_tensors="pt")
-    feats = model.model.get_image_features(pixel_values=out["pixel_values"][:, :1], image_sizes=out["image_sizes"],
+    """The official single view (a port of the official preprocessing) through the Hugging Face model's own
+    packing of an untiled image (base features + image_newline)."""
+    ip = processor.image_processor
+    pixels = siglip_preprocess_port(image, (ip.size.height, ip.size.width), ip.image_mean, ip.image_std)
+    feats = model.model.get_image_features(pixel_values=pixels[:, None].repeat(2, 1, 1, 1, 1),
+                                           image_sizes=torch.tensor([[40, 56]] * 2),
                                            batch_num_images=torch.tensor([2]))   # 2 images: no tiling
     return feats.pooler_output[0]
 

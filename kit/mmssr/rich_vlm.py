@@ -371,6 +371,35 @@ class VLMRichScorer:
                             "image_view='base' needs one (try image_view='tiles')")
         return found["vision_tower"], found["multi_modal_projector"], found.get("image_newline")
 
+    def base_view_pixels(self, images):
+        """The official single view (``SigLipImageProcessor.preprocess`` of the official code): RGB, resized to
+        the image processor's ``size`` (bicubic, the aspect ratio not kept), rescaled and normalised with the
+        processor's mean and std. Computed with PIL as the official code does, whatever backend the processor uses.
+        """
+        import torch
+        from transformers.image_transforms import normalize, rescale, resize, to_channel_dimension_format
+        from transformers.image_utils import ChannelDimension, PILImageResampling, to_numpy_array
+
+        proc = self.processor.image_processor
+        size = proc.size
+        get = (lambda k: getattr(size, k, None)) if not isinstance(size, dict) else size.get
+        if get("height") and get("width"):
+            hw = (int(get("height")), int(get("width")))
+        elif get("shortest_edge"):
+            hw = (int(get("shortest_edge")),) * 2
+        else:
+            raise ValueError(f"cannot read a square input size from the image processor's size {size!r}")
+        resample = PILImageResampling(int(getattr(proc, "resample", PILImageResampling.BICUBIC)))
+        first = ChannelDimension.FIRST
+        out = []
+        for image in images:
+            x = to_numpy_array(image.convert("RGB") if hasattr(image, "convert") else image)
+            x = resize(x, size=hw, resample=resample, data_format=first)
+            x = rescale(x, scale=float(getattr(proc, "rescale_factor", 1 / 255)), data_format=first)
+            x = normalize(x, mean=proc.image_mean, std=proc.image_std, data_format=first)
+            out.append(to_channel_dimension_format(x, channel_dim=first, input_channel_dim=first))
+        return torch.tensor(np.stack(out))
+
     def image_features(self, images) -> list:
         """Per image, the feature rows the language model sees in place of the placeholder (``image_view``)."""
         import torch
@@ -378,23 +407,21 @@ class VLMRichScorer:
         proc = getattr(self.processor, "image_processor", None)
         if proc is None:
             raise TypeError(f"{type(self.processor).__name__} has no image_processor")
-        batch = proc(images=list(images), return_tensors="pt")
         dtype = next(self.model.parameters()).dtype
-        pixels = batch["pixel_values"].to(self.device, dtype=dtype)
         cfg = self.model.config
         layer = getattr(cfg, "vision_feature_layer", -1)
         strategy = getattr(cfg, "vision_feature_select_strategy", "full")
         with torch.inference_mode():
             if self.image_view == "tiles":
-                sizes = batch.get("image_sizes")
-                out = self.model.get_image_features(pixel_values=pixels, image_sizes=sizes.to(self.device),
+                batch = proc(images=list(images), return_tensors="pt")
+                out = self.model.get_image_features(pixel_values=batch["pixel_values"].to(self.device, dtype=dtype),
+                                                    image_sizes=batch["image_sizes"].to(self.device),
                                                     vision_feature_layer=layer,
                                                     vision_feature_select_strategy=strategy)
                 feats = getattr(out, "pooler_output", out)
                 return [f.reshape(-1, f.shape[-1]) for f in feats]
             tower, projector, newline = self._vision_parts()
-            if pixels.dim() == 5:          # (images, views, C, H, W): view 0 is the base view
-                pixels = pixels[:, 0]
+            pixels = self.base_view_pixels(images).to(self.device, dtype=dtype)
             hidden = tower(pixels, output_hidden_states=True).hidden_states
             chosen = hidden[layer] if isinstance(layer, int) else torch.cat([hidden[k] for k in layer], dim=-1)
             if strategy == "default":
