@@ -269,3 +269,20 @@ def test_wide_keys_path_agrees(monkeypatch):
         scores = random_table(rng, 200, n_caps=3, integer=bool(seed % 2))
         caps = ["c0", "c1", "c2"]
         assert list(select_mmssr(scores, 70, capabilities=caps)) == _reference_mmssr(scores, 70, caps)
+
+
+def test_long_style_lists_mixed_cells_and_wide_integer_ranges():
+    rng = np.random.default_rng(7)
+    names = [f"style {i}" for i in range(45)] + ["yes/no"]
+    rows = []
+    for i in range(120):
+        k = int(rng.integers(0, 50)) if i % 10 == 0 else int(rng.integers(0, 3))
+        styles = list(rng.choice(names, size=k))                       # long rows with repeats
+        cell = styles if i % 3 else ("|".join(styles) if styles else None)   # lists, "a|b" strings, missing
+        rows.append((f"r{i:03d}", {"a": float(rng.integers(0, 101)), "b": float(rng.integers(0, 6))}, cell,
+                     f"s{i % 4}"))
+    scores = table(rows)
+    for n in (5, 40, 119):
+        for order in ("official", "score"):
+            sel = both(scores, n, capabilities=["a", "b"], bin_order=order, threshold=2)
+            assert sel.report["capabilities"]["ordering"].tolist() == ["sorted", "levels"]  # 0-100 is too wide

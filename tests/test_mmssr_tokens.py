@@ -34,6 +34,8 @@ class MemoTokenizer:
                 self.memo[text, flag] = list(ids)
 
     def __call__(self, text, add_special_tokens=True):
+        if isinstance(text, list):
+            return Encoded(input_ids=[self(t, add_special_tokens).input_ids for t in text])
         key = (text, add_special_tokens)
         if key not in self.memo:
             self.memo[key] = list(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])

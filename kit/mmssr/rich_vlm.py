@@ -68,7 +68,7 @@ from kit.conversation import common_prefix_length
 from kit.models.hf import load_pretrained, resolve_dtype
 from kit.mmssr.prompts import (IMAGE_MODES, SYSTEM_PROMPT, add_image_newline, capability_query, ensure_image_token,
                                parse_score, prompt_parts, style_query, user_content)
-from kit.mmssr.tokens import (IMAGE_TOKEN_INDEX, TOKEN_MODES, official_input_ids, split_shared_prefix,
+from kit.mmssr.tokens import (IMAGE_TOKEN_INDEX, TOKEN_MODES, official_input_ids_batch, split_shared_prefix,
                               text_input_ids)
 
 DIGITS = "012345"
@@ -296,13 +296,14 @@ class VLMRichScorer:
             prefix, suffixes[name] = pre, suf
         if self.image_newline:
             prefix = add_image_newline(prefix)
-        ids = {}
-        for name, suffix in suffixes.items():
-            if self.tokens == "official":
-                content = user_content(conv, self._query_text(name), image=self.image_mode)
-                ids[name] = official_input_ids(self.tokenizer, content, self.system)
-            else:
-                ids[name] = text_input_ids(self.tokenizer, prefix + suffix, self._image_token_id())
+        names = list(suffixes)
+        if self.tokens == "official":
+            contents = [user_content(conv, self._query_text(name), image=self.image_mode) for name in names]
+            ids = dict(zip(names, official_input_ids_batch(self.tokenizer, contents, self.system)))
+        else:
+            ids = {name: text_input_ids(self.tokenizer, prefix + suffixes[name], self._image_token_id())
+                   for name in names}
+        for name in names:
             if ids[name].count(IMAGE_TOKEN_INDEX) > 1:
                 raise ValueError(f"sample {sample_id!r}: the prompt has {ids[name].count(IMAGE_TOKEN_INDEX)} image "
                                  "placeholders but a sample has one image")

@@ -38,10 +38,6 @@ IMAGE_TOKEN_INDEX = -200   # the official placeholder id (llava/constants.py); r
 TOKEN_MODES = ("official", "text")
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
 def _special_id(tokenizer, token: str) -> int:
     tid = tokenizer.convert_tokens_to_ids(token)
     if tid is None or tid == getattr(tokenizer, "unk_token_id", None):
@@ -55,18 +51,28 @@ def official_input_ids(tokenizer, user_text: str, system: str = SYSTEM_PROMPT) -
     ``user_text`` is the user turn (conversation text, ``"\\n"``, query); each ``<image>`` in it becomes
     :data:`IMAGE_TOKEN_INDEX` followed by the newline ids.
     """
+    return official_input_ids_batch(tokenizer, [user_text], system)[0]
+
+
+def official_input_ids_batch(tokenizer, user_texts: Sequence[str], system: str = SYSTEM_PROMPT) -> list[list[int]]:
+    """:func:`official_input_ids` of several user turns, their chunks tokenised in one batched call."""
     im_start, im_end = _special_id(tokenizer, IM_START), _special_id(tokenizer, IM_END)
-    nl = _encode(tokenizer, "\n")
-    ids = [im_start] + _encode(tokenizer, "system") + nl + _encode(tokenizer, system) + [im_end] + nl
-    ids += _encode(tokenizer, f"{IM_START}user") + nl
-    chunks = user_text.split(IMAGE_TOKEN)
-    for i, chunk in enumerate(chunks):
-        ids += _encode(tokenizer, chunk)
-        if i < len(chunks) - 1:
-            ids += [IMAGE_TOKEN_INDEX] + nl
-    ids += [im_end] + nl
-    ids += _encode(tokenizer, f"{IM_START}assistant") + nl
-    return ids
+    fixed = ["\n", "system", system, f"{IM_START}user", f"{IM_START}assistant"]
+    chunks = [text.split(IMAGE_TOKEN) for text in user_texts]
+    flat = fixed + [c for parts in chunks for c in parts]
+    encoded = iter(tokenizer(flat, add_special_tokens=False)["input_ids"])
+    nl, sys_word, sys_text, user, assistant = (list(next(encoded)) for _ in fixed)
+    head = [im_start] + sys_word + nl + sys_text + [im_end] + nl + user + nl
+    tail = [im_end] + nl + assistant + nl
+    out = []
+    for parts in chunks:
+        ids = list(head)
+        for i in range(len(parts)):
+            ids += next(encoded)
+            if i < len(parts) - 1:
+                ids += [IMAGE_TOKEN_INDEX] + nl
+        out.append(ids + tail)
+    return out
 
 
 def text_input_ids(tokenizer, prompt: str, image_token_id: int | None) -> list[int]:
