@@ -228,12 +228,15 @@ def test_fast_equals_reference_on_random_tables(seed):
         assert fast.shortfall is None
 
 
-def test_larger_random_table_agrees_with_reference():
+@pytest.mark.parametrize("integer", [True, False])
+def test_larger_random_table_agrees_with_reference(integer):
     rng = np.random.default_rng(123)
-    scores = random_table(rng, 1500, n_caps=5, integer=False, n_sources=4)
+    scores = random_table(rng, 1500, n_caps=5, integer=integer, n_sources=4)
+    caps = [f"c{i}" for i in range(5)]
     for n in (1, 37, 450, 1400):
-        assert list(select_mmssr(scores, n, capabilities=[f"c{i}" for i in range(5)])) == \
-            _reference_mmssr(scores, n, [f"c{i}" for i in range(5)])
+        sel = select_mmssr(scores, n, capabilities=caps)
+        assert set(sel.report["capabilities"]["ordering"]) == {"levels" if integer else "sorted"}
+        assert list(sel) == _reference_mmssr(scores, n, caps)
 
 
 def test_styles_from_parquet_arrays_and_pipe_strings():
