@@ -118,6 +118,19 @@ def display_name(key: str) -> str:
     return get_capability(key).display_name
 
 
+EXPECTED_SUFFIX = "_expected"
+
+
+def expected_column(key: str) -> str:
+    """The score-table column of capability ``key``'s expected value (``"<key>_expected"``).
+
+    The capability column ``key`` itself holds the integer rating 0-5 (the official scorer's parsed
+    answer; the argmax digit in the VLM logits mode, the most probable rating of the distilled head);
+    scorers that know the full rating distribution write its expected value beside it here.
+    """
+    return f"{key}{EXPECTED_SUFFIX}"
+
+
 def style_names(value) -> list[str]:
     """A styles cell as a list of distinct names, in order.
 

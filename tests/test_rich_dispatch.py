@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kit
-from kit.capabilities import STYLES, capability_keys
+from kit.capabilities import STYLES, capability_keys, expected_column
 from kit.mmssr.rich import RichScorer
 from kit.mmssr.distilled import DEFAULT_WEIGHTS, DistilledHead
 from kit.mmssr.style import Styler
@@ -59,6 +59,10 @@ def test_shipped_head_is_small_and_says_how_it_was_made():
 def test_default_rich_and_distilled_styles_on_data_samples(samples):
     table = kit.score(samples, "rich", progress=False)  # the offline default: the shipped head
     assert list(table.index) == samples.ids and list(table.columns[:14]) == KEYS
+    expected = [expected_column(k) for k in KEYS]
+    assert table.attrs["columns"] == KEYS + expected   # what kit.score_table carries
+    assert np.array_equal(table[KEYS].to_numpy(), np.round(table[KEYS].to_numpy()))   # integer ratings
+    assert (table[expected].to_numpy() != table[KEYS].to_numpy()).any()
     assert (table["status"] == "ok").all() and table[KEYS].notna().all().all()
     assert table[KEYS].to_numpy().min() >= 0 and table[KEYS].to_numpy().max() <= 5
     assert all(s and set(s) <= set(STYLES) for s in table["styles"])

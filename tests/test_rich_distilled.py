@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import kit
-from kit.capabilities import STYLES, capability_keys
+from kit.capabilities import STYLES, capability_keys, expected_column
 from kit.mmssr import distilled as rd
 from kit.mmssr.distilled import DistilledHead, cross_validate
 from kit.labels import load_ratings
@@ -89,20 +89,41 @@ def test_fit_and_score_table(rated):
     pool, ratings = rated
     scorer = DistilledHead(**OPTS).fit(pool, ratings)
     table = scorer.score(pool)
-    assert list(table.index) == pool.ids and list(table.columns) == [*KEYS, "styles", "source", "status"]
-    values = table[KEYS].to_numpy()
+    expected = [expected_column(k) for k in KEYS]
+    assert list(table.index) == pool.ids and list(table.columns) == [*KEYS, *expected, "styles", "source", "status"]
+    values = table[KEYS].to_numpy()            # the most probable integer rating, as a teacher would answer
     assert np.isfinite(values).all() and values.min() >= 0 and values.max() <= 5
+    assert np.array_equal(values, np.round(values))
+    means = table[expected].to_numpy()         # the expected value beside it
+    assert np.isfinite(means).all() and means.min() >= 0 and means.max() <= 5 and not np.array_equal(means, values)
     assert (table["status"] == "ok").all() and table["source"].tolist() == pool.table["source"].tolist()
     assert all(s and set(s) <= set(STYLES) for s in table["styles"])
     # in-sample it has learnt both an image-driven and a text-driven capability
     from scipy.stats import spearmanr
 
-    assert spearmanr(table["ocr"], ratings.loc[pool.ids, "ocr"]).statistic > 0.9
+    assert spearmanr(table["ocr_expected"], ratings.loc[pool.ids, "ocr"]).statistic > 0.9
     boxes = ratings.loc[pool.ids, "spatial"] == 4  # spatial is 4 for the bounding-box template, else 1
+    assert table.loc[boxes, "spatial_expected"].min() > table.loc[~boxes, "spatial_expected"].max()
     assert table.loc[boxes, "spatial"].min() > table.loc[~boxes, "spatial"].max()
     assert scorer.metadata["n_train"] == len(pool)
-    rounded = DistilledHead(**OPTS, integer=True).fit(pool, ratings).score(pool)[KEYS].to_numpy()
-    assert np.array_equal(rounded, np.round(rounded))
+    floats = DistilledHead(**OPTS, integer=False).fit(pool, ratings).score(pool)
+    assert np.allclose(floats[KEYS].to_numpy(), means)       # integer=False: the expected value in both
+
+
+def test_most_probable_rating_of_the_ordinal_head():
+    import torch
+
+    from kit.mmssr.distilled.net import build_head, predict_head
+
+    head = build_head(1, 2, 1, hidden=0, target="ordinal", dropout=0.0).eval()
+    above = torch.tensor([[0.9, 0.8, 0.3, 0.2, 0.1],     # P(y = j) = .1 .1 .5 .1 .1 .1 -> 2
+                          [0.2, 0.9, 0.85, 0.8, 0.1]])   # not monotone: P(y = 0) = .8 is the largest -> 0
+    with torch.no_grad():
+        head.caps.weight.zero_()
+        head.caps.bias.copy_(torch.logit(above).reshape(-1))
+    scores, _, level = predict_head(head, np.zeros((1, 1)), "ordinal", 2, ratings=True)
+    assert level.tolist() == [[2.0, 0.0]]
+    assert np.allclose(scores, [[2.3, 2.85]])
 
 
 def test_cross_validation_beats_shuffled_labels(rated):
@@ -219,7 +240,7 @@ def test_ratings_checks(rated):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = DistilledHead(**OPTS).fit(pool, part, capabilities=["ocr", "spatial"]).score(pool)
-    assert list(table.columns) == ["ocr", "spatial", "styles", "source", "status"]
+    assert list(table.columns) == ["ocr", "spatial", "ocr_expected", "spatial_expected", "styles", "source", "status"]
 
 
 def test_text_stats_see_the_styles():
