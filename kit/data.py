@@ -32,7 +32,7 @@ from kit.records import PoolFormatError, Unreadable, iter_records
 # Every reason a record can be rejected for, with what it means.
 REJECTION_REASONS = {
     "malformed_json": "the record is not valid JSON (or is nested deeper than the parser allows)",
-    "not_utf8": "the record's line holds bytes that are not UTF-8",
+    "not_utf8": "the record's line holds bytes that are not UTF-8 (or its text an unpaired surrogate escape)",
     "not_an_object": "the record is not a JSON object",
     "missing_id": "the record has no id",
     "invalid_id": "the id is not a string or an integer (e.g. a list, an object, a float or a bool)",
@@ -234,6 +234,17 @@ def _check_conversation(conv) -> None:
         raise _Rejected("not_alternating", "roles are " + "/".join(roles[:8]) + ("/…" if len(roles) > 8 else ""))
 
 
+def _check_unicode(sid: str, values: list, conv: list) -> None:
+    """Text with an unpaired surrogate (a JSON escape such as \\ud800) is not valid Unicode: nothing can write it."""
+    for where, text in [("id", sid), *(("image path", v) for v in values),
+                        *((f"turn {k}", t["value"]) for k, t in enumerate(conv))]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Rejected("not_utf8", f"the {where} holds an unpaired surrogate {text[exc.start]!r} "
+                                        "(not valid Unicode)") from None
+
+
 def _image_values(value) -> list[str]:
     """The image path(s) a record names (``[]`` for a text-only record)."""
     if value is None or value == "" or value == []:
@@ -360,6 +371,7 @@ class _Validator:
                 raise _Rejected("no_image_field", "no 'image' field (a text-only sample)")
             if len(values) > 1 and not self.multi_image:
                 raise _Rejected("multiple_images", f"{len(values)} images: " + _short.repr(values))
+            _check_unicode(sid, values, rec["conversations"])
             return sid, rec, values, [self.paths.resolve(v) for v in values]
         except _Rejected as rej:
             return sid, rej, None, None
