@@ -75,11 +75,29 @@ def splits_work(scorer) -> bool:
     return callable(getattr(scorer, "encode", None)) and callable(getattr(scorer, "finish", None))
 
 
+def _key_value(value):
+    """A JSON value standing for an option; an object (a model passed as ``model=``) stands for itself only.
+
+    Objects other than numbers, strings, lists and dicts are named by their class and ``id``, so a
+    folder scored with an in-memory model is reused in the same process but never matched by another
+    process (which cannot know it is the same model): pass a model by name or path to resume across runs.
+    """
+    if isinstance(value, dict):
+        return {str(k): _key_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_key_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return f"<{type(value).__module__}.{type(value).__qualname__} object at {id(value):#x}>"
+
+
 def folder_key(options: dict) -> dict:
     """The options that identify a score folder (JSON-able; runtime options left out)."""
-    from kit.provenance import jsonable
-
-    return jsonable({k: v for k, v in options.items() if k not in RUNTIME_OPTIONS})
+    return _key_value({k: v for k, v in options.items() if k not in RUNTIME_OPTIONS})
 
 
 def finalise(table, pool_table: pd.DataFrame, scorer, name: str, options: dict, seconds: float) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 FORMAT = "kit-scores/1"
+_FROM_MANIFEST = ("timing", "options", "scorer_name")  # attrs the manifest holds itself
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 
@@ -291,7 +292,7 @@ class ShardStore:
         """The scorer's attrs: static ones from the first shard, counts (``n_*``) summed over shards."""
         from kit.provenance import jsonable
 
-        attrs = jsonable({k: v for k, v in attrs.items() if k != "timing"})
+        attrs = jsonable({k: v for k, v in attrs.items() if k not in _FROM_MANIFEST})
         have = self.manifest.setdefault("attrs", {})
         counts = self.manifest.setdefault("counts", {})
         for k, v in attrs.items():
@@ -303,7 +304,7 @@ class ShardStore:
     def set_attrs(self, attrs: dict) -> None:
         from kit.provenance import jsonable
 
-        self.manifest["attrs"] = jsonable({k: v for k, v in attrs.items() if k != "timing"})
+        self.manifest["attrs"] = jsonable({k: v for k, v in attrs.items() if k not in _FROM_MANIFEST})
         self.manifest["counts"] = {}
         self._save()
 
