@@ -236,12 +236,12 @@ def _check_conversation(conv) -> None:
 
 def _check_unicode(sid: str, values: list, conv: list) -> None:
     """Text with an unpaired surrogate (a JSON escape such as \\ud800) is not valid Unicode: nothing can write it."""
-    for where, text in [("id", sid), *(("image path", v) for v in values),
+    for where, text in [("the id", sid), *(("the image path", v) for v in values),
                         *((f"turn {k}", t["value"]) for k, t in enumerate(conv))]:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise _Rejected("not_utf8", f"the {where} holds an unpaired surrogate {text[exc.start]!r} "
+            raise _Rejected("not_utf8", f"{where} holds an unpaired surrogate {text[exc.start]!r} "
                                         "(not valid Unicode)") from None
 
 

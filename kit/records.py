@@ -211,8 +211,8 @@ def _span_end(t: _Text, start: int, path, line: int) -> int:
         if end is not None:
             return end
         if t.eof:
-            raise PoolFormatError(f"{path}: the pool array is never closed: the file ends inside the record "
-                                  f"that starts at line {line} (a truncated file?)")
+            raise PoolFormatError(f"{path}: the record that starts at line {line} is never closed, so the pool "
+                                  "array is not either (a truncated record or file?)")
         offset = t.pos
         t.more(at_least=len(t.buf))
         start -= offset - t.pos  # the buffer was trimmed by `offset` characters
@@ -240,8 +240,8 @@ def _next_element(t: _Text, decoder, start: int, path, line: int) -> tuple[Any, 
                 return got, end
         # the element is not complete in the buffer: read more and try again
         if t.eof:
-            raise PoolFormatError(f"{path}: the pool array is never closed: the file ends inside the record "
-                                  f"that starts at line {line} (a truncated file?)")
+            raise PoolFormatError(f"{path}: the record that starts at line {line} is never closed, so the pool "
+                                  "array is not either (a truncated record or file?)")
         before = t.pos
         t.more(at_least=len(t.buf))
         start -= before - t.pos
