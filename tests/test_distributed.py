@@ -1,0 +1,68 @@
+"""Scoring with Ray Data on a local Ray instance with 2 CPUs equals the single-process result, shard for shard.
+
+Skipped when Ray is not installed. Ray's raylet gives up when its agents take more than 15 s to start
+(ray-project/ray#65983), which can happen on a heavily loaded machine: then the test is skipped with that
+reason rather than failed, since nothing of the kit has run yet.
+"""
+import pandas as pd
+import pytest
+
+import kit
+from kit.shards import read_manifest
+
+ray = pytest.importorskip("ray", reason="Ray Data is not installed (pip install 'ray[data]')")
+pytest.importorskip("ray.data")
+
+from kit.distributed import RayUnavailable, connect, score_ray  # noqa: E402
+
+POOL = "data_samples/pool.json"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    try:
+        connect(num_cpus=2, retries=1)
+    except RayUnavailable as exc:
+        pytest.skip(f"a local Ray instance did not start on this machine: {exc}")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(repo_root):
+    return kit.load_pool(repo_root / POOL)
+
+
+def _same_shards(a, b):
+    ma, mb = read_manifest(a), read_manifest(b)
+    keep = ("index", "start", "stop", "rows", "first_id", "last_id", "ids_sha256", "content_sha256")
+    assert [{k: e[k] for k in keep} for e in ma["shards"]] == [{k: e[k] for k in keep} for e in mb["shards"]]
+    assert ma["options"] == mb["options"] and ma["pool"]["fingerprint"] == mb["pool"]["fingerprint"]
+
+
+def test_ray_scoring_equals_the_single_process_result(local_ray, pool, tmp_path):
+    assert local_ray.cluster_resources().get("CPU") == 2
+    local = kit.score(pool, "style", out=tmp_path / "local", shard_size=50, progress=False)
+    run = score_ray(pool, "style", tmp_path / "ray", shard_size=50, progress=False)
+    assert run.complete and run.n_scored == len(pool)
+    distributed = kit.load_scores(tmp_path / "ray")
+    pd.testing.assert_frame_equal(distributed, local)
+    _same_shards(tmp_path / "local", tmp_path / "ray")
+    # a folder started locally resumes on Ray (and the other way round): nothing left to do
+    again = score_ray(pool, "style", tmp_path / "local", progress=False)
+    assert again.n_scored == 0 and again.n_reused == len(pool)
+
+
+def test_ray_streams_a_pool_file_and_finishes_a_pool_dependent_scorer_on_the_driver(local_ray, pool, tmp_path,
+                                                                                     repo_root):
+    sub = pool.subset(pool.ids[:24])
+    local = kit.score(sub, "image_text", neighbours=3, progress=False)
+    run = score_ray(sub, "image_text", tmp_path / "it", shard_size=8, progress=False, neighbours=3)
+    assert run.mode == "encode-then-finish" and run.complete
+    got = kit.load_scores(tmp_path / "it")
+    numeric = [c for c in local.columns if local[c].dtype.kind == "f"]
+    pd.testing.assert_frame_equal(got.drop(columns=numeric), local.drop(columns=numeric))
+    pd.testing.assert_frame_equal(got[numeric], local[numeric], atol=1e-5, rtol=0)
+    streamed = score_ray(repo_root / POOL, "style", tmp_path / "stream", shard_size=100, progress=False)
+    assert streamed.n_samples == len(pool)
+    pd.testing.assert_frame_equal(kit.load_scores(tmp_path / "stream"), kit.score(pool, "style", progress=False))
