@@ -161,7 +161,13 @@ def _join_scores(paths, pool=None):
 
     import kit
 
-    tables = [kit.load_scores(p) for p in paths]
+    tables = []
+    for path in paths:
+        table = kit.load_scores(path)
+        name = table.attrs.get("scorer_name")
+        if name and "status" in table.columns:  # each scorer's status under its own name, as in score_table
+            table = table.rename(columns={"status": f"status_{name}"})
+        tables.append(table)
     joined = tables[0].copy()
     for path, table in zip(paths[1:], tables[1:]):
         new = [c for c in table.columns if c not in joined.columns]

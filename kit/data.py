@@ -177,9 +177,17 @@ class Pool:
                     yield sid, img, err
 
 
-def summarise(n_input: int, table: pd.DataFrame, report: pd.DataFrame) -> str:
-    n_conv = int(table["status"].str.startswith("converted").sum()) if len(table) else 0
-    text = f"{n_input} records read: {len(table)} accepted"
+def summarise(n_input: int, table, report: pd.DataFrame, n_accepted: int | None = None) -> str:
+    """The one-line summary of a load: records read, accepted (images converted), rejected by reason.
+
+    ``table`` is the accepted table, or (with ``n_accepted``, for a stream) the number of converted images.
+    """
+    if n_accepted is None:
+        n_accepted = len(table)
+        n_conv = int(table["status"].str.startswith("converted").sum()) if len(table) else 0
+    else:
+        n_conv = int(table) if table is not None else 0  # a count, for a stream
+    text = f"{n_input} records read: {n_accepted} accepted"
     if n_conv:
         text += f" ({n_conv} images converted to RGB)"
     text += f", {len(report)} rejected"
@@ -523,7 +531,7 @@ class PoolStream:
             raise ValueError("chunk_size must be at least 1")
         self.path, self.image_root = _setup(path, images)
         self.chunk_size, self.options = int(chunk_size), options
-        self.n_input = self.n_accepted = 0
+        self.n_input = self.n_accepted = self.n_converted = 0
         self._rejected: list[dict] = []
         self.finished = False
 
@@ -532,9 +540,7 @@ class PoolStream:
         return _report(self._rejected)
 
     def summary(self) -> str:
-        table = pd.DataFrame({"status": []}, dtype=object)
-        text = summarise(self.n_input, table, self.report)
-        return text.replace(": 0 accepted", f": {self.n_accepted} accepted", 1)
+        return summarise(self.n_input, self.n_converted, self.report, n_accepted=self.n_accepted)
 
     def __iter__(self) -> Iterator[Pool]:
         v = _Validator(self.image_root, **self.options)
@@ -546,6 +552,7 @@ class PoolStream:
             self._rejected += r
             pending += a
             pending_rejected += r
+            self.n_converted += sum(1 for row in a if row["status"].startswith("converted"))
             while len(pending) >= self.chunk_size:
                 part, pending = pending[:self.chunk_size], pending[self.chunk_size:]
                 self.n_accepted += len(part)

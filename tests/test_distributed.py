@@ -4,28 +4,46 @@ Skipped when Ray is not installed. Ray's raylet gives up when its agents take mo
 (ray-project/ray#65983), which can happen on a heavily loaded machine: then the test is skipped with that
 reason rather than failed, since nothing of the kit has run yet.
 """
+import pickle
+
+import numpy as np
 import pandas as pd
 import pytest
 
 import kit
+from kit.distributed import RayUnavailable, ShardWorker, connect, score_ray
 from kit.shards import read_manifest
-
-ray = pytest.importorskip("ray", reason="Ray Data is not installed (pip install 'ray[data]')")
-pytest.importorskip("ray.data")
-
-from kit.distributed import RayUnavailable, connect, score_ray  # noqa: E402
 
 POOL = "data_samples/pool.json"
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray Data is not installed (pip install 'ray[data]')")
+    pytest.importorskip("ray.data")
     try:
-        connect(num_cpus=2, retries=1)
+        connect(num_cpus=2, retries=0)
     except RayUnavailable as exc:
         pytest.skip(f"a local Ray instance did not start on this machine: {exc}")
     yield ray
     ray.shutdown()
+
+
+def test_the_actor_scores_a_shard_like_the_local_path(pool, tmp_path):
+    """What each Ray actor runs, called in this process on a batch shaped like Ray's (no Ray needed)."""
+    from kit.registry import SCORERS
+
+    worker = ShardWorker(SCORERS.get("style"), "style", {}, "per-shard")
+    chunk = pool.subset(pool.ids[10:20])
+    batch = {"index": np.array([3]), "start": np.array([10]), "content": np.array(["c"], dtype=object),
+             "payload": np.array([pickle.dumps(chunk.table)], dtype=object)}
+    out = worker(batch)
+    assert pickle.loads(out["ids"][0]) == pool.ids[10:20] and out["index"] == [3] and out["start"] == [10]
+    path = tmp_path / "part.parquet"
+    path.write_bytes(out["data"][0])
+    pd.testing.assert_frame_equal(kit.load_scores(path), kit.score(chunk, "style", progress=False),
+                                  check_like=True)
+    assert pickle.loads(out["attrs"][0])["columns"] == ["styles"]
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +84,12 @@ def test_ray_streams_a_pool_file_and_finishes_a_pool_dependent_scorer_on_the_dri
     streamed = score_ray(repo_root / POOL, "style", tmp_path / "stream", shard_size=100, progress=False)
     assert streamed.n_samples == len(pool)
     pd.testing.assert_frame_equal(kit.load_scores(tmp_path / "stream"), kit.score(pool, "style", progress=False))
+
+
+def test_importing_kit_and_its_command_line_imports_neither_ray_nor_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, kit, kit.cli, kit.distributed; print(sorted({'ray', 'torch'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
