@@ -169,6 +169,10 @@ def ray_executor(num_actors: int | None = None, cpus_per_actor: float = 1, gpus_
             with warnings.catch_warnings():  # Ray's own deprecation notices about its settings
                 warnings.simplefilter("ignore", DeprecationWarning)
                 ctx = ray.data.DataContext.get_current()
+            if not progress:  # Ray Data logs each execution's start and end at INFO
+                import logging
+
+                logging.getLogger("ray.data").setLevel(logging.WARNING)
             ctx.enable_progress_bars = bool(progress)
             ctx.print_on_execution_start = bool(progress)
             resources = ray.cluster_resources()
