@@ -15,7 +15,8 @@ Columns of the table (indexed by sample id, one row per pool sample):
 - ``truncated``: whether the sequence was cut at ``max_length`` (only the answer tokens that remain count),
 - ``status``: ``"ok"``, or why the sample has NaN scores: ``no_answer_tokens`` (empty answers),
   ``truncated_away`` (no answer token left within ``max_length``), ``image_too_long`` (the image tokens alone
-  pass ``max_length``), ``image_error: …`` (the image no longer decodes), ``error: …`` (the conversation cannot
+  pass ``max_length``), ``image_error: …`` (the image no longer decodes, or a vision-language model met a
+  text-only or multi-image sample: it reads one image per sample), ``error: …`` (the conversation cannot
   be rendered, e.g. several ``<image>`` placeholders for the one image; if no sample at all can be rendered,
   the scorer raises instead).
 
@@ -45,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from kit.conversation import IMAGE_TOKEN, common_prefix_length, strip_image_token
+from kit.data import image_problem
 from kit.models.hf import load_pretrained, resolve_dtype
 
 COLUMNS = ["loss_mean", "loss_sum", "n_answer_tokens", "n_tokens", "truncated", "status"]
@@ -285,7 +287,12 @@ class LossScorer:
             for first in range(0, len(table), chunk):
                 part = table.iloc[first:first + chunk]
                 encoded = []
-                for sid, conv in zip(part.index, part["conversations"]):
+                counts = part["n_images"] if "n_images" in part else [1] * len(part)
+                for sid, conv, n_images in zip(part.index, part["conversations"], counts):
+                    problem = image_problem(n_images) if self.vision else None
+                    if problem:  # text-only or multi-image sample: a VLM here reads exactly one image
+                        rows[sid] = _empty_row(f"image_error: {problem}")
+                        continue
                     try:
                         e = self.encode(sid, conv)
                     except ValueError as exc:  # e.g. several <image> placeholders for one image

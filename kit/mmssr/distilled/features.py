@@ -190,7 +190,7 @@ def _sample_keys(pool, ids: Sequence[str]) -> list[str]:
         try:
             st = os.stat(path)
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
+        except (OSError, TypeError, ValueError):  # gone, or no single image (text-only / multi-image sample)
             stamp = "missing"
         raw = json.dumps([str(sid), str(path), stamp, conv], ensure_ascii=False, sort_keys=True)
         keys.append(hashlib.sha1(raw.encode("utf-8")).hexdigest())
