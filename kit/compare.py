@@ -162,14 +162,15 @@ def select_each(scores: pd.DataFrame, methods, budgets, seed: int = 0, options: 
 COVERAGE_STATS = ("share", "mean")
 
 
-def capability_coverage(scores: pd.DataFrame, selections: Mapping, capabilities=None, at_least: float = 3.0,
+def capability_coverage(scores: pd.DataFrame, selections: Mapping, capabilities=None, at_least: float = 2.0,
                         stat: str = "share", pool: bool = True) -> pd.DataFrame:
     """How well each selection (and the pool) covers each capability: one row per selection, one column per
     capability.
 
     Coverage is, by default (``stat="share"``), the **share of a subset's samples whose rating for the
-    capability is at least** ``at_least`` (3 on mmSSR's 0-5 scale: rated helpful for that capability); with
-    ``stat="mean"`` it is the mean rating. Samples without a finite rating are left out of that capability's
+    capability is at least** ``at_least`` (default 2 on mmSSR's 0-5 scale: at least somewhat helpful for that
+    capability, where 0 means the sample does not exercise it; 2 rather than 1 because the distilled offline
+    scorer regresses uncertain samples to about 1); with ``stat="mean"`` it is the mean rating. Samples without a finite rating are left out of that capability's
     share or mean; a subset with no rated sample gives NaN. ``capabilities`` defaults to every registered
     capability present in ``scores``. The table's ``attrs["coverage"]`` records the definition and
     :func:`coverage_label` words it for an axis.
@@ -207,5 +208,5 @@ def coverage_label(coverage: pd.DataFrame) -> str:
     info = coverage.attrs.get("coverage", {})
     if info.get("stat") == "mean":
         return "mean rating (0-5)"
-    at_least = info.get("at_least", 3.0)
+    at_least = info.get("at_least", 2.0)
     return f"share of samples rated ≥ {at_least:g} (of 5)"

@@ -101,7 +101,7 @@ def coverage_radar(coverage: pd.DataFrame, ax=None, title: str = "capability cov
     """A radar chart of per-capability coverage (mmSSR's figure): the pool filled in grey, each subset a line.
 
     ``coverage`` is :func:`kit.compare.capability_coverage` (rows: ``pool`` and the subsets; columns: the
-    capabilities); its definition (share of samples rated at least 3, or the mean rating) labels the radius.
+    capabilities); its definition (share of samples rated at least 2 by default, or the mean rating) labels the radius.
     ``ax`` must be a polar axes (``subplot_kw={"projection": "polar"}``). Returns the Figure.
     """
     caps = list(coverage.columns)

@@ -4,13 +4,13 @@
     browser = kit.widgets.sample_browser(pool, scores, labels=nb.labels)
 
 ``selection_explorer``: a selector, a budget and its options in, counts and figures out, live; an export
-button (:mod:`kit.widgets.selection_explorer`). ``sample_browser``: filter, page through and open samples,
-also by clicking the quality plane (:mod:`kit.widgets.sample_browser`). Under papermill or in a script both
+button (:mod:`kit.widgets.explorer`). ``sample_browser``: filter, page through and open samples,
+also by clicking the quality plane (:mod:`kit.widgets.browser`). Under papermill or in a script both
 show a static figure and their numbers instead (:mod:`kit.widgets.frontend`: ``static=True``/``False`` or
 ``KIT_WIDGETS=static``/``live`` force either).
 """
 from kit.widgets.frontend import has_frontend
-from kit.widgets.sample_browser import SampleBrowser, sample_browser
-from kit.widgets.selection_explorer import SelectionExplorer, selection_explorer
+from kit.widgets.browser import SampleBrowser, sample_browser
+from kit.widgets.explorer import SelectionExplorer, selection_explorer
 
 __all__ = ["SampleBrowser", "SelectionExplorer", "has_frontend", "sample_browser", "selection_explorer"]

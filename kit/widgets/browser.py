@@ -1,5 +1,6 @@
-"""The sample browser: filter a pool by source, style, planted defect and score ranges, page through the
-samples (image, conversation, every score), and click a point of the 2-D quality plane to open that sample.
+"""The sample browser (``kit.widgets.sample_browser``): filter a pool by source, style, planted defect and score
+ranges, page through the samples (image, conversation, every score), and click a point of the 2-D quality plane
+to open that sample.
 
     browser = kit.widgets.sample_browser(pool, scores, labels=nb.labels)
     browser                                   # live in JupyterLab; a static page and the counts elsewhere
@@ -7,7 +8,7 @@ samples (image, conversation, every score), and click a point of the 2-D quality
     browser.page_ids, browser.next_page(), browser.open("ev_0001")
 
 The quality plane is an interactive matplotlib figure (ipympl): the whole pool in grey, the samples that pass
-the filters in colour, the opened sample circled. Without a frontend (papermill, a script) the browser shows
+the filters in colour, the opened sample circled; a click opens the sample nearest to it. Without a frontend (papermill, a script) the browser shows
 the plane and the current page as static figures and the counts as a table (:mod:`kit.widgets.frontend`).
 """
 from __future__ import annotations
@@ -21,9 +22,11 @@ import pandas as pd
 from kit.capabilities import STYLES, style_names
 from kit.widgets.filters import column_range, filter_samples, score_columns
 from kit.widgets.frontend import has_frontend
-from kit.widgets.render import escape, show_static
+from kit.widgets.render import escape, show_static, thin
 
+ROOT_CLASS = "kit-sample-browser"
 MATCH_CLASS = "kit-browser-matches"
+OPENED_CLASS = "kit-opened"
 CARD_CLASS = "kit-sample-card"
 
 
@@ -264,9 +267,9 @@ class SampleBrowser:
             return {}
         xy = self._plane_xy()
         pos = self.scores.index.get_indexer(self.matches)
-        pool = ax.scatter(xy[:, 0], xy[:, 1], s=10, color="0.82", lw=0, picker=True, pickradius=6,
-                          label=f"pool ({len(xy)})")
-        match = ax.scatter(xy[pos, 0], xy[pos, 1], s=14, color="#4C72B0", lw=0, label=f"match ({len(pos)})")
+        every, shown = thin(np.arange(len(xy))), thin(pos)      # a seeded sample of a large pool is drawn
+        pool = ax.scatter(xy[every, 0], xy[every, 1], s=10, color="0.82", lw=0, label=f"pool ({len(xy)})")
+        match = ax.scatter(xy[shown, 0], xy[shown, 1], s=14, color="#4C72B0", lw=0, label=f"match ({len(pos)})")
         opened = ax.scatter([], [], s=120, facecolor="none", edgecolor="#C44E52", lw=2, label="opened")
         if self.opened is not None:
             k = self.scores.index.get_loc(self.opened)
@@ -276,7 +279,7 @@ class SampleBrowser:
         from kit.scoring import scorer_label
 
         ax.set_ylabel(f"image-text score s ({scorer_label(self.scores, 'image_text')})")
-        ax.set_title("click a point to open that sample", fontsize=9)
+        ax.set_title("click near a point to open that sample", fontsize=9)
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
         return {"pool": pool, "match": match, "opened": opened}
 
@@ -364,15 +367,19 @@ class SampleBrowser:
         c["prev"].on_click(lambda _b: self.prev_page())
         c["next"].on_click(lambda _b: self.next_page())
         plane = self._build_plane()
+        c["opened"].add_class(OPENED_CLASS)
         top = w.HBox([c["sources"], c["styles"], c["defect"], w.VBox([c["column"], c["range"], c["clear"]])])
         middle = w.HBox([plane, c["opened"]]) if plane is not None else c["opened"]
-        return w.VBox([top, c["matches"], middle, w.HBox([c["prev"], c["next"]]), c["page"]])
+        box = w.VBox([top, c["matches"], middle, w.HBox([c["prev"], c["next"]]), c["page"]])
+        box.add_class(ROOT_CLASS)
+        return box
 
     def _build_plane(self):
         if self.space is None:
             return None
-        from ipympl.backend_nbagg import Canvas, FigureManager
         from matplotlib.figure import Figure
+
+        Canvas, FigureManager = ipympl_canvas()
 
         fig = Figure(figsize=(5.4, 4.4), dpi=80)
         canvas = Canvas(fig)
@@ -383,7 +390,7 @@ class SampleBrowser:
         canvas.resizable = False
         ax = fig.add_subplot(1, 1, 1)
         self._plane = {"fig": fig, "canvas": canvas, "ax": ax}
-        canvas.mpl_connect("pick_event", self._on_pick)
+        canvas.mpl_connect("button_press_event", self._on_click)
         self._draw_plane()
         return canvas
 
@@ -394,15 +401,11 @@ class SampleBrowser:
         self._plane["fig"].tight_layout()
         self._plane["canvas"].draw_idle()
 
-    def _on_pick(self, event) -> None:
-        artists = self._plane.get("artists", {})
-        if event.artist is not artists.get("pool") or not len(event.ind):
+    def _on_click(self, event) -> None:
+        """A click inside the plane opens the sample nearest to it."""
+        if event.inaxes is not self._plane.get("ax") or event.xdata is None or event.ydata is None:
             return
-        mouse = event.mouseevent
-        if mouse.xdata is None or mouse.ydata is None:
-            sid = self.scores.index[int(event.ind[0])]
-        else:
-            sid = self.nearest(mouse.xdata, mouse.ydata, candidates=event.ind)
+        sid = self.nearest(event.xdata, event.ydata)
         if sid is not None:
             self.open(sid)
 
@@ -489,6 +492,29 @@ class SampleBrowser:
         c["page"].children = [self._card(sid) for sid in self.page_ids]
         self._render_opened()
         self._draw_plane()
+
+
+def ipympl_canvas():
+    """ipympl's widget canvas and figure manager, imported without switching pyplot's backend.
+
+    ``import ipympl`` calls ``matplotlib.use("module://ipympl.backend_nbagg")`` when matplotlib is loaded, which
+    would close every open figure and turn every later pyplot figure of the notebook into a widget; the browser
+    only wants one widget figure of its own, so that call is skipped while ipympl is imported.
+    """
+    import sys
+
+    import matplotlib
+
+    if "ipympl.backend_nbagg" not in sys.modules:
+        use = matplotlib.use
+        matplotlib.use = lambda *args, **kwargs: None
+        try:
+            import ipympl.backend_nbagg  # noqa: F401
+        finally:
+            matplotlib.use = use
+    from ipympl.backend_nbagg import Canvas, FigureManager
+
+    return Canvas, FigureManager
 
 
 def sample_browser(pool, scores: pd.DataFrame, labels=None, **options) -> SampleBrowser:

@@ -1,5 +1,5 @@
-"""The selection explorer: choose a selector, a budget and its options; watch the counts and figures follow;
-export the subset.
+"""The selection explorer (``kit.widgets.selection_explorer``): choose a selector, a budget and its options;
+watch the counts and figures follow; export the subset.
 
     explorer = kit.widgets.selection_explorer(scores, pool, labels=nb.labels, out_dir=nb.subsets_dir)
     explorer                      # live widgets in JupyterLab; a static figure and the numbers under papermill
@@ -18,13 +18,16 @@ import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from kit.widgets.debounce import Debouncer
 from kit.widgets.frontend import has_frontend
 from kit.widgets.methods import MethodControls, builtin_controls, controls_for, selector_options
-from kit.widgets.render import bullet_list, escape, figure_png, show_static
+from kit.widgets.render import MAX_POINTS, bullet_list, escape, figure_png, show_static, thin
 
+ROOT_CLASS = "kit-selection-explorer"
+BUDGET_CLASS = "kit-budget"
 COUNT_CLASS = "kit-selection-count"
 EXPORT_CLASS = "kit-export"
 EXPORT_PATH_CLASS = "kit-export-path"
@@ -46,7 +49,7 @@ class SelectionExplorer:
 
     def __init__(self, scores: pd.DataFrame, pool=None, labels=None, *, out_dir=None, embeddings=None,
                  methods=None, method: str = "mmssr", budget=0.1, seed: int = 0, capabilities=None,
-                 threshold: float | None = None, choice=None, coverage_at: float = 3.0,
+                 threshold: float | None = None, choice=None, coverage_at: float = 2.0,
                  export_format: str = "llava", static: bool | None = None, debounce: float = 0.25,
                  controls: dict[str, MethodControls] | None = None):
         from kit.capabilities import capability_keys
@@ -85,6 +88,7 @@ class SelectionExplorer:
         self.warnings: list[str] = []
         self.exported: Path | None = None
         self.updates = 0
+        self._space = None
         self._widget = None
         self._controls: dict = {}
         self._syncing = False
@@ -233,7 +237,7 @@ class SelectionExplorer:
         coverage = self.coverage()
         plane = {"image_text", "loss_mean"} <= set(self.scores.columns)
         ncols = 1 + (coverage is not None) + plane
-        fig = plt.figure(figsize=(5.4 * ncols, 5.0))
+        fig = plt.figure(figsize=(5.4 * ncols, 5.4))
         col = 0
         if coverage is not None:
             ax = fig.add_subplot(1, ncols, 1, projection="polar")
@@ -253,16 +257,23 @@ class SelectionExplorer:
 
             ax = fig.add_subplot(1, ncols, col + 2)
             try:
-                space = QualitySpace.fit(self.scores)
-                highlight = {self.label: list(self.selection)} if self.selection is not None else None
-                quality_scatter(self.scores, space, ax=ax, s=8, highlight=highlight,
-                                title="selection in the quality plane",
+                if self._space is None:
+                    self._space = QualitySpace.fit(self.scores)
+                chosen = list(self.selection)[:MAX_POINTS] if self.selection is not None else []
+                shown = self.scores.index[thin(np.arange(len(self.scores)))].union(pd.Index(chosen), sort=False)
+                title = "selection in the quality plane"
+                if len(shown) < len(self.scores):
+                    title += f" ({len(shown)} of {len(self.scores)} points drawn)"
+                quality_scatter(self.scores.loc[shown], self._space, ax=ax, s=8,
+                                highlight={self.label: chosen} if self.selection is not None else None, title=title,
                                 score_label=f"image-text score s ({scorer_label(self.scores, 'image_text')})")
             except Exception as exc:  # noqa: BLE001 - an unscored plane is shown as such
                 ax.axis("off")
                 ax.text(0.0, 0.5, f"no quality plane: {exc}", wrap=True, fontsize=9)
         fig.suptitle(f"{self.count_text()}", fontsize=10)
-        fig.tight_layout()
+        # a fixed layout: tight_layout measures every label and would double the time of each live update
+        fig.subplots_adjust(left=0.07 if coverage is None else 0.04, right=0.98, bottom=0.2, top=0.82,
+                            wspace=0.45)
         return fig
 
     def _shares(self, column: str) -> pd.DataFrame:
@@ -325,6 +336,7 @@ class SelectionExplorer:
         c["method"] = w.Dropdown(options=self.methods, value=self.method, description="method")
         c["budget"] = w.IntSlider(value=self.state["budget"], min=0, max=n, step=1, description="budget",
                                   continuous_update=True, layout=w.Layout(width="420px"))
+        c["budget"].add_class(BUDGET_CLASS)
         c["budget_share"] = w.HTML()
         c["seed"] = w.BoundedIntText(value=self.state["seed"], min=0, max=2**31 - 1, description="seed",
                                      layout=w.Layout(width="180px"))
@@ -350,12 +362,14 @@ class SelectionExplorer:
         for name in ("method", "budget", "seed", "capabilities", "threshold", "choice"):
             c[name].observe(self._on_control, names="value")
         c["export"].on_click(self._on_export)
-        return w.VBox([
+        box = w.VBox([
             w.HBox([c["method"], c["budget"], c["budget_share"], c["seed"]]),
             w.HBox([c["capabilities"], w.VBox([c["threshold"], c["choice"]])]),
             c["about"], c["count"], c["notes"], c["figure"],
             w.HBox([c["export"], c["export_path"]]),
         ])
+        box.add_class(ROOT_CLASS)
+        return box
 
     def _sync_controls(self) -> None:
         """Make the widgets show the state (and enable only the controls that apply to the method)."""
