@@ -170,10 +170,10 @@ def capability_coverage(scores: pd.DataFrame, selections: Mapping, capabilities=
     Coverage is, by default (``stat="share"``), the **share of a subset's samples whose rating for the
     capability is at least** ``at_least`` (default 2 on mmSSR's 0-5 scale: at least somewhat helpful for that
     capability, where 0 means the sample does not exercise it; 2 rather than 1 because the distilled offline
-    scorer regresses uncertain samples to about 1); with ``stat="mean"`` it is the mean rating. Samples without a finite rating are left out of that capability's
-    share or mean; a subset with no rated sample gives NaN. ``capabilities`` defaults to every registered
-    capability present in ``scores``. The table's ``attrs["coverage"]`` records the definition and
-    :func:`coverage_label` words it for an axis.
+    scorer regresses uncertain samples to about 1); with ``stat="mean"`` it is the mean rating. Samples without a
+    finite rating are left out of that capability's share or mean; a subset with no rated sample gives NaN.
+    ``capabilities`` defaults to every registered capability present in ``scores``. The table's
+    ``attrs["coverage"]`` records the definition and :func:`coverage_label` words it for an axis.
     """
     from kit.capabilities import capability_keys
 

@@ -76,7 +76,7 @@ def test_explorer_notebook_runs_and_responds_in_jupyterlab(tmp_path):
     nb_path = _notebook_copy(tmp_path / "notebooks", run_dir)
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    marker = str(tmp_path)
+    marker = str(tmp_path) + os.sep            # every process started here names a path under tmp_path
     try:
         with jupyter_lab(nb_path.parent, tmp_path / "jupyter", env_extra=env) as (base, token, _server):
             with sync_api.sync_playwright() as p:
@@ -117,8 +117,9 @@ def test_explorer_notebook_runs_and_responds_in_jupyterlab(tmp_path):
                     # a click in the sample browser's quality plane (an ipympl canvas) opens the nearest sample
                     plane = page.locator(".kit-sample-browser .jupyter-matplotlib-canvas-div")
                     plane.scroll_into_view_if_needed()
+                    page.wait_for_function("() => document.querySelector('.kit-sample-browser "
+                                           ".jupyter-matplotlib-canvas-div')?.getBoundingClientRect().width > 100")
                     area = plane.bounding_box()
-                    assert area and area["width"] > 100, "the quality plane did not render"
                     page.mouse.click(area["x"] + 0.5 * area["width"], area["y"] + 0.5 * area["height"])
                     opened = page.locator(".kit-opened .kit-sample-card")
                     opened.wait_for()

@@ -3,7 +3,6 @@ count, method -> controls, export -> files), the sample browser's filters, pages
 frontend check and the debouncer. ``tests/test_browser.py`` drives the same widgets in a real JupyterLab."""
 import asyncio
 import json
-import warnings
 
 import matplotlib
 

@@ -8,8 +8,9 @@ to open that sample.
     browser.page_ids, browser.next_page(), browser.open("ev_0001")
 
 The quality plane is an interactive matplotlib figure (ipympl): the whole pool in grey, the samples that pass
-the filters in colour, the opened sample circled; a click opens the sample nearest to it. Without a frontend (papermill, a script) the browser shows
-the plane and the current page as static figures and the counts as a table (:mod:`kit.widgets.frontend`).
+the filters in colour, the opened sample circled; a click opens the sample nearest to it. Without a frontend
+(papermill, a script) the browser shows the plane and the current page as static figures and the counts as a
+table (:mod:`kit.widgets.frontend`).
 """
 from __future__ import annotations
 

@@ -430,7 +430,8 @@ class SelectionExplorer:
             if self.controls.choice is not None and c["choice"].value != NO_CHOICE:
                 self.state["choice"][self.method] = c["choice"].value
         self._sync_controls()
-        c["count"].value = f"<span style='color:#888'>{escape(self.count_text())} · updating…</span>"
+        c["count"].value = (f"<span style='color:#888'>updating: {escape(self.method)} with a budget of "
+                            f"{self.state['budget']}…</span>")
         self._debouncer.trigger()
 
     def _apply(self) -> None:

@@ -140,7 +140,8 @@ def jupyter_lab(root_dir: Path, work: Path, env_extra: dict | None = None, start
         deadline = time.monotonic() + start_timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}: {(work / 'jupyter.log').read_text()[-2000:]}")
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}: "
+                                   f"{(work / 'jupyter.log').read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
                     if r.status == 200:
@@ -168,7 +169,7 @@ def jupyter_lab(root_dir: Path, work: Path, env_extra: dict | None = None, start
                     pass
                 proc.wait(timeout=10)
         log.close()
-        sweep(str(work))
+        sweep(str(work) + os.sep)
 
 
 def _shutdown_kernels(base: str, token: str) -> None:
