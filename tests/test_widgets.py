@@ -57,10 +57,14 @@ def test_budget_moves_the_count_and_export_writes_the_subset(run, tmp_path):
     ex.set(budget=0.5)
     assert ex.state["budget"] == n // 2
     path = ex.export()
-    assert path == tmp_path / f"explorer_mmssr_{n // 2}.json" and path.is_file()
+    assert path.parent == tmp_path and path.name.startswith(f"explorer_mmssr_{n // 2}_") and path.is_file()
+    assert ex.export_path() == path                                  # the same settings, the same file
+    ex.set(threshold=1.0)
+    assert ex.export_path() != path and ex.export_path().name.startswith(f"explorer_mmssr_{n // 2}_")
     manifest = json.loads(manifest_path(path).read_text())
+    ex.set(threshold=0.0)
     assert manifest["ids"] == list(ex.selection) and manifest["method"] == "mmssr"
-    assert manifest["explorer"]["label"] == f"mmssr {n // 2}"
+    assert manifest["explorer"]["label"] == f"mmssr {n // 2}" and manifest["params"] == {"threshold": 0.0}
     assert kit.load_pool(path, images=run["pool"].image_root).ids == list(ex.selection)
 
 

@@ -286,9 +286,17 @@ class SelectionExplorer:
     # ------------------------------------------------------------------ export
 
     def export_path(self) -> Path:
-        from kit.export import FORMATS
+        """``<out_dir>/explorer_<method>_<budget>_<fingerprint>.json``: the fingerprint hashes the options and
+        seed, so the same settings export to the same file and different ones never overwrite each other."""
+        import hashlib
+        import json
 
-        return self.out_dir / f"explorer_{self.method}_{self.state['budget']}{FORMATS[self.export_format]}"
+        from kit.export import FORMATS
+        from kit.provenance import jsonable
+
+        settings = json.dumps({"options": jsonable(self.options), "seed": self.state["seed"]}, sort_keys=True)
+        tag = hashlib.sha1(settings.encode()).hexdigest()[:6]
+        return self.out_dir / f"explorer_{self.method}_{self.state['budget']}_{tag}{FORMATS[self.export_format]}"
 
     def export(self, path=None) -> Path:
         """Write the current selection (LLaVA JSON by default) and its manifest; returns the data file."""
