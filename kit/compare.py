@@ -157,3 +157,56 @@ def select_each(scores: pd.DataFrame, methods, budgets, seed: int = 0, options: 
         for budget in budgets:
             out[budget_name(label, budget)] = select(scores, method, budget, seed=seed, **dict(opts or {}))
     return out
+
+
+COVERAGE_STATS = ("share", "mean")
+
+
+def capability_coverage(scores: pd.DataFrame, selections: Mapping, capabilities=None, at_least: float = 2.0,
+                        stat: str = "share", pool: bool = True) -> pd.DataFrame:
+    """How well each selection (and the pool) covers each capability: one row per selection, one column per
+    capability.
+
+    Coverage is, by default (``stat="share"``), the **share of a subset's samples whose rating for the
+    capability is at least** ``at_least`` (default 2 on mmSSR's 0-5 scale: at least somewhat helpful for that
+    capability, where 0 means the sample does not exercise it; 2 rather than 1 because the distilled offline
+    scorer regresses uncertain samples to about 1); with ``stat="mean"`` it is the mean rating. Samples without a
+    finite rating are left out of that capability's share or mean; a subset with no rated sample gives NaN.
+    ``capabilities`` defaults to every registered capability present in ``scores``. The table's
+    ``attrs["coverage"]`` records the definition and :func:`coverage_label` words it for an axis.
+    """
+    from kit.capabilities import capability_keys
+
+    if stat not in COVERAGE_STATS:
+        raise ValueError(f"stat must be one of {', '.join(map(repr, COVERAGE_STATS))}, not {stat!r}")
+    caps = [c for c in capability_keys() if c in scores.columns] if capabilities is None else list(capabilities)
+    missing = [c for c in caps if c not in scores.columns]
+    if missing:
+        raise KeyError(f"score table has no capability columns {missing}")
+    if not caps:
+        raise ValueError("no capability columns to cover (score the pool with the rich scorer first)")
+    ratings = scores[caps].apply(pd.to_numeric, errors="coerce").astype(float)
+    subsets = {"pool": list(scores.index)} if pool else {}
+    subsets.update({str(name): _ids(str(name), sel, scores) for name, sel in selections.items()})
+    rows = {}
+    for name, ids in subsets.items():
+        part = ratings.loc[ids]
+        rated = part.notna()
+        if stat == "share":
+            rows[name] = (part >= at_least).sum() / rated.sum().where(rated.sum() > 0)
+        else:
+            rows[name] = part.mean()
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=caps)
+    table.index.name = "selection"
+    table.attrs["coverage"] = {"stat": stat, "at_least": float(at_least) if stat == "share" else None,
+                               "n": {k: len(v) for k, v in subsets.items()}}
+    return table
+
+
+def coverage_label(coverage: pd.DataFrame) -> str:
+    """The definition of a :func:`capability_coverage` table in words, for an axis or a caption."""
+    info = coverage.attrs.get("coverage", {})
+    if info.get("stat") == "mean":
+        return "mean rating (0-5)"
+    at_least = info.get("at_least", 2.0)
+    return f"share of samples rated ≥ {at_least:g} (of 5)"
