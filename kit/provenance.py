@@ -37,8 +37,12 @@ def table_hash(df: pd.DataFrame) -> str:
 
 
 def pool_hash(pool) -> str:
-    """A fingerprint of a pool's content as the scorers see it (ids, image paths, conversations)."""
-    return table_hash(pool.table[["image_path", "conversations"]])
+    """A fingerprint of a pool's content as the scorers see it: ids, image fields and conversations.
+
+    The image fields are the records' own (relative to the image folder), so the same pool read through
+    another spelling of its path (relative, absolute, a symlink) has the same fingerprint.
+    """
+    return table_hash(pool.table[["image", "conversations"]])
 
 
 def library_versions() -> dict[str, str | None]:
