@@ -47,6 +47,13 @@ class Registry:
             self._lazy[name] = path
         return obj
 
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (an unknown name fails with the nearest names)."""
+        if name not in self:
+            raise KeyError(self.unknown(name))
+        self._loaded.pop(name, None)
+        self._lazy.pop(name, None)
+
     def unknown(self, name) -> str:
         """The error text for a name that is not registered, with the nearest names as a suggestion."""
         import difflib
