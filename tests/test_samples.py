@@ -301,3 +301,33 @@ def test_cli_easyvqa(tmp_path):
                  "--truncated", "0", "--duplicate", "0.1", "--seed", "1"]) == 0
     counts = Counter(row["defect"] for row in _labels(tmp_path))
     assert counts == {"none": 32, "mismatch": 4, "duplicate": 4}
+
+
+def test_distill_pool_stays_apart_from_data_samples(tmp_path):
+    """The distilled head's training pool: same templates and reference ratings, none of data_samples' images
+    or rendered conversations, no photos, defects planted (half the mismatches within their source)."""
+    from kit.pools.distill import build_distill_pool
+
+    samples = build_distill_pool(tmp_path, n_easyvqa=57, rendered_seeds=(1,), defect_rate=0.04, progress=False)
+    rows = _labels(tmp_path)
+    assert [r["id"] for r in rows] == [r["id"] for r in _pool(tmp_path)]
+    assert {s.source for s in samples} == {"easyvqa", "rendered"}
+    ours = set(_image_hashes(tmp_path).values())
+    assert not ours & set(_image_hashes(DATA).values())
+    committed = {json.dumps(r["conversations"], sort_keys=True) for r in _pool(DATA) if r["source"] == "rendered"}
+    assert not any(json.dumps(s.conversations, sort_keys=True) in committed for s in samples if s.source == "rendered")
+    info = json.loads((tmp_path / "build_info.json").read_text())
+    assert info["rendered_dropped_as_in_exclude_pool"] > 0 and info["exclude_pool"] == "data_samples/pool.json"
+    # every easy-vqa template, with the ratings data_samples gives it
+    data_rows = {r["template"]: r for r in _labels(DATA) if r["defect"] == "none"}
+    clean = [r for r in rows if r["defect"] == "none"]
+    assert {r["template"] for r in clean if r["template"].startswith("easyvqa/")} == \
+        {f"easyvqa/{t}" for t in easyvqa.TEMPLATES}
+    for r in clean:
+        if r["template"] in data_rows:
+            assert all(r[c] == data_rows[r["template"]][c] for c in CAPABILITIES), r["id"]
+    defects = Counter(r["defect"] for r in rows)
+    n = round(0.04 * len(clean))
+    assert all(defects[k] == n for k in DEFECTS[1:])
+    kinds = Counter(r["mismatch_kind"] for r in rows if r["defect"] == "mismatch")
+    assert kinds["within_source"] == (n + 1) // 2 and kinds["cross_source"] == n - (n + 1) // 2
