@@ -45,7 +45,7 @@ def image_text_figures(pool, labels: pd.DataFrame, table: pd.DataFrame | None = 
         table = kit.score(pool, "image_text", progress=False, **options)
     cols = [c for c in IMAGE_TEXT_COLUMNS if c in table.columns]
     out = detection_table(table, labels, cols)
-    out.attrs["label"] = table.attrs.get("scorer", "")
+    out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
     out.attrs["scores"] = table
     return out
 
@@ -61,7 +61,7 @@ def loss_figures(pool, labels: pd.DataFrame, **options) -> pd.DataFrame:
         pairs = defect_pairs(table[col], labels, "wrong_answer").dropna()
         rows[col] = {"wrong_costs_more": int((pairs["defective"] > pairs["clean"]).sum()), "pairs": len(pairs)}
     out = pd.DataFrame.from_dict(rows, orient="index")
-    out.attrs["label"] = table.attrs.get("scorer", "")
+    out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
     out.attrs["scores"] = table
     return out
 

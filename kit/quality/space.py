@@ -316,7 +316,10 @@ class QualitySpace:
         column holds those outside the bounds, with ``outside="exclude"``)."""
         cells = self.cell_of(scores)
         both = pd.DataFrame({"by": by.reindex(scores.index), "cell": cells}).dropna()
-        return pd.crosstab(both["by"].rename(by.name or "by"), both["cell"])
+        table = pd.crosstab(both["by"].rename(by.name or "by"), both["cell"])
+        n = self.grid  # columns laid out like the plane: top row (high s) first, low l to high l, then outside
+        order = [cell_label((r, c), n) for r in range(n - 1, -1, -1) for c in range(n)] + ["outside"]
+        return table[[c for c in order if c in table.columns]]
 
     def ids_in(self, scores: pd.DataFrame, cells) -> list:
         """Ids of the samples in ``cells``, in pool (table) order."""
