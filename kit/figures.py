@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("image_text", "loss", "quality_space", "style", "rich")
 IMAGE_TEXT_COLUMNS = ("image_text", "image_text_concept", "image_text_head", "image_text_neighbours")
 
@@ -83,6 +84,15 @@ def style_figures(pool, labels: pd.DataFrame) -> pd.DataFrame:
     return style_agreement(styles["styles"], labels["styles"])
 
 
+def _recorded(path: str) -> Path | None:
+    """A path recorded in a head's metadata (relative ones are relative to the repository, where the training
+    command ran), resolved."""
+    if not path:
+        return None
+    p = Path(path)
+    return (p if p.is_absolute() else ROOT / p).resolve()
+
+
 def rich_figures(pool, weights=None) -> dict:
     """The distilled head (default: the shipped one) against ``pool``'s reference ratings, overall and per
     source, with what its metadata says about how it was trained and held out."""
@@ -95,8 +105,8 @@ def rich_figures(pool, weights=None) -> dict:
     meta = head.metadata
     holdout = meta.get("holdout") or {}
     here = Path(pool.path).resolve()
-    held_out = bool(holdout) and Path(holdout.get("pool", "")).resolve() == here
-    trained_here = Path(meta.get("pool", "")).resolve() == here
+    held_out = bool(holdout) and _recorded(holdout.get("pool", "")) == here
+    trained_here = _recorded(meta.get("pool", "")) == here
     return {"agreement": held_out_agreement(head, pool, ratings, by="source"),
             "held_out": held_out, "trained_here": trained_here, "metadata": meta}
 
@@ -183,6 +193,9 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
                         cmd + " (DistilledHead.load(); expected scores, Spearman per capability)"))
         stream(f"   head trained on {meta.get('trained_on')} ({meta.get('n_train')} samples) by: "
                f"{meta.get('pool_command', '')}{' && ' if meta.get('pool_command') else ''}{meta.get('command')}")
+        tuning = meta.get("tuning") or {}
+        if tuning:
+            stream(f"   settings chosen on the training pool by: {tuning.get('command')} (best: {tuning.get('best')})")
         rows = {k: {"n": len(r.predictions), "mean_spearman": r.mean_spearman, "style_f1_micro": r.style_f1_micro,
                     "style_f1_macro": r.style_f1_macro} for k, r in rich["agreement"].items()}
         summary = pd.DataFrame.from_dict(rows, orient="index")
