@@ -71,7 +71,8 @@ def make_rated_pool(root, n=60, seed=0):
         scores["logical"] = 3 if t == 5 else int(rng.integers(0, 2))
         scores["language"] = 5 if t == 3 else 1
         rows.append({"id": f"s{i:03d}", **scores, "styles": "|".join(styles), "defect": "none",
-                     "origin": "s000" if i == 1 else None})  # as if s001 were made from s000
+                     "origin": "s000" if i == 1 else None,  # as if s001 were made from s000
+                     "template": f"t{t}"})
     (root / "pool.json").write_text(json.dumps(records))
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return kit.load_pool(root / "pool.json"), load_ratings(root / "labels.csv")
@@ -134,7 +135,7 @@ def test_cross_validation_beats_shuffled_labels(rated):
     assert caps.loc["ocr", "spearman"] > 0.8
     boxes = ratings.loc[report.predictions.index, "spatial"] == 4  # out of fold: still separated
     assert report.predictions.loc[boxes, "spatial"].min() > report.predictions.loc[~boxes, "spatial"].max()
-    assert np.isnan(caps.loc["humanities", "spearman"])  # a constant teacher column has no rank order
+    assert np.isnan(caps.loc["humanities", "spearman"])  # a constant rating column has no rank order
     assert caps.loc["humanities", "mae"] < 0.1  # ... and the head learns that constant
     assert report.style_f1_micro > 0.9 and report.style_f1_macro > 0.8
     assert set(report.styles.index) == set(STYLES) and report.styles.loc["comparison", "support"] == 0
@@ -276,3 +277,58 @@ def test_grouped_cross_validation_keeps_groups_apart(rated):
     assert report.style_f1_micro < 0.9
     with pytest.raises(KeyError, match="groups has no entry"):
         cross_validate(pool, ratings, folds=3, groups=template.iloc[:10], **OPTS)
+
+
+def test_held_out_agreement_and_templates_held_out(rated, tmp_path):
+    from kit.mmssr.distilled.cv import held_out_agreement, template_held_out
+
+    pool, ratings = rated
+    other, other_ratings = make_rated_pool(tmp_path / "other", n=36, seed=5)
+    fast = {**OPTS, "steps": 80}
+    head = DistilledHead(**fast).fit(pool, ratings)
+    agreement = held_out_agreement(head, other, other_ratings, by="source")
+    assert set(agreement) == {"all", "src0", "src1"} and len(agreement["all"].predictions) == 36
+    assert len(agreement["src0"].predictions) + len(agreement["src1"].predictions) == 36
+    assert agreement["all"].folds == 0 and "not trained on" in agreement["all"].summary()
+    # the image-driven capability and the template-driven ones carry over to a new pool of the same templates
+    assert agreement["all"].capabilities.loc["ocr", "spearman"] > 0.8
+    assert agreement["all"].capabilities.loc["language", "spearman"] > 0.5
+    held = template_held_out(pool, ratings, other, other_ratings, folds=3, seed=0, **fast)
+    assert len(held.predictions) == 36 and held.options["template_held_out"]
+    assert "templates held out" in held.summary()
+    # a head that never saw a sample's template cannot read its text-driven style
+    assert held.style_f1_micro < agreement["all"].style_f1_micro
+    assert held.capabilities.loc["ocr", "spearman"] > 0.5   # the image still tells
+
+
+def test_tune_ranks_settings_and_train_uses_and_records_them(tmp_path, capsys):
+    import json as _json
+
+    make_rated_pool(tmp_path / "train", n=36, seed=3)
+    make_rated_pool(tmp_path / "held", n=24, seed=4)
+    common = ["--blocks", "stats", "--folds", "3", "--groups", "template", "--steps", "30"]
+    rd.main(["tune", str(tmp_path / "train"), "--out", str(tmp_path / "tune.json"), *common])
+    tuned = _json.loads((tmp_path / "tune.json").read_text())
+    assert len(tuned["table"]) == len(rd.cv.TUNING_GRID) and tuned["groups"] == "template"
+    assert tuned["table"][0]["mean_spearman"] >= max(r["mean_spearman"] for r in tuned["table"])
+    assert set(tuned["best"]) == {"target", "hidden", "steps", "l2", "block_gains"} and tuned["best"]["steps"] == 30
+    capsys.readouterr()
+    args = ["train", str(tmp_path / "train"), str(tmp_path / "h.pt"), "--tuning", str(tmp_path / "tune.json"),
+            "--holdout", str(tmp_path / "held"), "--blocks", "stats", "--folds", "3", "--groups", "template"]
+    rd.main(args)
+    assert "held out" in capsys.readouterr().out
+    payload = torch.load(tmp_path / "h.pt", weights_only=True)
+    meta = _json.loads(payload["metadata_json"])
+    assert meta["command"] == "python -m kit.mmssr.distilled " + " ".join(args)
+    assert meta["tuning"]["best"] == tuned["best"] and meta["cv"]["options"]["groups"] == "template"
+    assert payload["config"]["steps"] == 30 and payload["config"]["target"] == tuned["best"]["target"]
+    assert "none of them from" in meta["note"] and meta["holdout"]["pool"].endswith("pool.json")
+    assert set(meta["holdout"]["agreement"]) == {"all", "src0", "src1"}
+    assert meta["holdout"]["template_held_out"]["folds"] == 3
+    # a held-out pool that shares images with the training pool is refused
+    import shutil
+
+    shutil.copytree(tmp_path / "train", tmp_path / "same")
+    with pytest.raises(ValueError, match="share"):
+        rd.main(["train", str(tmp_path / "train"), str(tmp_path / "x.pt"), "--holdout", str(tmp_path / "same"),
+                 "--blocks", "stats", "--folds", "3", "--steps", "5"])

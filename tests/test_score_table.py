@@ -107,7 +107,7 @@ def test_notebook_helper_sets_up_a_run(repo_root, tmp_path, capsys):
 def test_cell_crosstab_counts_scored_samples():
     from kit.quality.space import QualitySpace
 
-    scores = pd.DataFrame({"image_text": [0.1, 0.9, 0.5, float("nan")], "loss_mean": [1.0, 3.0, 2.0, 2.0]},
+    scores = pd.DataFrame({"image_text": [0.1, 0.9, 0.5, float("nan")], "loss_sum": [1.0, 3.0, 2.0, 2.0]},
                           index=["a", "b", "c", "d"])
     space = QualitySpace.fit(scores, bounds=(0.0, 1.0), grid=3)
     cells = space.cell_of(scores)

@@ -101,9 +101,10 @@ class OfflineFeatures:
 
     name = "offline"
     BLOCK_DIMS = {"image": 1280, "questions": 384, "answers": 384, "stats": len(STAT_NAMES)}
-    # Gains on the standardised blocks chosen by 5-fold CV on data_samples (see the module doc): the
-    # 1280 image dimensions are damped (they outnumber the rest and mostly carry noise for these
-    # ratings), the 16 text statistics amplified.
+    # Gains on the standardised blocks, first chosen by 5-fold CV on data_samples: the 1280 image
+    # dimensions are damped (they outnumber the rest and mostly carry noise for these ratings), the 16
+    # text statistics amplified. The shipped head's settings were re-chosen on its training pool
+    # (``python -m kit.mmssr.distilled tune``; its metadata ``tuning``), never on data_samples.
     default_gains = {"image": 0.5, "stats": 3.0}
 
     def __init__(self, blocks: Sequence[str] = ("image", "questions", "answers", "stats"), device: str = "cpu",

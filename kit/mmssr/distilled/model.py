@@ -31,13 +31,15 @@ LOAD_OPTIONS = ("features", "style_threshold", "at_least_one_style", "integer", 
 
 
 class DistilledHead:
-    """Capability scores and styles from a small head on frozen features, trained on teacher ratings.
+    """Capability scores and styles from a small head on frozen features, trained on capability ratings
+    (reference ratings from a pool's ``labels.csv``, or teacher ratings from :mod:`kit.mmssr.teacher`).
 
     Options: ``features`` (a registered extractor name, default ``"offline"``, or an extractor
     object), ``feature_options`` (its options), the :class:`HeadConfig` fields (``target``,
     ``hidden``, ``steps``, ``lr``, ``weight_decay``, ``l2``, ``dropout``, ``style_threshold``,
     ``at_least_one_style``, ``style_pos_weight``, ``block_gains``, ``batch_size``, ``seed``; the
-    defaults are the ones chosen by cross-validation on ``data_samples``), ``cache_dir`` (on-disk
+    defaults were first chosen by cross-validation on ``data_samples``; the shipped head's settings were
+    chosen on its own training pool, see its metadata ``tuning``), ``cache_dir`` (on-disk
     feature cache), ``integer`` (default ``True``: the capability columns hold the most probable
     integer rating 0-5, as the official scorer's parsed answers do, and the expected value goes to
     ``<key>_expected``; ``False``: the expected value in both) and ``progress``.

@@ -70,7 +70,7 @@ class HeadConfig:
 def _init_biases(head, Y, mask, S, levels, target: str) -> None:
     """Start every output at the training marginal (smoothed), so the weights only learn deviations.
 
-    Without this a capability the teacher always rates 0 would need many steps just to move its
+    Without this a capability the ratings always put at 0 would need many steps just to move its
     bias there, and under strong regularisation it never would.
     """
     import torch
