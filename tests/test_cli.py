@@ -106,7 +106,7 @@ def test_select_export_and_curriculum(small_pool, tmp_path, capsys):
     pool = kit.load_pool(small_pool)
     assert cli.main(["score", str(small_pool), "style", "--out", str(tmp_path / "style"), "--no-progress"]) == 0
     rng = np.random.default_rng(0)
-    table = pd.DataFrame({"image_text": rng.random(len(pool)), "loss_mean": rng.random(len(pool))},
+    table = pd.DataFrame({"image_text": rng.random(len(pool)), "loss_sum": rng.random(len(pool))},
                          index=pd.Index(pool.ids, name="id"))
     kit.save_scores(table, tmp_path / "quality.parquet")
     sel = tmp_path / "sel.json"

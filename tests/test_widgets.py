@@ -248,7 +248,8 @@ def test_clicking_a_point_of_the_plane_opens_that_sample(run):
     canvas, ax = b._plane["canvas"], b._plane["ax"]
     canvas.draw()
     target = run["scores"].index[123]
-    x, y = run["scores"].loc[target, ["loss_mean", "image_text"]]
+    assert b.space.loss_col == "loss_sum"                             # the quality space's default axis
+    x, y = run["scores"].loc[target, ["loss_sum", "image_text"]]
     px, py = ax.transData.transform((x, y))
     event = MouseEvent("button_press_event", canvas, px, py, button=1)
     canvas.callbacks.process("button_press_event", event)           # what a click in the browser does

@@ -43,9 +43,12 @@ def select_ppl_band(scores: pd.DataFrame, n, seed: int = 0, band: str = "mid", l
                     loss: str | None = None) -> Selection:
     """``n`` samples (a count or a fraction) from the ``band`` (``"low"``, ``"mid"`` or ``"high"``) of the loss
     ranking. ``loss_col`` / ``loss="mean"|"sum"`` pick the column (``loss_mean`` by default); samples without a
-    finite loss are excluded and counted. ``seed`` is unused (deterministic)."""
+    finite loss are excluded and counted. ``seed`` is unused (deterministic).
+
+    The default is the per-token loss (log-perplexity), as perplexity baselines rank by; the quality space's
+    default, the summed loss, is ``loss="sum"``."""
     n = resolve_budget(n, len(scores))
-    col = resolve_loss_col(loss_col, loss)
+    col = resolve_loss_col(loss_col, loss) if (loss_col is not None or loss is not None) else "loss_mean"
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(map(repr, BANDS))}, not {band!r}")
     values = read_scores(scores, col, "ppl_band")

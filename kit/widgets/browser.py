@@ -31,6 +31,16 @@ OPENED_CLASS = "kit-opened"
 CARD_CLASS = "kit-sample-card"
 
 
+def plane_loss_col(scores: pd.DataFrame) -> str | None:
+    """The loss axis of a table's quality plane: the space's default (``loss_sum``, the paper's) where the table
+    has it, else ``loss_mean``; None without an image-text score or a loss."""
+    from kit.quality.space import LOSS_COL, SCORE_COL
+
+    if SCORE_COL not in scores.columns:
+        return None
+    return next((c for c in (LOSS_COL, "loss_mean") if c in scores.columns), None)
+
+
 class SampleBrowser:
     """Browse the samples of ``pool`` with their scores from ``scores`` (see the module docstring).
 
@@ -72,10 +82,11 @@ class SampleBrowser:
     def _fit_space(self):
         from kit.quality.space import QualitySpace
 
-        if not {"image_text", "loss_mean"} <= set(self.scores.columns):
+        loss_col = plane_loss_col(self.scores)
+        if loss_col is None:
             return None
         try:
-            return QualitySpace.fit(self.scores)
+            return QualitySpace.fit(self.scores, loss_col=loss_col)
         except Exception:  # noqa: BLE001 - a table without a scored plane browses without it
             return None
 
@@ -166,7 +177,7 @@ class SampleBrowser:
         """The id of the sample nearest to the point (x = loss, y = image-text score) of the plane, measured
         in units of each axis's spread; ``candidates``: positions in the table to choose among."""
         if self.space is None:
-            raise ValueError("the score table has no quality plane (image_text and loss_mean)")
+            raise ValueError("the score table has no quality plane (image_text and loss_sum or loss_mean)")
         xy = self._plane_xy()
         idx = np.flatnonzero(np.isfinite(xy).all(axis=1))
         if candidates is not None:
@@ -264,7 +275,7 @@ class SampleBrowser:
         ax.clear()
         if self.space is None:
             ax.axis("off")
-            ax.text(0.5, 0.5, "no quality plane (image_text and loss_mean)", ha="center", va="center")
+            ax.text(0.5, 0.5, "no quality plane (image_text and loss_sum or loss_mean)", ha="center", va="center")
             return {}
         xy = self._plane_xy()
         pos = self.scores.index.get_indexer(self.matches)
@@ -301,7 +312,7 @@ class SampleBrowser:
             if info["defect"] not in (None, "none"):
                 bits.append(f"defect: {info['defect']}")
             s = info["scores"]
-            bits.append(" ".join(f"{k}={s[k]:.2f}" for k in ("image_text", "loss_mean") if s.get(k) is not None))
+            bits.append(" ".join(f"{k}={s[k]:.2f}" for k in ("image_text", "loss_sum", "loss_mean") if s.get(k) is not None))
             titles.append("\n".join(b for b in bits if b))
         return sample_grid(self.pool, ids, titles=titles, ncols=min(self.page_size, 4))
 

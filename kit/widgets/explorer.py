@@ -235,7 +235,9 @@ class SelectionExplorer:
         from kit.plotting.selection import coverage_radar, share_bars
 
         coverage = self.coverage()
-        plane = {"image_text", "loss_mean"} <= set(self.scores.columns)
+        from kit.widgets.browser import plane_loss_col
+
+        plane = plane_loss_col(self.scores) is not None
         ncols = 1 + (coverage is not None) + plane
         fig = plt.figure(figsize=(5.4 * ncols, 5.4))
         col = 0
@@ -258,7 +260,7 @@ class SelectionExplorer:
             ax = fig.add_subplot(1, ncols, col + 2)
             try:
                 if self._space is None:
-                    self._space = QualitySpace.fit(self.scores)
+                    self._space = QualitySpace.fit(self.scores, loss_col=plane_loss_col(self.scores))
                 chosen = list(self.selection)[:MAX_POINTS] if self.selection is not None else []
                 shown = self.scores.index[thin(np.arange(len(self.scores)))].union(pd.Index(chosen), sort=False)
                 title = "selection in the quality plane"
