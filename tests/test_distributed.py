@@ -25,7 +25,7 @@ def local_ray():
     try:
         connect(num_cpus=2, retries=0)
     except RayUnavailable as exc:
-        pytest.skip(f"a local Ray instance did not start on this machine: {exc}")
+        pytest.skip(f"a local Ray instance did not start here: {exc}")
     yield ray
     ray.shutdown()
 
