@@ -1,0 +1,221 @@
+"""Methods x budgets x seeds: select, fine-tune, evaluate, and one tidy table (``kit.experiments.ablate``).
+
+    table = kit.experiments.ablate(pool, methods=["random", "mmssr", "diq", "dis", "dil", "curriculum",
+                                                  "curriculum_shuffled"], budgets=[0.1, 0.3], seeds=[0, 1, 2],
+                                   preset="tiny", out="runs/ablation")
+
+1. The pool is scored once (:func:`kit.score_table`, cached in ``out/scores/``): the image-text stand-in ``s``,
+   the answer loss ``l`` from the preset's aligned base model (paper B's protocol: the model being tuned,
+   before instruction tuning, image included) and the distilled rich scores with styles (mmSSR).
+2. Each method selects at each budget and seed: any registered selector (``kit.select``), ``"curriculum"``
+   (``kit.build_curriculum`` with the budget split over 3 stages, trained stage after stage),
+   ``"curriculum_shuffled"`` (the same samples, shuffled together: the control), ``"full"`` (the whole pool,
+   once per seed) and ``"random"``. A deterministic selector gives one subset for all seeds; the seed then
+   varies the training order (and LoRA initialisation).
+3. One model per (method, budget, seed) is fine-tuned from the same base (:func:`kit.finetune.finetune`) and
+   evaluated on easy-vqa's test split (:func:`kit.finetune.evaluate`, answers ranked by likelihood).
+4. Each finished run writes ``out/runs/<method>_<budget>_s<seed>/result.json`` last (its completion marker):
+   an interrupted ablation resumes where it stopped, inside a run too (the run's own checkpoints).
+
+The table has one row per run: method, budget, seed, n (samples trained on), accuracy overall and per type,
+per capability, ``/FULL`` and ``>Rand`` (:func:`add_relative_metrics`, as in ``docs/methods.md`` "Metrics",
+with the three question types as the benchmarks), the subset's defect share (per planted kind too, when the
+pool has ``labels.csv``), steps and train time. :func:`summary_table` averages over seeds (mean and sd).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit.provenance import jsonable
+
+DEFAULT_METHODS = ("random", "mmssr", "diq", "dis", "dil", "curriculum", "curriculum_shuffled")
+DEFAULT_BUDGETS = (0.1, 0.3)
+DEFAULT_SEEDS = (0, 1, 2)
+BENCHMARKS = ("colour", "shape", "yes/no")   # the question types play the papers' benchmarks in /FULL, >Rand
+SPECIAL = ("full", "curriculum", "curriculum_shuffled")
+RESULT = "result.json"
+
+
+def default_scorers(preset="tiny") -> dict:
+    """The score table an ablation selects from: image-text (stand-in), loss (the preset's aligned base), rich."""
+    from kit.finetune.align import base_model
+
+    return {"image_text": {}, "loss": {"model": str(base_model(preset))}, "rich": {}}
+
+
+def _budget_label(budget) -> str:
+    return "full" if budget is None else (f"{budget:g}" if isinstance(budget, float) else str(int(budget)))
+
+
+def run_name(method: str, budget, seed: int) -> str:
+    return f"{method}_{_budget_label(budget)}_s{seed}"
+
+
+def selection_for(scores: pd.DataFrame, method: str, budget, seed: int, stages: int = 3, options=None):
+    """``(ids, stages or None, info)`` of one method at one budget and seed."""
+    import kit
+
+    options = dict(options or {})
+    if method == "full":
+        return list(scores.index), None, {"method": "full"}
+    if method in ("curriculum", "curriculum_shuffled"):
+        plan = kit.build_curriculum(scores, stages=stages, budget=budget, seed=seed, **options)
+        ids = [i for s in plan for i in s]
+        info = {"method": method, "stages": [len(s) for s in plan], "notes": [n for s in plan for n in s.notes]}
+        return ids, ([list(s) for s in plan] if method == "curriculum" else None), info
+    sel = kit.select(scores, method, budget, seed=seed, **options)
+    return list(sel), None, {"method": method, "resolved": jsonable(sel.resolved), "notes": list(sel.notes),
+                             "shortfall": sel.shortfall.to_dict() if sel.shortfall else None}
+
+
+def defect_shares(ids, labels: pd.DataFrame | None) -> dict:
+    if labels is None or "defect" not in labels.columns:
+        return {}
+    d = labels["defect"].reindex(list(ids))
+    out = {"defect_share": float((d != "none").mean()) if len(d) else float("nan")}
+    for kind in sorted(set(labels["defect"]) - {"none"}):
+        out[f"share_{kind}"] = float((d == kind).mean()) if len(d) else float("nan")
+    return out
+
+
+def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT_SEEDS, preset="tiny",
+           out="runs/ablation", scorers=None, full: bool = True, eval_set=None, labels=None,
+           method_options: dict | None = None, curriculum_stages: int = 3, keep_models: bool = False,
+           generate: int = 0, progress: bool = True, **train_changes) -> pd.DataFrame:
+    """Run the grid and return the tidy table (see the module docstring); resumes from ``out``.
+
+    ``scorers``: what :func:`kit.score_table` scores (default :func:`default_scorers`); ``eval_set``: the
+    held-out questions (default :func:`kit.finetune.easyvqa_eval_set`); ``labels``: the pool's truth table
+    (default: ``labels.csv`` beside the pool, if any); ``method_options``: ``{method: {option: value}}``;
+    ``keep_models`` keeps each run's fine-tuned model folder; ``generate`` greedy-generates answers for that many
+    questions of each type per run (a check of the ranking); ``train_changes`` override the preset's training
+    config (e.g. ``epochs=``).
+    """
+    import kit
+    import kit.finetune as ft
+    from kit.finetune.data import ExampleEncoder
+    from kit.finetune.presets import resolve_preset
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    p = resolve_preset(preset, **train_changes)
+    methods = list(methods)
+    unknown = [m for m in methods if m not in SPECIAL and m not in kit.SELECTORS]
+    if unknown:
+        raise KeyError("; ".join(kit.SELECTORS.unknown(m) for m in unknown))
+    if full and "full" not in methods:
+        methods = methods + ["full"]
+    if labels is None and getattr(pool, "path", None) is not None:
+        from kit.labels import labels_path_for, load_labels
+
+        lp = labels_path_for(pool.path)
+        labels = load_labels(lp) if lp.is_file() else None
+    scores = kit.score_table(pool, scorers if scorers is not None else default_scorers(preset), out=out / "scores")
+    questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
+    base = ft.base_model(p)
+    plan = [(m, None if m == "full" else b, s) for m in methods for b in (budgets if m != "full" else [None])
+            for s in seeds]
+    (out / "ablation.json").write_text(json.dumps(jsonable({
+        "methods": methods, "budgets": list(budgets), "seeds": list(seeds), "preset": p.to_dict(), "base": str(base),
+        "pool": str(getattr(pool, "path", "")), "n_pool": len(pool.table), "eval": dict(questions.attrs),
+        "n_eval": len(questions), "scorers": scores.attrs.get("scorers", {})}), indent=1))
+    rows = []
+    encoder = None
+    todo = [x for x in plan if not (out / "runs" / run_name(*x) / RESULT).is_file()]
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="ablation", unit="run", disable=not progress)
+    for method, budget, seed in plan:
+        folder = out / "runs" / run_name(method, budget, seed)
+        result_path = folder / RESULT
+        if result_path.is_file():
+            rows.append(json.loads(result_path.read_text()))
+            continue
+        ids, stages, info = selection_for(scores, method, budget, seed, curriculum_stages,
+                                          (method_options or {}).get(method))
+        if encoder is None:
+            _, processor = ft.load_model(base)
+            encoder = ExampleEncoder(processor, vision=True, train_end_token=p.train.train_end_token,
+                                     max_length=p.train.max_length)
+        t0 = time.perf_counter()
+        run = ft.finetune(pool, ids, preset=p, out=folder / "train", seed=seed, stages=stages, base=base,
+                          method=method, params={"budget": budget}, encoder=encoder, save_model=keep_models,
+                          progress=progress)
+        t1 = time.perf_counter()
+        evaluation = ft.evaluate(run.model, run.processor, questions, generate=generate, device="cpu")
+        t2 = time.perf_counter()
+        evaluation.table.to_parquet(folder / "predictions.parquet")
+        row = {"method": method, "budget": "full" if budget is None else budget, "seed": seed,
+               "n": int(run.info["n_examples"]), "n_selected": len(ids), **evaluation.summary,
+               **defect_shares(ids, labels), "steps": run.info["steps"], "train_seconds": run.info["train_seconds"],
+               "eval_seconds": round(t2 - t1, 2), "final_loss": run.info["final_loss"],
+               "selection": info, "wall_seconds": round(t2 - t0, 2)}
+        result_path.write_text(json.dumps(jsonable(row), indent=1))
+        rows.append(row)
+        bar.update(1)
+        del run
+    bar.close()
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
+    table = add_relative_metrics(table)
+    table.to_csv(out / "results.csv", index=False)
+    table.attrs = {"out": str(out), "scorers": scores.attrs.get("scorers", {}), "n_eval": len(questions)}
+    return table
+
+
+def add_relative_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """``/FULL`` and ``>Rand`` per run, with the question types as the benchmarks (``docs/methods.md``).
+
+    ``/FULL`` = mean over types of (run accuracy / full-pool accuracy, averaged over seeds) x 100;
+    ``>Rand`` = on how many of the types the run beats random at the same budget and seed (random's mean over
+    seeds where that seed is missing). Rows of ``full`` get 100 / NaN, rows of ``random`` NaN for ``>Rand``.
+    """
+    table = table.copy()
+    cols = [f"accuracy_{b}" for b in BENCHMARKS if f"accuracy_{b}" in table.columns]
+    full = table[table["method"] == "full"]
+    if len(full) and cols:
+        ref = full[cols].mean()
+        table["/FULL"] = (table[cols] / ref.values).mean(axis=1) * 100
+    else:
+        table["/FULL"] = np.nan
+    beats = []
+    for _, row in table.iterrows():
+        if row["method"] in ("random", "full"):
+            beats.append(np.nan)
+            continue
+        rand = table[(table["method"] == "random") & (table["budget"] == row["budget"])]
+        if not len(rand) or not cols:
+            beats.append(np.nan)
+            continue
+        same = rand[rand["seed"] == row["seed"]]
+        ref = (same if len(same) else rand)[cols].mean()
+        beats.append(int((row[cols].astype(float).values > ref.values).sum()))
+    table[">Rand"] = beats
+    return table
+
+
+def summary_table(table: pd.DataFrame, methods=None) -> pd.DataFrame:
+    """Mean over seeds per (method, budget): accuracy (and its sd), per type, /FULL, >Rand, defect share, time."""
+    cols = ["accuracy"] + [f"accuracy_{b}" for b in BENCHMARKS] + ["/FULL", ">Rand", "defect_share", "n",
+                                                                   "train_seconds"]
+    cols = [c for c in cols if c in table.columns]
+    g = table.groupby(["method", "budget"], sort=False)
+    out = g[cols].mean()
+    out.insert(1, "accuracy_sd", g["accuracy"].std(ddof=1))
+    out.insert(0, "seeds", g.size())
+    order = list(dict.fromkeys((methods or []) + list(table["method"])))
+    out = out.reset_index()
+    out["_m"] = out["method"].map({m: k for k, m in enumerate(order)})
+    out["_b"] = out["budget"].map(lambda b: 2.0 if b == "full" else float(b))
+    out = out.sort_values(["_b", "_m"]).drop(columns=["_m", "_b"]).set_index(["budget", "method"])
+    return out
+
+
+def load_results(out) -> pd.DataFrame:
+    """The tidy table of an ablation folder from its finished runs (``result.json`` of each)."""
+    rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"runs/*/{RESULT}"))]
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
+    return add_relative_metrics(table) if len(table) else table
