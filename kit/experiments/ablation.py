@@ -86,19 +86,20 @@ def defect_shares(ids, labels: pd.DataFrame | None) -> dict:
 def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT_SEEDS, preset="tiny",
            out="runs/ablation", scorers=None, full: bool = True, eval_set=None, labels=None,
            method_options: dict | None = None, curriculum_stages: int = 3, keep_models: bool = False,
-           generate: int = 0, progress: bool = True, **train_changes) -> pd.DataFrame:
+           generate: int = 0, workers: int = 1, progress: bool = True, **train_changes) -> pd.DataFrame:
     """Run the grid and return the tidy table (see the module docstring); resumes from ``out``.
 
     ``scorers``: what :func:`kit.score_table` scores (default :func:`default_scorers`); ``eval_set``: the
     held-out questions (default :func:`kit.finetune.easyvqa_eval_set`); ``labels``: the pool's truth table
     (default: ``labels.csv`` beside the pool, if any); ``method_options``: ``{method: {option: value}}``;
     ``keep_models`` keeps each run's fine-tuned model folder; ``generate`` greedy-generates answers for that many
-    questions of each type per run (a check of the ranking); ``train_changes`` override the preset's training
-    config (e.g. ``epochs=``).
+    questions of each type per run (a check of the ranking); ``workers`` > 1 trains that many runs at once in
+    separate processes (each run stays the same: it depends on its seed only; give ``threads=1`` so that the
+    workers do not fight over the cores); ``train_changes`` override the preset's training config (e.g.
+    ``epochs=``, ``threads=``).
     """
     import kit
     import kit.finetune as ft
-    from kit.finetune.data import ExampleEncoder
     from kit.finetune.presets import resolve_preset
     from tqdm.auto import tqdm
 
@@ -125,45 +126,83 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
         "methods": methods, "budgets": list(budgets), "seeds": list(seeds), "preset": p.to_dict(), "base": str(base),
         "pool": str(getattr(pool, "path", "")), "n_pool": len(pool.table), "eval": dict(questions.attrs),
         "n_eval": len(questions), "scorers": scores.attrs.get("scorers", {})}), indent=1))
-    rows = []
-    encoder = None
-    todo = [x for x in plan if not (out / "runs" / run_name(*x) / RESULT).is_file()]
-    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="ablation", unit="run", disable=not progress)
+    rows = {}
+    jobs = []
     for method, budget, seed in plan:
         folder = out / "runs" / run_name(method, budget, seed)
-        result_path = folder / RESULT
-        if result_path.is_file():
-            rows.append(json.loads(result_path.read_text()))
+        if (folder / RESULT).is_file():
+            rows[(method, budget, seed)] = json.loads((folder / RESULT).read_text())
             continue
         ids, stages, info = selection_for(scores, method, budget, seed, curriculum_stages,
                                           (method_options or {}).get(method))
-        if encoder is None:
-            _, processor = ft.load_model(base)
-            encoder = ExampleEncoder(processor, vision=True, train_end_token=p.train.train_end_token,
-                                     max_length=p.train.max_length)
-        t0 = time.perf_counter()
-        run = ft.finetune(pool, ids, preset=p, out=folder / "train", seed=seed, stages=stages, base=base,
-                          method=method, params={"budget": budget}, encoder=encoder, save_model=keep_models,
-                          progress=progress)
-        t1 = time.perf_counter()
-        evaluation = ft.evaluate(run.model, run.processor, questions, generate=generate, device="cpu")
-        t2 = time.perf_counter()
-        evaluation.table.to_parquet(folder / "predictions.parquet")
-        row = {"method": method, "budget": "full" if budget is None else budget, "seed": seed,
-               "n": int(run.info["n_examples"]), "n_selected": len(ids), **evaluation.summary,
-               **defect_shares(ids, labels), "steps": run.info["steps"], "train_seconds": run.info["train_seconds"],
-               "eval_seconds": round(t2 - t1, 2), "final_loss": run.info["final_loss"],
-               "selection": info, "wall_seconds": round(t2 - t0, 2)}
-        result_path.write_text(json.dumps(jsonable(row), indent=1))
-        rows.append(row)
-        bar.update(1)
-        del run
+        jobs.append({"method": method, "budget": budget, "seed": seed, "ids": ids, "stages": stages, "info": info,
+                     "defects": defect_shares(ids, labels), "folder": str(folder), "preset": p, "base": str(base),
+                     "keep_models": keep_models, "generate": generate, "progress": progress and workers <= 1})
+    bar = tqdm(total=len(plan), initial=len(plan) - len(jobs), desc="ablation", unit="run", disable=not progress)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            rows[(job["method"], job["budget"], job["seed"])] = run_job(job, pool, questions)
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        if getattr(pool, "path", None) is None:
+            raise ValueError("workers > 1 needs a pool loaded from a file (each worker loads it)")
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            futures = {ex.submit(_worker_job, job, str(pool.path), questions): job for job in jobs}
+            for fut in as_completed(futures):
+                job = futures[fut]
+                rows[(job["method"], job["budget"], job["seed"])] = fut.result()
+                bar.update(1)
     bar.close()
+    rows = [rows[x] for x in plan]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
     table = add_relative_metrics(table)
     table.to_csv(out / "results.csv", index=False)
     table.attrs = {"out": str(out), "scorers": scores.attrs.get("scorers", {}), "n_eval": len(questions)}
     return table
+
+
+_ENCODERS: dict = {}   # one example encoder per (base model, pool) in a process
+_POOLS: dict = {}
+
+
+def _worker_job(job: dict, pool_path: str, questions: pd.DataFrame) -> dict:
+    import kit
+
+    if pool_path not in _POOLS:
+        _POOLS[pool_path] = kit.load_pool(pool_path)
+    return run_job(job, _POOLS[pool_path], questions)
+
+
+def run_job(job: dict, pool, questions: pd.DataFrame) -> dict:
+    """Fine-tune and evaluate one (method, budget, seed); writes and returns its ``result.json`` row."""
+    import kit.finetune as ft
+    from kit.finetune.data import ExampleEncoder
+
+    p, base, folder = job["preset"], job["base"], Path(job["folder"])
+    key = (base, str(getattr(pool, "path", id(pool))))
+    if key not in _ENCODERS:
+        _, processor = ft.load_model(base)
+        _ENCODERS[key] = ExampleEncoder(processor, vision=True, train_end_token=p.train.train_end_token,
+                                        max_length=p.train.max_length)
+    t0 = time.perf_counter()
+    run = ft.finetune(pool, job["ids"], preset=p, out=folder / "train", seed=job["seed"], stages=job["stages"],
+                      base=base, method=job["method"], params={"budget": job["budget"]}, encoder=_ENCODERS[key],
+                      save_model=job["keep_models"], progress=job["progress"])
+    t1 = time.perf_counter()
+    evaluation = ft.evaluate(run.model, run.processor, questions, generate=job["generate"], device="cpu")
+    t2 = time.perf_counter()
+    evaluation.table.to_parquet(folder / "predictions.parquet")
+    budget = job["budget"]
+    row = {"method": job["method"], "budget": "full" if budget is None else budget, "seed": job["seed"],
+           "n": int(run.info["n_examples"]), "n_selected": len(job["ids"]), **evaluation.summary, **job["defects"],
+           "steps": run.info["steps"], "train_seconds": run.info["train_seconds"], "eval_seconds": round(t2 - t1, 2),
+           "final_loss": run.info["final_loss"], "selection": job["info"], "wall_seconds": round(t2 - t0, 2)}
+    (folder / RESULT).write_text(json.dumps(jsonable(row), indent=1))
+    return row
 
 
 def add_relative_metrics(table: pd.DataFrame) -> pd.DataFrame:
