@@ -41,11 +41,29 @@ SPECIAL = ("full", "curriculum", "curriculum_shuffled")
 RESULT = "result.json"
 
 
-def default_scorers(preset="tiny") -> dict:
-    """The score table an ablation selects from: image-text (stand-in), loss (the preset's aligned base), rich."""
+# What each method reads from the score table (a method not listed here gets every default scorer).
+NEEDS = {"random": (), "full": (), "mmssr": ("rich",), "dis": ("image_text",), "dil": ("loss",),
+         "diq": ("image_text", "loss"), "cells": ("image_text", "loss"), "curriculum": ("image_text", "loss"),
+         "curriculum_shuffled": ("image_text", "loss")}
+
+
+def default_scorers(preset="tiny", methods=None) -> dict:
+    """The score table an ablation selects from: image-text (stand-in), loss (the preset's aligned base), rich.
+
+    With ``methods``, only the scorers those methods read (:data:`NEEDS`).
+    """
     from kit.finetune.align import base_model
 
-    return {"image_text": {}, "loss": {"model": str(base_model(preset))}, "rich": {}}
+    wanted = {"image_text", "loss", "rich"} if methods is None else \
+        {n for m in methods for n in NEEDS.get(m, ("image_text", "loss", "rich"))}
+    out = {}
+    if "image_text" in wanted:
+        out["image_text"] = {}
+    if "loss" in wanted:
+        out["loss"] = {"model": str(base_model(preset))}
+    if "rich" in wanted:
+        out["rich"] = {}
+    return out
 
 
 def _budget_label(budget) -> str:
@@ -117,7 +135,9 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
 
         lp = labels_path_for(pool.path)
         labels = load_labels(lp) if lp.is_file() else None
-    scores = kit.score_table(pool, scorers if scorers is not None else default_scorers(preset), out=out / "scores")
+    if scorers is None:
+        scorers = default_scorers(p, methods)
+    scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
     base = ft.base_model(p)
     plan = [(m, None if m == "full" else b, s) for m in methods for b in (budgets if m != "full" else [None])

@@ -38,6 +38,9 @@ from kit.finetune.presets import AlignConfig, Preset, TrainConfig, resolve_prese
 from kit.provenance import jsonable
 
 BASE_INFO = "kit_base.json"
+# The committed sample pool: its easy-vqa images are kept out of the alignment data too (resolved from the
+# repository, not the working directory, so the cache key does not depend on where the kit is called from).
+SAMPLE_POOL = Path(__file__).resolve().parents[2] / "data_samples" / "pool.json"
 INSTRUCTIONS = (
     "Describe the image concisely.",
     "Provide a brief description of the given image.",
@@ -57,7 +60,7 @@ def captions_for(truth, rng) -> list[str]:
 
 
 def caption_records(slice: str = "reserved", captions_per_image: int = 4, seed: int = 0,
-                    exclude_pool="data_samples/pool.json", limit: int | None = None) -> list[dict]:
+                    exclude_pool=SAMPLE_POOL, limit: int | None = None) -> list[dict]:
     """LLaVA records (``id``, ``image`` path, ``conversations``) of captions of a train slice's images.
 
     Images that ``exclude_pool`` uses (matched by file name, as :func:`kit.pools.build.pool_easyvqa_ids`
@@ -117,15 +120,10 @@ def initial_model(preset: Preset, seed: int = 0):
     return model, processor
 
 
-def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_pool="data_samples/pool.json",
-          seed: int | None = None, progress: bool = True, device: str = "cpu", **changes) -> Path:
-    """Align a model (stage 1) on captions of reserved easy-vqa images; returns the aligned model's folder.
+def _plan(preset, out, config, exclude_pool, seed, changes):
+    """The preset, the alignment config, the settings that identify the result, their key and the folder."""
+    from kit.finetune.train import settings_hash
 
-    ``preset``: ``"tiny"``, ``"small"``, a :class:`Preset`, or a Hugging Face model name / folder (its
-    projector is trained). ``config`` (or keyword ``changes`` to the preset's :class:`AlignConfig`, e.g.
-    ``steps=``) sets the data and the steps. Without ``out`` the folder is a cache entry under ``$KIT_CACHE``
-    keyed by the preset and the settings, built once (atomically) and reused afterwards.
-    """
     preset = resolve_preset(preset)
     config = config or preset.align or AlignConfig()
     if changes:
@@ -135,11 +133,29 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
     settings = {"preset": preset.name if preset.spec else None, "spec": preset.spec.to_dict() if preset.spec else None,
                 "model": preset.model, "vision_from": preset.vision_from,
                 "align": {k: v for k, v in config.to_dict().items() if k != "threads" and v is not None},
-                "exclude_pool": _pool_tag(exclude_pool), "version": 1}
-    from kit.finetune.train import settings_hash
-
+                "exclude_pool": _pool_tag(exclude_pool), "version": 4}
     key = settings_hash(settings)
-    final = Path(out) if out is not None else cache_root() / "finetune" / f"{preset.name if preset.spec else 'model'}-{key}"
+    name = f"{preset.name if preset.spec else 'model'}-{key}"
+    final = Path(out) if out is not None else cache_root() / "finetune" / name
+    return preset, config, settings, key, final
+
+
+def aligned_path(preset="tiny", out=None, config: AlignConfig | None = None, exclude_pool=SAMPLE_POOL,
+                 seed: int | None = None, **changes) -> Path:
+    """Where :func:`align` puts (or finds) the aligned model for these arguments; builds nothing."""
+    return _plan(preset, out, config, exclude_pool, seed, changes)[4]
+
+
+def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_pool=SAMPLE_POOL,
+          seed: int | None = None, progress: bool = True, device: str = "cpu", **changes) -> Path:
+    """Align a model (stage 1) on captions of reserved easy-vqa images; returns the aligned model's folder.
+
+    ``preset``: ``"tiny"``, ``"small"``, a :class:`Preset`, or a Hugging Face model name / folder (its
+    projector is trained). ``config`` (or keyword ``changes`` to the preset's :class:`AlignConfig`, e.g.
+    ``steps=``) sets the data and the steps. Without ``out`` the folder is a cache entry under ``$KIT_CACHE``
+    keyed by the preset and the settings, built once (atomically) and reused afterwards.
+    """
+    preset, config, settings, key, final = _plan(preset, out, config, exclude_pool, seed, changes)
     if (final / BASE_INFO).is_file():
         return final
     work = final.with_name(f".{final.name}.work")  # the run folder (resumable); the model is moved out at the end
@@ -150,8 +166,24 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
     from kit.finetune.data import ExampleEncoder
     from kit.finetune.train import train_examples
 
+    vision_info = {}
+    if config.vision_pretrain_steps:
+        vision_info = pretrain_vision(model, processor, records, config.vision_pretrain_steps, seed=config.seed,
+                                      threads=config.threads)
+        if preset.spec is not None:  # the tower's outputs changed size: image tokens start at a text token's size
+            from kit.models.vlm import scale_projector
+
+            emb = model.get_input_embeddings().weight.detach()
+            sample = [r["image"] for r in records[::max(1, len(records) // 64)]][:64]
+            from kit.data import decode_image
+
+            pixels = processor.image_processor([decode_image(p) for p in sample], return_tensors="pt")["pixel_values"]
+            vision_info["projector_scale"] = scale_projector(model, preset.spec, float(emb.norm(dim=1).mean()),
+                                                             pixels)
+
     train = TrainConfig(lr=config.lr, epochs=0.0, min_steps=config.steps, max_steps=config.steps,
                         batch_size=config.batch_size, warmup=config.warmup, train=tuple(config.train),
+                        weight_decay=config.weight_decay,
                         checkpoint_every=max(50, config.steps // 4), device=device, max_length=None,
                         threads=config.threads)
     encoder = ExampleEncoder(processor, vision=True, train_end_token=True)
@@ -159,11 +191,16 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
     t0 = time.perf_counter()
     result = train_examples(model, encoder, examples, train, work / "run", seed=config.seed,
                             settings={"align": settings}, save_model=True, progress=progress, desc="aligning")
+    aligned = result.model if result.model is not None else load_pretrained_model(work / "run" / "model")
+    gain = image_gain(aligned, encoder, examples)
     info = {**settings, "key": key, "n_records": len(records), "n_images": len({r["image"] for r in records}),
+            "caption_loss": gain["loss"], "caption_loss_shuffled_images": gain["loss_shuffled"],
+            "vision_pretraining": vision_info,
             "rejected": len(rejected), "final_loss": result.info.get("final_loss"),
             "train_seconds": result.info.get("train_seconds"), "seconds": round(time.perf_counter() - t0, 1),
             "data": "captions of easy-vqa train images, slice " + config.slice}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent if final.parent.exists() else None))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         for item in (work / "run" / "model").iterdir():
             shutil.move(str(item), tmp / item.name)
@@ -178,6 +215,90 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
             shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+VISION_TARGETS = {"color": ("red", "green", "blue", "yellow", "teal", "brown", "gray", "black"),
+                  "shape": ("circle", "rectangle", "triangle"), "size_word": ("small", "medium-sized", "large"),
+                  "third": ("left", "middle", "right")}
+
+
+def pretrain_vision(model, processor, records, steps: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+                    threads: int | None = None) -> dict:
+    """Train a vision tower from scratch to tell the alignment images' colour, shape, size and position.
+
+    The kit cannot download a pretrained tower (CLIP, SigLIP), so the tiny preset's tower first learns what
+    easy-vqa images show, from the pixel truth of the alignment images (:func:`kit.pools.easyvqa.truth`): one
+    linear head per attribute on the mean of the tower's last hidden states, cross-entropy summed over the
+    four; the heads are thrown away afterwards. Returns the accuracies on the training images at the end.
+    """
+    import torch
+
+    from kit.data import decode_image
+    from kit.pools import easyvqa
+
+    paths = list(dict.fromkeys(r["image"] for r in records))
+    ids = [int(Path(p).stem.split("_")[-1]) for p in paths]
+    truths = [easyvqa.truth("train", i) for i in ids]
+    targets = {k: torch.tensor([values.index(getattr(t, k)) for t in truths]) for k, values in VISION_TARGETS.items()}
+    pixels = processor.image_processor([decode_image(p) for p in paths], return_tensors="pt")["pixel_values"]
+    tower = model.model.vision_tower
+    hidden = model.config.vision_config.hidden_size
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        torch.manual_seed(seed)
+        heads = torch.nn.ModuleDict({k: torch.nn.Linear(hidden, len(v)) for k, v in VISION_TARGETS.items()})
+        params = list(tower.parameters()) + list(heads.parameters())
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+        rng = np.random.default_rng([seed, 11])
+        tower.train()
+        for _ in range(steps):
+            idx = torch.as_tensor(rng.choice(len(paths), size=min(batch_size, len(paths)), replace=False))
+            feats = tower(pixels[idx], output_hidden_states=True).hidden_states[-1].mean(1)
+            loss = sum(torch.nn.functional.cross_entropy(heads[k](feats), targets[k][idx]) for k in heads)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        tower.eval()
+        with torch.no_grad():
+            feats = torch.cat([tower(pixels[i:i + 256], output_hidden_states=True).hidden_states[-1].mean(1)
+                               for i in range(0, len(paths), 256)])
+            acc = {k: round(float((heads[k](feats).argmax(1) == targets[k]).float().mean()), 4) for k in heads}
+    finally:
+        torch.set_num_threads(before)
+    return {"steps": steps, "batch_size": batch_size, "lr": lr, "n_images": len(paths), "train_accuracy": acc,
+            "final_loss": round(float(loss.detach()), 4)}
+
+
+def load_pretrained_model(folder):
+    from kit.models.hf import load_pretrained
+
+    return load_pretrained(str(folder), device="cpu")[0]
+
+
+def image_gain(model, encoder, examples, n: int = 64, seed: int = 0) -> dict:
+    """Caption loss of ``n`` examples with their own images and with the images shuffled among them.
+
+    A model that reads the image has a clearly lower loss with its own images; equal losses mean the image is
+    ignored.
+    """
+    import torch
+
+    from kit.finetune.train import batch_loss
+
+    rng = np.random.default_rng(seed)
+    pick = [examples[i] for i in rng.permutation(len(examples))[:n]]
+    inputs, labels = encoder.collate(pick)
+    model.eval()
+    with torch.inference_mode():
+        own, _, _ = batch_loss(model, inputs, labels)
+        images = dict(inputs)
+        images["pixel_values"] = inputs["pixel_values"][torch.as_tensor(rng.permutation(len(pick)))]
+        other, _, _ = batch_loss(model, images, labels)
+    return {"loss": round(float(own), 4), "loss_shuffled": round(float(other), 4)}
 
 
 def _pool_tag(pool_path):

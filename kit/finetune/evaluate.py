@@ -295,7 +295,7 @@ def summarise(questions: pd.DataFrame, predictions: pd.Series, generated: pd.Ser
     for cap, m in capability_questions(questions).items():
         out[f"accuracy_cap_{cap}"] = float(correct[m].mean())
     if generated is not None:
-        g = generated.reindex(questions.index).map(first_word)
+        g = generated.dropna().map(first_word)
         sub = questions.loc[g.index]
         out["generated_n"] = int(len(g))
         out["generated_accuracy"] = float((g == sub["answer"]).mean())

@@ -55,6 +55,7 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     train_end_token: bool = True
+    loss: str = "token"        # "token": mean over the batch's trained tokens; "sample": mean of per-sample means
     max_length: int | None = 512
     group: int = 8
     checkpoint_every: int = 100
@@ -97,6 +98,8 @@ class AlignConfig:
     warmup: float = 0.05
     threads: int | None = None
     limit_images: int | None = None    # only the first N images of the slice (quick runs, tests)
+    vision_pretrain_steps: int = 0     # a tower trained from scratch: first classify the images' truth (see align)
+    weight_decay: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -127,8 +130,9 @@ TINY_SPEC = VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_laye
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", spec=TINY_SPEC,
-        align=AlignConfig(train=("vision", "projector", "lm"), steps=400, batch_size=32, lr=2e-3),
-        train=TrainConfig(lr=1e-3, epochs=3.0, min_steps=60, batch_size=16, train=("projector", "lm"))),
+        align=AlignConfig(train=("vision", "projector", "lm"), steps=300, batch_size=32, lr=2e-3,
+                          vision_pretrain_steps=200),
+        train=TrainConfig(lr=1e-3, epochs=2.0, min_steps=40, batch_size=16, train=("projector", "lm"))),
     "small": Preset(
         name="small", spec=VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_layers=2, vision_heads=2,
                                    lm="smollm2", lm_layers=30, system_prompt=None),

@@ -100,11 +100,13 @@ def _device(config: TrainConfig) -> str:
 
 # --------------------------------------------------------------------------- loss of one batch
 
-def batch_loss(model, inputs: dict, labels, mask_logits: bool = True):
-    """``(loss, n_tokens, mask_logits)``: mean NLL over the tokens marked in ``labels`` (bool, like input_ids).
+def batch_loss(model, inputs: dict, labels, mask_logits: bool = True, reduction: str = "token"):
+    """``(loss, n_tokens, mask_logits)``: mean NLL of the tokens marked in ``labels`` (bool, like input_ids).
 
-    Logits are computed only where they predict a marked token when the model takes a boolean
-    ``logits_to_keep``; otherwise all logits are computed and the same positions picked (same loss).
+    ``reduction="token"``: the mean over all marked tokens of the batch (long answers weigh more);
+    ``"sample"``: each sample's mean over its own marked tokens, then the mean over samples (every sample
+    weighs the same). Logits are computed only where they predict a marked token when the model takes a
+    boolean ``logits_to_keep``; otherwise all logits are computed and the same positions picked (same loss).
     """
     import torch
     import torch.nn.functional as F
@@ -121,7 +123,17 @@ def batch_loss(model, inputs: dict, labels, mask_logits: bool = True):
             mask_logits = False
     if logits is None:
         logits = model(**inputs, use_cache=False).logits[keep.to(inputs["input_ids"].device)]
-    loss = F.cross_entropy(logits.float(), targets.to(logits.device))
+    nll = F.cross_entropy(logits.float(), targets.to(logits.device), reduction="none")
+    if reduction == "token":
+        loss = nll.mean()
+    elif reduction == "sample":
+        rows = labels.nonzero()[:, 0].to(nll.device)
+        counts = torch.bincount(rows, minlength=labels.shape[0]).clamp(min=1).to(nll.dtype)
+        per_row = torch.zeros(labels.shape[0], dtype=nll.dtype, device=nll.device).index_add_(0, rows, nll)
+        has = torch.bincount(rows, minlength=labels.shape[0]) > 0
+        loss = (per_row / counts)[has].mean()
+    else:
+        raise ValueError(f"reduction must be 'token' or 'sample', not {reduction!r}")
     return loss, int(len(targets)), mask_logits
 
 
@@ -265,7 +277,7 @@ def train_examples(model, encoder: ExampleEncoder, examples: list[Example], conf
             batch = [examples[i] for i in batches[step]]
             inputs, labels = encoder.collate(batch)
             inputs = _to_device(inputs, device, dtype)
-            loss, n_tok, mask_logits = batch_loss(model, inputs, labels.to(device), mask_logits)
+            loss, n_tok, mask_logits = batch_loss(model, inputs, labels.to(device), mask_logits, config.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
