@@ -7,6 +7,8 @@ STAMP := $(VENV)/.kit-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Playwright (the browser test) drives the system Chromium; it never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: venv demo test test-fast bench samples clean-venv
 

@@ -64,15 +64,18 @@ def time_mode(model, processor, pool, **options) -> float:
 def bench(label: str, model, processor, pool, style: bool, batch_size: int, device: str = "cpu"):
     from kit.capabilities import capability_keys
 
+    from kit.mmssr.rich_vlm import VLMRichScorer
+
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     first = pool.ids[0]
-    n_tokens = processor(images=[pool.image(first)], text=["<image>"], return_tensors="pt")["input_ids"].shape[1]
+    probe = VLMRichScorer(model, processor, capabilities=["ocr"], device=device, progress=False)
+    n_tokens = probe.image_features([pool.image(first)])[0].shape[0]   # the official base view (the default)
     time_mode(model, processor, pool.subset([first]), capabilities=["ocr"], device=device)  # warm-up
     common = dict(capabilities=capability_keys(), style=style, style_max_new_tokens=16, device=device)
     logits = time_mode(model, processor, pool, batch_size=batch_size, **common)
     generate = time_mode(model, processor, pool, mode="generate", max_new_tokens=2, **common)
     what = "14 capabilities" + (" + style (16 new tokens)" if style else "")
-    print(f"{label} ({n_params:.1f}M params, {n_tokens} image tokens for a {pool.image(first).size} image), "
+    print(f"{label} ({n_params:.1f}M params, {n_tokens} image tokens (base view) for a {pool.image(first).size} image), "
           f"{what}, the same {len(pool)} samples in both modes:")
     print(f"  {'logits (batch_size=' + str(batch_size) + ')':<40}{logits:8.2f} samples/s")
     print(f"  {'generate (official, batch 1, 2 tokens)':<40}{generate:8.2f} samples/s")

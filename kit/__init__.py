@@ -11,6 +11,8 @@ Scorers, their backends and selectors live in registries (:mod:`kit.registry`) a
 importing ``kit`` does not import torch. Each method lives in its own folder: :mod:`kit.mmssr` and
 :mod:`kit.quality` (``docs/methods.md`` describes both).
 """
+from kit.collapse import ScoreCollapseWarning
+from kit.compare import compare_selections
 from kit.data import Pool, PoolFormatError, PoolValidationError, load_pool
 from kit.export import export_subset
 from kit.quality.curriculum import build_curriculum, export_curriculum
@@ -23,4 +25,4 @@ __version__ = "0.1.0"
 __all__ = ["Pool", "PoolFormatError", "PoolValidationError", "load_pool", "score", "score_cached", "score_table",
            "select", "export_subset", "Selection", "Shortfall", "resolve_budget", "load_scores", "save_scores",
            "SCORERS", "SELECTORS", "register_scorer", "register_selector", "build_curriculum", "export_curriculum",
-           "__version__"]
+           "ScoreCollapseWarning", "compare_selections", "__version__"]

@@ -1,4 +1,4 @@
-"""The vision-language capabilities and interaction styles of mmSSR (method A of papers.md).
+"""The vision-language capabilities and interaction styles of mmSSR (mmSSR; see docs/methods.md).
 
 Each capability has a short ``key`` (the score-table column), a ``display_name`` (for plots and
 tables) and the ``keyword`` that goes into the official scorer prompt::
@@ -116,6 +116,19 @@ def keyword(key: str) -> str:
 
 def display_name(key: str) -> str:
     return get_capability(key).display_name
+
+
+EXPECTED_SUFFIX = "_expected"
+
+
+def expected_column(key: str) -> str:
+    """The score-table column of capability ``key``'s expected value (``"<key>_expected"``).
+
+    The capability column ``key`` itself holds the integer rating 0-5 (the official scorer's parsed
+    answer; the argmax digit in the VLM logits mode, the most probable rating of the distilled head);
+    scorers that know the full rating distribution write its expected value beside it here.
+    """
+    return f"{key}{EXPECTED_SUFFIX}"
 
 
 def style_names(value) -> list[str]:

@@ -4,12 +4,22 @@
 checks every record and returns a :class:`Pool`: ``.table`` holds the accepted samples (indexed by
 sample id), ``.report`` one row per rejected record with the reason. Nothing is dropped silently:
 ``pool.n_input == len(pool.table) + len(pool.report)`` always holds. With ``strict=True`` the first
-problem raises :class:`PoolValidationError` naming the sample.
+problem raises :class:`PoolValidationError` naming the sample. :func:`iter_pool` does the same work
+in chunks of accepted samples, so a pool larger than memory can be validated and scored as a stream.
+
+The pool is untrusted input. Image paths cannot leave the image folder (``..``, absolute paths and
+symbolic links that leave it are rejected, each with its own reason; ``allow_absolute_paths`` and
+``allow_symlinks_out`` relax that for pools whose images live elsewhere); bytes that are not UTF-8
+reject their own line; images with more than ``max_image_pixels`` pixels (decompression bombs) are
+rejected before they are decoded. Text-only and multi-image samples (LLaVA-OneVision has both) are
+rejected with their own reasons unless ``text_only=True`` / ``multi_image=True`` keep them; each
+scorer then says per sample what it did with them (``docs/scale.md``).
 """
 from __future__ import annotations
 
 import json
 import os
+import reprlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,27 +27,42 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
+from kit.records import PoolFormatError, Unreadable, iter_records
+
 # Every reason a record can be rejected for, with what it means.
 REJECTION_REASONS = {
-    "malformed_json": "the record is not valid JSON",
+    "malformed_json": "the record is not valid JSON (or is nested deeper than the parser allows)",
+    "not_utf8": "the record's line holds bytes that are not UTF-8 (or its text an unpaired surrogate escape)",
     "not_an_object": "the record is not a JSON object",
     "missing_id": "the record has no id",
+    "invalid_id": "the id is not a string or an integer (e.g. a list, an object, a float or a bool)",
     "duplicate_id": "the id was already used by an earlier record (the first one is kept)",
-    "no_image_field": "the record names no image (text-only samples are not supported)",
+    "no_image_field": "the record names no image: a text-only sample (load_pool(text_only=True) keeps them)",
+    "multiple_images": "the record names several images (load_pool(multi_image=True) keeps them)",
+    "invalid_image_field": "'image' is not a path or a list of paths (a number, an object, a NUL byte, ...)",
+    "path_escapes_root": "the image path climbs out of the image folder with '..'",
+    "absolute_path": "the image path is absolute and outside the image folder "
+                     "(load_pool(allow_absolute_paths=True) accepts it)",
+    "symlink_escapes_root": "the image path is a symbolic link (or goes through one) that leaves the image folder "
+                            "(load_pool(allow_symlinks_out=True) accepts it)",
     "missing_image": "the image file does not exist",
-    "unreadable_image": "the image file cannot be decoded",
+    "unreadable_image": "the image file cannot be decoded (empty, truncated or not an image)",
+    "image_too_large": "the image has more pixels than max_image_pixels (a guard against decompression bombs)",
     "empty_conversation": "the conversation has no turns",
-    "malformed_conversation": "a turn is not {'from': 'human'|'gpt', 'value': str}",
+    "malformed_conversation": "'conversations' is not a list of {'from': 'human'|'gpt', 'value': str} turns",
     "not_alternating": "turns do not alternate human/gpt starting with human and ending with gpt",
 }
 
-TABLE_COLUMNS = ["image", "image_path", "source", "conversations", "n_turns", "text_chars",
-                 "image_mode", "status", "record"]
+# The most pixels an image may have (PIL's own default limit, about 89 megapixels; PIL refuses twice that).
+MAX_IMAGE_PIXELS = 89_478_485
+
+TABLE_COLUMNS = ["image", "image_path", "n_images", "image_paths", "source", "conversations", "n_turns",
+                 "text_chars", "image_mode", "status", "record"]
 REPORT_COLUMNS = ["id", "line", "reason", "detail"]
+CHUNK = 4096  # records validated at a time (image headers are checked in parallel within a chunk)
 
-
-class PoolFormatError(ValueError):
-    """The pool file as a whole cannot be read (unknown format, broken array structure)."""
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxlevel, _short.maxlist, _short.maxdict = 60, 60, 3, 4, 4
 
 
 class PoolValidationError(ValueError):
@@ -53,6 +78,19 @@ class _Rejected(Exception):
     def __init__(self, reason: str, detail: str):
         assert reason in REJECTION_REASONS, reason
         self.reason, self.detail = reason, detail
+
+
+class ImageTooLarge(ValueError):
+    """An image with more pixels than allowed (raised before its pixels are decoded)."""
+
+
+def image_problem(n_images) -> str | None:
+    """Why a sample has no single image to read (``None`` when it has exactly one)."""
+    if n_images is None or n_images == 1:
+        return None
+    if n_images == 0:
+        return "text-only sample: it has no image"
+    return f"multi-image sample: {int(n_images)} images; this scorer reads one image per sample"
 
 
 @dataclass
@@ -74,15 +112,7 @@ class Pool:
 
     def summary(self) -> str:
         """One line: how many records were read, accepted, converted and rejected (and why)."""
-        n_conv = int(self.table["status"].str.startswith("converted").sum()) if len(self.table) else 0
-        text = f"{self.n_input} records read: {len(self.table)} accepted"
-        if n_conv:
-            text += f" ({n_conv} images converted to RGB)"
-        text += f", {len(self.report)} rejected"
-        if len(self.report):
-            counts = self.report["reason"].value_counts()
-            text += " (" + ", ".join(f"{r} {n}" for r, n in counts.items()) + ")"
-        return text
+        return summarise(self.n_input, self.table, self.report)
 
     def check_ids(self, ids: Iterable[str], what: str = "ids", unique: bool = True) -> list[str]:
         """``ids`` as a list; raises ``KeyError`` naming ids not in the pool, ``ValueError`` on a repeat.
@@ -110,7 +140,10 @@ class Pool:
         return list(table["record"])
 
     def image(self, sample_id: str):
-        """Decode one sample's image as RGB (PIL)."""
+        """Decode one sample's image as RGB (PIL); raises ``ValueError`` for a text-only or multi-image sample."""
+        problem = image_problem(self.table.at[sample_id, "n_images"]) if "n_images" in self.table else None
+        if problem:
+            raise ValueError(f"sample {sample_id!r}: {problem}")
         return decode_image(self.table.at[sample_id, "image_path"])
 
     def iter_images(self, ids: Iterable[str] | None = None, workers: int | None = None,
@@ -118,13 +151,19 @@ class Pool:
         """Yield ``(id, image, error)`` in order, decoding ahead in a thread pool.
 
         ``image`` is an RGB PIL image, or ``None`` with ``error`` set if the file can no longer be
-        decoded (a scorer then gives that sample a status instead of dropping it).
+        decoded, or the sample has no single image (text-only or multi-image): a scorer then gives that
+        sample a status instead of dropping it.
         """
         ids = list(self.table.index if ids is None else ids)
         paths = self.table.loc[ids, "image_path"].tolist()
+        counts = self.table.loc[ids, "n_images"].tolist() if "n_images" in self.table else [1] * len(ids)
         workers = workers or min(8, (os.cpu_count() or 2) * 2)
 
-        def load(p):
+        def load(item):
+            p, n = item
+            problem = image_problem(n)
+            if problem:
+                return None, problem
             try:
                 return decode_image(p), None
             except Exception as exc:  # noqa: BLE001 - reported per sample
@@ -133,245 +172,410 @@ class Pool:
         with ThreadPoolExecutor(workers) as ex:
             for start in range(0, len(ids), chunk):
                 part = ids[start:start + chunk]
-                for sid, (img, err) in zip(part, ex.map(load, paths[start:start + chunk])):
+                items = list(zip(paths[start:start + chunk], counts[start:start + chunk]))
+                for sid, (img, err) in zip(part, ex.map(load, items)):
                     yield sid, img, err
 
 
-def decode_image(path):
-    """Open an image file fully and return it as RGB."""
+def summarise(n_input: int, table, report: pd.DataFrame, n_accepted: int | None = None) -> str:
+    """The one-line summary of a load: records read, accepted (images converted), rejected by reason.
+
+    ``table`` is the accepted table, or (with ``n_accepted``, for a stream) the number of converted images.
+    """
+    if n_accepted is None:
+        n_accepted = len(table)
+        n_conv = int(table["status"].str.startswith("converted").sum()) if len(table) else 0
+    else:
+        n_conv = int(table) if table is not None else 0  # a count, for a stream
+    text = f"{n_input} records read: {n_accepted} accepted"
+    if n_conv:
+        text += f" ({n_conv} images converted to RGB)"
+    text += f", {len(report)} rejected"
+    if len(report):
+        counts = report["reason"].value_counts()
+        text += " (" + ", ".join(f"{r} {n}" for r, n in counts.items()) + ")"
+    return text
+
+
+def _quiet_bomb_warnings():
+    """PIL warns about images over its pixel limit; the loader turns those into rejections instead."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as im:
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def decode_image(path, max_pixels: int | None = MAX_IMAGE_PIXELS):
+    """Open an image file fully and return it as RGB; refuses more than ``max_pixels`` pixels."""
+    from PIL import Image
+
+    if path is None:
+        raise ValueError("the sample has no single image path")
+    _quiet_bomb_warnings()
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(str(exc)) from None
+    with im:
+        w, h = im.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise ImageTooLarge(f"{w}x{h} = {w * h} pixels, more than {max_pixels}")
         im.load()
         return im.convert("RGB") if im.mode != "RGB" else im.copy()
-
-
-# --------------------------------------------------------------------------- reading records
-
-def _split_json_array(text: str) -> list[tuple[int, str]]:
-    """Split a top-level JSON array into (line, element text) chunks without parsing elements.
-
-    Used to salvage the good records of an array in which some record is malformed: the scan
-    tracks strings and bracket depth only, so a broken record is confined to its own chunk.
-    """
-    i, n = 0, len(text)
-    while i < n and text[i].isspace():
-        i += 1
-    if i >= n or text[i] != "[":
-        raise PoolFormatError("a .json pool must hold a JSON array of records")
-    chunks: list[tuple[int, str]] = []
-    depth, in_str, esc = 0, False, False
-    start = i + 1
-    line = text.count("\n", 0, start) + 1
-    for j in range(i + 1, n):
-        ch = text[j]
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"' or ch == "\n":  # a newline ends a runaway string: JSON strings have none
-                in_str = False
-            continue
-        if ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            if depth == 0 and ch == "]":
-                chunks.append((line, text[start:j]))
-                rest = text[j + 1:].strip()
-                if rest:
-                    raise PoolFormatError("unexpected text after the closing ']' of the pool array")
-                return [(ln, c) for ln, c in chunks if c.strip()]
-            depth = max(depth - 1, 0)
-        elif ch == "," and depth == 0:
-            chunks.append((line, text[start:j]))
-            start = j + 1
-            line = text.count("\n", 0, start) + 1
-    raise PoolFormatError("the pool array is never closed (missing ']')")
-
-
-def _chunk_line(line: int, chunk: str) -> int:
-    """Line of the first non-blank character of a chunk that starts on ``line``."""
-    lead = len(chunk) - len(chunk.lstrip())
-    return line + chunk[:lead].count("\n")
-
-
-def _read_records(path: Path) -> list[tuple[int, Any]]:
-    """Return ``(line, record)`` pairs; a record that failed to parse is a ``_Rejected``."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        df = pd.read_parquet(path)
-        return [(k + 1, _from_arrow(rec)) for k, rec in enumerate(df.to_dict("records"))]
-    text = path.read_text(encoding="utf-8")
-    out: list[tuple[int, Any]] = []
-    if suffix == ".jsonl":
-        for k, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                out.append((k, json.loads(raw)))
-            except json.JSONDecodeError as exc:
-                out.append((k, _Rejected("malformed_json", exc.msg)))
-        return out
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as whole:
-            try:
-                chunks = _split_json_array(text)
-            except PoolFormatError as exc:
-                raise PoolFormatError(f"{path}: malformed JSON at line {whole.lineno} column "
-                                      f"{whole.colno} ({whole.msg}); {exc}") from None
-            for line, chunk in chunks:
-                ln = _chunk_line(line, chunk)
-                try:
-                    out.append((ln, json.loads(chunk)))
-                except json.JSONDecodeError as exc:
-                    out.append((ln, _Rejected("malformed_json", exc.msg)))
-            return out
-        if not isinstance(data, list):
-            raise PoolFormatError(f"{path}: a .json pool must hold a JSON array of records")
-        # element start lines, for the report
-        lines = [_chunk_line(ln, c) for ln, c in _split_json_array(text)] if data else []
-        if len(lines) != len(data):
-            lines = list(range(1, len(data) + 1))
-        return list(zip(lines, data))
-    raise PoolFormatError(f"{path}: unknown pool format {suffix!r} (use .json, .jsonl or .parquet)")
-
-
-def _from_arrow(value):
-    """Turn numpy arrays from parquet back into plain lists (recursively)."""
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
-        return [_from_arrow(v) for v in value.tolist()]
-    if isinstance(value, list):
-        return [_from_arrow(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _from_arrow(v) for k, v in value.items()}
-    return value
 
 
 # --------------------------------------------------------------------------- checking records
 
 def _check_conversation(conv) -> None:
-    if not isinstance(conv, list) or len(conv) == 0:
+    if conv is None or (isinstance(conv, list) and len(conv) == 0):
         raise _Rejected("empty_conversation", "the 'conversations' list is missing or empty")
+    if not isinstance(conv, list):
+        raise _Rejected("malformed_conversation", f"'conversations' is a {type(conv).__name__}, not a list")
     for k, turn in enumerate(conv):
         if not isinstance(turn, dict) or turn.get("from") not in ("human", "gpt") \
                 or not isinstance(turn.get("value"), str):
-            raise _Rejected("malformed_conversation", f"turn {k} is {str(turn)[:80]!r}")
+            raise _Rejected("malformed_conversation", f"turn {k} is {_short.repr(turn)}")
     roles = [t["from"] for t in conv]
     expected = ["human", "gpt"] * (len(roles) // 2 + 1)
     if roles != expected[:len(roles)] or roles[-1] != "gpt":
         raise _Rejected("not_alternating", "roles are " + "/".join(roles[:8]) + ("/…" if len(roles) > 8 else ""))
 
 
-def _check_image(path: Path) -> str:
-    """Return the image mode; raise _Rejected if the file is missing or cannot be read."""
+def _check_unicode(sid: str, values: list, conv: list) -> None:
+    """Text with an unpaired surrogate (a JSON escape such as \\ud800) is not valid Unicode: nothing can write it."""
+    for where, text in [("the id", sid), *(("the image path", v) for v in values),
+                        *((f"turn {k}", t["value"]) for k, t in enumerate(conv))]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Rejected("not_utf8", f"{where} holds an unpaired surrogate {text[exc.start]!r} "
+                                        "(not valid Unicode)") from None
+
+
+def _image_values(value) -> list[str]:
+    """The image path(s) a record names (``[]`` for a text-only record)."""
+    if value is None or value == "" or value == []:
+        return []
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if not isinstance(v, str) or not v.strip():
+            raise _Rejected("invalid_image_field", f"'image' is {_short.repr(value)}: give a path or a list of paths")
+        if "\x00" in v:
+            raise _Rejected("invalid_image_field", f"the image path {_short.repr(v)} holds a NUL byte")
+    return values
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+@dataclass
+class _Paths:
+    """Where images may come from: the image folder, and what the caller allows beyond it."""
+
+    root: Path
+    allow_absolute: bool = False
+    allow_symlinks_out: bool = False
+
+    def __post_init__(self):
+        self.root_abs = os.path.abspath(self.root)
+        self.root_real = os.path.realpath(self.root)
+        self._dirs: dict[str, str] = {}
+
+    def realpath(self, full: str) -> str:
+        """``os.path.realpath`` with the folders' real paths cached (one ``lstat`` per sample, not one per part)."""
+        folder, base = os.path.split(full)
+        real = self._dirs.get(folder)
+        if real is None:
+            if len(self._dirs) > 100_000:
+                self._dirs.clear()
+            real = self._dirs[folder] = os.path.realpath(folder)
+        path = os.path.join(real, base)
+        return os.path.realpath(path) if os.path.islink(path) else path
+
+    def resolve(self, value: str) -> str:
+        """The path to open for ``value``; raises ``_Rejected`` when it leaves the image folder."""
+        if os.path.isabs(value):
+            full = os.path.normpath(value)
+            if self.allow_absolute:
+                return full
+            if not _inside(full, self.root_abs):
+                raise _Rejected("absolute_path", f"{value} is outside the image folder {self.root}")
+        else:
+            full = os.path.normpath(os.path.join(self.root_abs, value))
+            if not _inside(full, self.root_abs):
+                raise _Rejected("path_escapes_root", f"{value!r} leaves the image folder {self.root}")
+        if not self.allow_symlinks_out:
+            real = self.realpath(full)
+            if not _inside(real, self.root_real):
+                raise _Rejected("symlink_escapes_root", f"{value!r} resolves to {real}, outside {self.root_real}")
+        return full
+
+
+def _check_image(path: str, max_pixels: int | None) -> str:
+    """Return the image mode; raise _Rejected if the file is missing, too large or cannot be read."""
     from PIL import Image
 
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise _Rejected("missing_image", f"{path} does not exist")
+    if os.path.getsize(path) == 0:
+        raise _Rejected("unreadable_image", f"{path}: the file is empty (0 bytes)")
+    _quiet_bomb_warnings()
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise _Rejected("image_too_large", f"{path}: {w}x{h} = {w * h} pixels, more than "
+                                                   f"max_image_pixels={max_pixels}")
             mode = im.mode
             im.verify()
         return mode
+    except _Rejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise _Rejected("image_too_large", f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any decoder error means unreadable
         raise _Rejected("unreadable_image", f"{path}: {type(exc).__name__}: {exc}") from None
 
 
-def _source_of(rec: dict) -> str:
+def _source_of(rec: dict, images: list[str]) -> str:
     src = rec.get("source")
     if isinstance(src, str) and src:
         return src
-    parts = Path(str(rec.get("image", ""))).parts
+    parts = [p for p in images[0].replace("\\", "/").split("/") if p not in ("", ".")] if images else []
     return parts[0] if len(parts) > 1 else "unknown"
 
 
-def load_pool(path, images=None, strict: bool = False, check_images: bool = True,
-              workers: int | None = None) -> Pool:
-    """Load a LLaVA JSON / JSONL / parquet pool and validate every record.
+class _Validator:
+    """Checks records chunk by chunk, remembering the ids it has seen (so duplicates are caught across chunks)."""
 
-    ``images`` is the image root (default: the ``images/`` folder beside the pool file).
-    ``check_images`` opens every image header in parallel (missing / unreadable / mode); images
-    are only decoded later, when a scorer asks for them.
-    """
+    def __init__(self, root: Path, *, strict=False, check_images=True, workers=None, text_only=False,
+                 multi_image=False, allow_absolute_paths=False, allow_symlinks_out=False,
+                 max_image_pixels: int | None = MAX_IMAGE_PIXELS):
+        self.paths = _Paths(root, allow_absolute_paths, allow_symlinks_out)
+        self.strict, self.check_images = strict, check_images
+        self.text_only, self.multi_image = text_only, multi_image
+        self.max_pixels = max_image_pixels
+        self.workers = workers or min(8, (os.cpu_count() or 2) * 2)
+        self.seen: dict[str, int] = {}
+        self.n_input = 0
+
+    def _reject(self, out: list, sid, line, rej: _Rejected):
+        if self.strict:
+            raise PoolValidationError(sid, line, rej.reason, rej.detail)
+        out.append({"id": sid, "line": line, "reason": rej.reason, "detail": rej.detail})
+
+    def _stage(self, line, rec):
+        """Check one record's structure; returns ``(sid, rec, resolved image paths)``."""
+        sid = None
+        try:
+            if isinstance(rec, Unreadable):
+                sid = None if rec.id is None else str(rec.id)
+                raise _Rejected(rec.reason, rec.detail)
+            if not isinstance(rec, dict):
+                raise _Rejected("not_an_object", f"found {type(rec).__name__}")
+            raw_id = rec.get("id")
+            if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+                raise _Rejected("missing_id", "no 'id' field")
+            if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+                raise _Rejected("invalid_id", f"the id is {_short.repr(raw_id)} ({type(raw_id).__name__})")
+            sid = str(raw_id)
+            if sid in self.seen:
+                raise _Rejected("duplicate_id", f"first used on line {self.seen[sid]}")
+            self.seen[sid] = line
+            _check_conversation(rec.get("conversations"))
+            values = _image_values(rec.get("image"))
+            if not values and not self.text_only:
+                raise _Rejected("no_image_field", "no 'image' field (a text-only sample)")
+            if len(values) > 1 and not self.multi_image:
+                raise _Rejected("multiple_images", f"{len(values)} images: " + _short.repr(values))
+            _check_unicode(sid, values, rec["conversations"])
+            return sid, rec, values, [self.paths.resolve(v) for v in values]
+        except _Rejected as rej:
+            return sid, rej, None, None
+
+    def _modes(self, paths: list[str]):
+        """The mode of the first image (``None`` for a text-only sample); raises _Rejected."""
+        modes = [_check_image(p, self.max_pixels) for p in paths]
+        return modes[0] if modes else None
+
+    def check(self, chunk: list[tuple[int, Any]]) -> tuple[list[dict], list[dict]]:
+        """``(accepted rows, rejected rows)`` of a chunk of ``(line, record)`` pairs, in line order."""
+        self.n_input += len(chunk)
+        accepted: list[dict] = []
+        rejected: list[dict] = []
+        staged = []
+        for line, rec in chunk:
+            sid, got, values, paths = self._stage(line, rec)
+            if isinstance(got, _Rejected):
+                self._reject(rejected, sid, line, got)
+            else:
+                staged.append((line, sid, got, values, paths))
+        modes: list[Any] = [None] * len(staged)
+        if self.check_images and staged:
+            def check(item):
+                try:
+                    return self._modes(item[4])
+                except _Rejected as rej:
+                    return rej
+
+            if len(staged) <= 4:
+                modes = [check(item) for item in staged]
+            else:  # a few contiguous groups, one per thread (a future per image costs more than the check)
+                step = -(-len(staged) // self.workers)
+                groups = [staged[i:i + step] for i in range(0, len(staged), step)]
+                with ThreadPoolExecutor(len(groups)) as ex:
+                    modes = [m for group in ex.map(lambda g: [check(item) for item in g], groups) for m in group]
+        for (line, sid, rec, values, paths), mode in zip(staged, modes):
+            if isinstance(mode, _Rejected):
+                self._reject(rejected, sid, line, mode)
+                continue
+            conv = rec["conversations"]
+            image = rec.get("image")
+            status = "ok" if mode in (None, "RGB") else f"converted from {mode}"
+            if not values:
+                status = "text-only"
+            elif len(values) > 1:
+                status = f"{len(values)} images" + ("" if mode in (None, "RGB") else f" (first converted from {mode})")
+            accepted.append({
+                "id": sid,
+                "image": image if isinstance(image, str) else json.dumps(image or [], ensure_ascii=False),
+                "image_path": paths[0] if len(paths) == 1 else None,
+                "n_images": len(paths),
+                "image_paths": paths,
+                "source": _source_of(rec, values),
+                "conversations": conv,
+                "n_turns": len(conv),
+                "text_chars": sum(len(t["value"]) for t in conv),
+                "image_mode": mode,
+                "status": status,
+                "record": rec,
+                "_line": line,
+            })
+        return accepted, rejected
+
+
+def _table(accepted: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(accepted, columns=["id", *TABLE_COLUMNS, "_line"])
+    table["n_images"] = table["n_images"].astype("int64")
+    return table.drop(columns="_line").set_index("id")
+
+
+def _report(rejected: list[dict]) -> pd.DataFrame:
+    report = pd.DataFrame(rejected, columns=REPORT_COLUMNS).sort_values("line", kind="stable")
+    return report.reset_index(drop=True)
+
+
+def _chunks(records: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in records:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _setup(path, images):
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder; give the pool file (.json, .jsonl or .parquet)")
     if not path.is_file():
         raise FileNotFoundError(f"no pool file at {path}")
     root = Path(images) if images is not None else path.parent / "images"
-    raw = _read_records(path)
+    return path, root
 
+
+def load_pool(path, images=None, strict: bool = False, check_images: bool = True,
+              workers: int | None = None, *, text_only: bool = False, multi_image: bool = False,
+              allow_absolute_paths: bool = False, allow_symlinks_out: bool = False,
+              max_image_pixels: int | None = MAX_IMAGE_PIXELS) -> Pool:
+    """Load a LLaVA JSON / JSONL / parquet pool and validate every record.
+
+    ``images`` is the image root (default: the ``images/`` folder beside the pool file); image paths
+    must stay inside it unless ``allow_absolute_paths`` (absolute paths anywhere) or
+    ``allow_symlinks_out`` (symbolic links that leave it). ``check_images`` opens every image header in
+    parallel (missing / unreadable / too many pixels / mode); images are only decoded later, when a
+    scorer asks for them. ``text_only`` and ``multi_image`` keep samples with no image or several
+    (rejected by default). The file is read as a stream (see :mod:`kit.records`); the accepted table
+    is held in memory (use :func:`iter_pool` for a pool that does not fit).
+    """
+    path, root = _setup(path, images)
+    v = _Validator(root, strict=strict, check_images=check_images, workers=workers, text_only=text_only,
+                   multi_image=multi_image, allow_absolute_paths=allow_absolute_paths,
+                   allow_symlinks_out=allow_symlinks_out, max_image_pixels=max_image_pixels)
     accepted: list[dict] = []
     rejected: list[dict] = []
-    seen: dict[str, int] = {}
-
-    def reject(sid, line, rej: _Rejected):
-        if strict:
-            raise PoolValidationError(sid, line, rej.reason, rej.detail)
-        rejected.append({"id": sid, "line": line, "reason": rej.reason, "detail": rej.detail})
-
-    staged: list[tuple[int, str, dict, Path]] = []
-    for line, rec in raw:
-        sid = None
-        try:
-            if isinstance(rec, _Rejected):
-                raise rec
-            if not isinstance(rec, dict):
-                raise _Rejected("not_an_object", f"found {type(rec).__name__}")
-            sid = rec.get("id")
-            if sid is None or (isinstance(sid, str) and not sid.strip()):
-                raise _Rejected("missing_id", "no 'id' field")
-            sid = str(sid)
-            if sid in seen:
-                raise _Rejected("duplicate_id", f"first used on line {seen[sid]}")
-            seen[sid] = line
-            _check_conversation(rec.get("conversations"))
-            if not rec.get("image"):
-                raise _Rejected("no_image_field", "no 'image' field")
-            img = Path(str(rec["image"]))
-            staged.append((line, sid, rec, img if img.is_absolute() else root / img))
-        except _Rejected as rej:
-            reject(sid, line, rej)
-
-    modes: list[Any] = [None] * len(staged)
-    if check_images and staged:
-        def check(item):
-            try:
-                return _check_image(item[3])
-            except _Rejected as rej:
-                return rej
-
-        with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 2) * 2)) as ex:
-            modes = list(ex.map(check, staged))
-
-    for (line, sid, rec, img_path), mode in zip(staged, modes):
-        if isinstance(mode, _Rejected):
-            reject(sid, line, mode)
-            continue
-        conv = rec["conversations"]
-        accepted.append({
-            "id": sid,
-            "image": str(rec["image"]),
-            "image_path": str(img_path),
-            "source": _source_of(rec),
-            "conversations": conv,
-            "n_turns": len(conv),
-            "text_chars": sum(len(t["value"]) for t in conv),
-            "image_mode": mode,
-            "status": "ok" if mode in (None, "RGB") else f"converted from {mode}",
-            "record": rec,
-            "_line": line,
-        })
-
-    table = pd.DataFrame(accepted, columns=["id", *TABLE_COLUMNS, "_line"])
-    table = table.sort_values("_line", kind="stable").drop(columns="_line").set_index("id")
-    report = pd.DataFrame(rejected, columns=REPORT_COLUMNS).sort_values("line", kind="stable")
-    report = report.reset_index(drop=True)
-    pool = Pool(table, report, path, root, n_input=len(raw))
+    for chunk in _chunks(iter_records(path), CHUNK):
+        a, r = v.check(chunk)
+        accepted += a
+        rejected += r
+    pool = Pool(_table(accepted), _report(rejected), path, root, n_input=v.n_input)
     assert pool.n_input == len(pool.table) + len(pool.report)
     return pool
+
+
+class PoolStream:
+    """A pool read and validated in chunks: iterate for :class:`Pool` chunks of up to ``chunk_size`` samples.
+
+    Each chunk's ``report`` holds the records rejected since the previous chunk. After the iteration,
+    ``n_input``, ``n_accepted`` and ``report`` (every rejected record) cover the whole file, and
+    ``summary()`` says it in a line. Only the ids seen so far (to catch duplicates) and the rejections
+    are kept between chunks, so memory does not grow with the pool beyond those.
+    """
+
+    def __init__(self, path, chunk_size: int = CHUNK, images=None, **options):
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        self.path, self.image_root = _setup(path, images)
+        self.chunk_size, self.options = int(chunk_size), options
+        self.n_input = self.n_accepted = self.n_converted = 0
+        self._rejected: list[dict] = []
+        self.finished = False
+
+    @property
+    def report(self) -> pd.DataFrame:
+        return _report(self._rejected)
+
+    def summary(self) -> str:
+        return summarise(self.n_input, self.n_converted, self.report, n_accepted=self.n_accepted)
+
+    def __iter__(self) -> Iterator[Pool]:
+        v = _Validator(self.image_root, **self.options)
+        pending: list[dict] = []
+        pending_rejected: list[dict] = []
+        for chunk in _chunks(iter_records(self.path), min(self.chunk_size, CHUNK)):
+            a, r = v.check(chunk)
+            self.n_input = v.n_input
+            self._rejected += r
+            pending += a
+            pending_rejected += r
+            self.n_converted += sum(1 for row in a if row["status"].startswith("converted"))
+            while len(pending) >= self.chunk_size:
+                part, pending = pending[:self.chunk_size], pending[self.chunk_size:]
+                self.n_accepted += len(part)
+                yield Pool(_table(part), _report(pending_rejected), self.path, self.image_root,
+                           len(part) + len(pending_rejected))
+                pending_rejected = []
+        self.n_input = v.n_input
+        if pending or pending_rejected:
+            self.n_accepted += len(pending)
+            yield Pool(_table(pending), _report(pending_rejected), self.path, self.image_root,
+                       len(pending) + len(pending_rejected))
+        self.finished = True
+        assert self.n_input == self.n_accepted + len(self._rejected)
+
+
+def iter_pool(path, chunk_size: int = CHUNK, images=None, **options) -> PoolStream:
+    """Read and validate a pool in chunks of ``chunk_size`` accepted samples (a :class:`PoolStream`).
+
+    Takes the options of :func:`load_pool`. The chunks, concatenated, hold exactly the table
+    ``load_pool`` would return, in the same order.
+    """
+    return PoolStream(path, chunk_size, images, **options)
+
+
+__all__ = ["Pool", "PoolStream", "PoolFormatError", "PoolValidationError", "REJECTION_REASONS", "MAX_IMAGE_PIXELS",
+           "load_pool", "iter_pool", "decode_image", "image_problem", "ImageTooLarge"]

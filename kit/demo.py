@@ -24,11 +24,15 @@ def notebook_paths(only=None) -> list[Path]:
     return paths
 
 
-def run_notebook(path: Path, run_dir: Path, pool_path: Path, quick: bool, log_output: bool = False) -> Path:
-    """Execute one notebook into ``run_dir`` with the parameters it declares; returns the output path."""
+def run_notebook(path: Path, run_dir: Path, pool_path: Path, quick: bool, log_output: bool = False,
+                 parameters: dict | None = None) -> Path:
+    """Execute one notebook into ``run_dir`` with the parameters it declares; returns the output path.
+
+    ``parameters`` adds (or overrides) parameters; each notebook gets only those its parameters cell declares.
+    """
     import papermill as pm
 
-    offered = {"pool_path": str(pool_path), "run_dir": str(run_dir), "quick": quick}
+    offered = {"pool_path": str(pool_path), "run_dir": str(run_dir), "quick": quick, **(parameters or {})}
     declared = pm.inspect_notebook(str(path))
     params = {k: v for k, v in offered.items() if k in declared}
     out = run_dir / path.name

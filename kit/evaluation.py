@@ -1,20 +1,35 @@
-"""Checking scores against a pool's planted truth (``labels.csv``): do the scorers find the defects?"""
+"""Checking scores against a pool's planted truth (``labels.csv``): do the scorers find the defects?
+
+Metrics: :func:`defect_auc` (ROC AUC clean vs one defect kind, optionally among some of the defective
+samples), :func:`mismatch_aucs` (all planted mismatches, and within-source / cross-source apart),
+:func:`defect_pairs` and :func:`paired_win_rate` (each defect against the clean sample it was made
+from), :func:`duplicate_placement` (where exact duplicates land among the clean samples),
+:func:`detection_table` (all of these for several score columns), :func:`multilabel_agreement`.
+``python -m kit.evaluation report data_samples/`` prints every figure the README reports
+(:mod:`kit.figures`).
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 
-def defect_auc(values: pd.Series, defects: pd.Series, defect: str, higher_means_clean: bool = True) -> float:
+def defect_auc(values: pd.Series, defects: pd.Series, defect: str, higher_means_clean: bool = True,
+               among=None) -> float:
     """ROC AUC of telling clean samples from ``defect`` samples by ``values`` (NaN rows left out).
 
     With ``higher_means_clean`` (e.g. image-text similarity), 1.0 means every clean sample scores above
-    every defective one; for a loss, pass ``False``. 0.5 is chance.
+    every defective one; for a loss, pass ``False``. 0.5 is chance. ``among`` (a boolean Series indexed
+    by id) keeps only the ``defect`` samples where it holds, e.g. ``labels["mismatch_kind"] ==
+    "within_source"``; every clean sample still counts.
     """
     from sklearn.metrics import roc_auc_score
 
     both = pd.DataFrame({"v": values, "d": defects}).dropna()
     both = both[both["d"].isin(["none", defect])]
+    if among is not None:
+        keep = pd.Series(among).reindex(both.index).fillna(False).astype(bool)
+        both = both[(both["d"] == "none") | keep]
     if both["d"].nunique() < 2:
         raise ValueError(f"need both clean and {defect!r} samples with scores")
     y_clean = (both["d"] == "none").to_numpy()
@@ -45,6 +60,87 @@ def paired_win_rate(pairs: pd.DataFrame, defective_higher: bool) -> float:
     return float(np.mean(diff > 0 if defective_higher else diff < 0))
 
 
+MISMATCH_KINDS = ("within_source", "cross_source")
+
+
+def mismatch_groups(labels: pd.DataFrame) -> dict[str, pd.Series]:
+    """Boolean Series over ``labels`` for ``all`` planted mismatches and each ``mismatch_kind`` present
+    (``within_source``: the image came from a sample of the same source; ``cross_source``: another)."""
+    is_mismatch = labels["defect"] == "mismatch"
+    out = {"all": is_mismatch}
+    kind = labels["mismatch_kind"] if "mismatch_kind" in labels.columns else pd.Series(None, index=labels.index)
+    for k in MISMATCH_KINDS:
+        out[k] = is_mismatch & (kind == k)
+    return out
+
+
+def defect_kinds(labels: pd.DataFrame) -> pd.Series:
+    """Each sample's planted defect, with mismatches split by kind: ``"mismatch (within source)"`` and
+    ``"mismatch (cross source)"`` (for plots and counts; other defects and ``"none"`` as they are)."""
+    out = labels["defect"].astype(object).copy()
+    if "mismatch_kind" in labels.columns:
+        m = (labels["defect"] == "mismatch") & labels["mismatch_kind"].notna()
+        out[m] = "mismatch (" + labels.loc[m, "mismatch_kind"].str.replace("_", " ") + ")"
+    return out.rename("defect")
+
+
+def mismatch_aucs(values: pd.Series, labels: pd.DataFrame, higher_means_clean: bool = True) -> pd.Series:
+    """ROC AUC of clean vs planted mismatch for ``all`` mismatches, ``within_source`` and ``cross_source``
+    ones (NaN where a pool has none of that kind), with the number of mismatches of each as ``n_<group>``."""
+    out = {}
+    for name, mask in mismatch_groups(labels).items():
+        n = int((mask & labels.index.isin(values.dropna().index)).sum())
+        out[name] = defect_auc(values, labels["defect"], "mismatch", higher_means_clean, among=mask) if n else np.nan
+        out[f"n_{name}"] = n
+    return pd.Series(out, dtype=float)
+
+
+def duplicate_placement(values: pd.Series, labels: pd.DataFrame) -> pd.Series:
+    """Where planted exact duplicates land among the clean samples by ``values``.
+
+    ``auc``: ROC AUC of clean vs duplicate read as "higher means clean" (below 0.5: duplicates score above
+    clean samples); ``median_percentile``: the duplicates' median percentile in the clean distribution
+    (50 = typical); ``above_clean_median``: their share above the clean median; ``same_as_origin``: the
+    share scoring within 1e-6 of the clean sample they copy; ``n``.
+    """
+    v = values.dropna()
+    clean = np.sort(v[v.index.isin(labels.index[labels["defect"] == "none"])].to_numpy(dtype=float))
+    dup = v[v.index.isin(labels.index[labels["defect"] == "duplicate"])]
+    if not len(dup) or not len(clean):
+        return pd.Series({"auc": np.nan, "median_percentile": np.nan, "above_clean_median": np.nan,
+                          "same_as_origin": np.nan, "n": float(len(dup))})
+    pct = 100.0 * (np.searchsorted(clean, dup.to_numpy(dtype=float), side="left")
+                   + np.searchsorted(clean, dup.to_numpy(dtype=float), side="right")) / (2 * len(clean))
+    pairs = defect_pairs(values, labels, "duplicate").dropna()
+    same = float(np.mean(np.abs(pairs["defective"] - pairs["clean"]) <= 1e-6)) if len(pairs) else np.nan
+    return pd.Series({"auc": defect_auc(values, labels["defect"], "duplicate"),
+                      "median_percentile": float(np.median(pct)),
+                      "above_clean_median": float(np.mean(dup.to_numpy(dtype=float) > np.median(clean))),
+                      "same_as_origin": same, "n": float(len(dup))})
+
+
+def detection_table(scores: pd.DataFrame, labels: pd.DataFrame, columns, higher_means_clean: bool = True) -> pd.DataFrame:
+    """For each score column: mismatch ROC AUC (all, within-source, cross-source), the share of mismatches
+    scoring below their clean origin (all, within, cross), and where duplicates land (their AUC and median
+    percentile among clean samples, see :func:`duplicate_placement`)."""
+    groups = mismatch_groups(labels)
+    rows = {}
+    for col in columns:
+        values = scores[col]
+        aucs = mismatch_aucs(values, labels, higher_means_clean)
+        pairs = defect_pairs(values, labels, "mismatch")
+        row = {f"auc_{g}": aucs[g] for g in ("all", *MISMATCH_KINDS)}
+        for g in ("all", *MISMATCH_KINDS):
+            sub = pairs[pairs.index.isin(labels.index[groups[g]])]
+            row[f"below_origin_{g}"] = paired_win_rate(sub, defective_higher=not higher_means_clean)
+        dup = duplicate_placement(values if higher_means_clean else -values, labels)
+        row["duplicate_auc"], row["duplicate_median_percentile"] = dup["auc"], dup["median_percentile"]
+        rows[col] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.attrs["n_mismatch"] = {g: int(aucs[f"n_{g}"]) for g in ("all", *MISMATCH_KINDS)} if rows else {}
+    return table
+
+
 def multilabel_agreement(true: np.ndarray, pred: np.ndarray, names) -> tuple[pd.DataFrame, float, float]:
     """Per-label precision, recall, F1 and support of boolean matrices ``(n_samples, n_labels)``.
 
@@ -64,3 +160,9 @@ def multilabel_agreement(true: np.ndarray, pred: np.ndarray, names) -> tuple[pd.
     present = table["support"] > 0
     macro = float(table.loc[present, "f1"].mean()) if present.any() else float("nan")
     return table, micro, macro
+
+
+if __name__ == "__main__":  # python -m kit.evaluation report POOL_DIR
+    from kit.figures import main
+
+    raise SystemExit(main())

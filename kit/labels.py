@@ -11,6 +11,7 @@ Two kinds of capability ratings feed the distilled rich scorer (``docs/methods.m
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterable
 
@@ -63,8 +64,6 @@ def load_ratings(path, capabilities: Iterable[str] | None = None) -> pd.DataFram
     if path.suffix.lower() == ".csv":
         table = load_labels(path)
     else:
-        from kit.mmssr.teacher import read_teacher_ratings
-
         table = read_teacher_ratings(path)
     present = [k for k in keys if k in table.columns]
     if not present:
@@ -80,3 +79,39 @@ def load_ratings(path, capabilities: Iterable[str] | None = None) -> pd.DataFram
     table.index = table.index.astype(str)
     table.index.name = "id"
     return table
+
+
+def iter_jsonl(path):
+    """``(line number, record)`` for every complete JSON line of ``path``; a torn line is skipped.
+
+    A line torn by a crash mid-write is simply redone by the next run, so readers skip it.
+    """
+    with Path(path).open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def read_teacher_ratings(path) -> pd.DataFrame:
+    """A teacher JSONL file (``{"id", "scores": {key: int|null}, "styles": [...]}`` per line) as a table.
+
+    One row per id (the last line of an id wins), one column per rated capability, ``styles`` as lists.
+    Use :func:`load_ratings` for the checked table that the distilled scorer trains on.
+    """
+    rows = []
+    for lineno, rec in iter_jsonl(path):
+        if not isinstance(rec, dict) or "id" not in rec:
+            raise ValueError(f"{path} line {lineno}: not a teacher record (no 'id')")
+        scores = rec.get("scores") or {}
+        if not isinstance(scores, dict):
+            raise ValueError(f"{path} line {lineno}: sample {rec['id']!r}: 'scores' is not an object")
+        rows.append({"id": str(rec["id"]), **scores, "styles": list(rec.get("styles") or [])})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise ValueError(f"{path}: no teacher records")
+    return table.drop_duplicates("id", keep="last").set_index("id")

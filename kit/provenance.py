@@ -37,8 +37,12 @@ def table_hash(df: pd.DataFrame) -> str:
 
 
 def pool_hash(pool) -> str:
-    """A fingerprint of a pool's content as the scorers see it (ids, image paths, conversations)."""
-    return table_hash(pool.table[["image_path", "conversations"]])
+    """A fingerprint of a pool's content as the scorers see it: ids, image fields and conversations.
+
+    The image fields are the records' own (relative to the image folder), so the same pool read through
+    another spelling of its path (relative, absolute, a symlink) has the same fingerprint.
+    """
+    return table_hash(pool.table[["image", "conversations"]])
 
 
 def library_versions() -> dict[str, str | None]:
@@ -63,7 +67,11 @@ def provenance(pool) -> dict:
 
 
 def jsonable(obj):
-    """Parameters as JSON: containers recursively, numpy scalars as numbers, the rest as strings."""
+    """Parameters as JSON: containers recursively, numpy scalars as numbers, arrays and tables by their shape
+    (e.g. ``embeddings=`` passed to a selector), the rest as strings."""
+    shape = getattr(obj, "shape", None)
+    if shape is not None and not (hasattr(obj, "item") and getattr(obj, "size", 2) == 1 and len(shape) == 0):
+        return f"<{type(obj).__name__} of shape {tuple(int(d) for d in shape)}>"
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -47,6 +47,13 @@ class Registry:
             self._lazy[name] = path
         return obj
 
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (an unknown name fails with the nearest names)."""
+        if name not in self:
+            raise KeyError(self.unknown(name))
+        self._loaded.pop(name, None)
+        self._lazy.pop(name, None)
+
     def unknown(self, name) -> str:
         """The error text for a name that is not registered, with the nearest names as a suggestion."""
         import difflib
@@ -76,6 +83,31 @@ class Registry:
         return obj
 
 
+class BackendScorer:
+    """A scorer whose work is done by one of several backends registered in ``backends``.
+
+    ``cls(backend=name, **options)`` builds ``backends.get(name)(**options)`` (an unknown name fails here,
+    with the nearest names); a backend is a class with ``score(pool) -> DataFrame``, like a scorer, and
+    loads its model on first use. Subclasses set ``backends`` and ``default`` and may post-process
+    :meth:`score`.
+    """
+
+    backends: "Registry"
+    default: str
+    pool_dependent = False
+
+    def __init__(self, backend: str | None = None, **options):
+        self.backend = backend or self.default
+        self.impl = self.backends.get(self.backend)(**options)
+
+    @property
+    def label(self) -> str:
+        return getattr(self.impl, "label", self.backend)
+
+    def score(self, pool):
+        return self.impl.score(pool)
+
+
 # One line per built-in scorer: kit.score(pool, name, **options) calls cls(**options).score(pool).
 SCORERS = Registry("scorer", {
     "image_text": "kit.quality.image_text.scorer:ImageTextScorer",
@@ -87,6 +119,10 @@ SCORERS = Registry("scorer", {
 # One line per built-in selector: kit.select(scores, name, budget, seed, **options).
 SELECTORS = Registry("selector", {
     "random": "kit.baselines.random:select_random",
+    "clip_top": "kit.baselines.clip_top:select_clip_top",
+    "ppl_band": "kit.baselines.ppl_band:select_ppl_band",
+    "deita": "kit.baselines.deita:select_deita",
+    "coincide": "kit.baselines.coincide:select_coincide",
     "dis": "kit.quality.selectors:select_dis",
     "dil": "kit.quality.selectors:select_dil",
     "diq": "kit.quality.selectors:select_diq",

@@ -1,4 +1,4 @@
-"""The scoring face: ``score(pool, name)``, ``score_cached`` and the joined ``score_table``.
+"""The scoring face: ``score(pool, name)``, resumable sharded scoring, ``score_cached`` and the joined ``score_table``.
 
 Every scorer is a class registered in :data:`kit.registry.SCORERS`: ``cls(**options).score(pool)``
 returns a DataFrame indexed by sample id with one row per pool sample. Constructing a scorer loads no
@@ -9,108 +9,431 @@ model; it loads on its first ``score``. A scorer may declare
 - the columns it made for selection, in its table's ``attrs["columns"]`` (default: every column but
   ``status``),
 
-and :func:`score` records both, with the wall time, in the returned table's ``attrs``.
+and :func:`score` records both, with the wall time, in the returned table's ``attrs``. :func:`score` and
+:func:`score_table` also run the score-collapse check (:mod:`kit.collapse`): a column with almost every
+sample at one value, or no spread, warns (``ScoreCollapseWarning``) and is recorded in ``attrs["collapse"]``
+and ``attrs["summary"]``.
+
+**Shards.** With ``out`` (a folder), scoring goes shard by shard (``shard_size`` samples in pool order)
+into ``out/part-*.parquet`` with a manifest (:mod:`kit.shards`); a restarted run skips the finished
+shards (after checking that their samples are still the pool's) and never scores a sample twice or
+loses one. ``pool`` may then also be a pool *file*: it is read and validated as a stream
+(:func:`kit.data.iter_pool`), so memory does not grow with the pool. :func:`load_scores` reads a folder,
+complete or interrupted, back as one table.
+
+**Pool-dependent scorers** cannot be scored shard by shard as they are: the neighbour part of a sample's
+score reads every other sample. A pool-dependent scorer that splits its work into ``encode(pool) ->
+{name: per-sample array}`` (the expensive, per-sample part: the encoders) and ``finish(ids, arrays) ->
+table`` (the pool-wide part) is run in two steps: ``encode`` shard by shard (resumable, written to
+``out/encoded/``), then ``finish`` once on all of them; its scores equal the unsharded ones. The
+image-text scorer does this. A pool-dependent scorer without ``encode``/``finish`` is scored in one
+piece (the whole pool is one shard, held in memory), and the manifest says so.
 """
 from __future__ import annotations
 
-import json
+import inspect
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import pandas as pd
 
+from kit.collapse import record_collapse
 from kit.registry import SCORERS
 
 # Columns of a scorer's own table that describe how it scored rather than what it found.
 DIAGNOSTIC_COLUMNS = ("status", "source", "scorer", "text", "truncated", "n_tokens")
 
+# Options that change how a scorer runs, not what it computes: left out of a score folder's key, so a
+# run can be resumed with another batch size or without progress bars.
+RUNTIME_OPTIONS = ("progress", "batch_size", "num_workers", "query_batch_size", "cache_dir")
 
-def score(pool, name: str, out=None, **options) -> pd.DataFrame:
-    """Score every accepted sample of ``pool`` with the scorer registered as ``name``.
+DEFAULT_SHARD_SIZE = 1024
+BUILTIN_QUIET = ("image_text", "loss", "rich", "style")  # built-in scorers that take progress=False
 
-    Returns a DataFrame indexed by sample id with one row per sample of the pool (a sample a scorer
-    could not score keeps its row, with NaN scores and a ``status`` saying why). ``out`` also writes
-    the table to parquet. ``attrs`` holds ``scorer_name``, ``options``, ``columns`` (the columns made for
-    selection), ``pool_dependent``, ``label`` and ``timing``.
+
+# --------------------------------------------------------------------------- building a scorer
+
+def make_scorer(name: str, options: dict, quiet: bool = False):
+    """``SCORERS.get(name)(**options)``; ``quiet`` turns the scorer's own progress bars off where it has them."""
+    cls = SCORERS.get(name)
+    if quiet and "progress" not in options:
+        takes = name in BUILTIN_QUIET
+        try:
+            takes = takes or "progress" in inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            pass
+        if takes:
+            return cls(**options, progress=False)
+    return cls(**options)
+
+
+def is_pool_dependent(scorer) -> bool:
+    return bool(getattr(scorer, "pool_dependent", False))
+
+
+def splits_work(scorer) -> bool:
+    """Whether a scorer offers the two-step ``encode``/``finish`` protocol (see the module docstring)."""
+    return callable(getattr(scorer, "encode", None)) and callable(getattr(scorer, "finish", None))
+
+
+def _key_value(value):
+    """A JSON value standing for an option; an object (a model passed as ``model=``) stands for itself only.
+
+    Objects other than numbers, strings, lists and dicts are named by their class and ``id``, so a
+    folder scored with an in-memory model is reused in the same process but never matched by another
+    process (which cannot know it is the same model): pass a model by name or path to resume across runs.
     """
+    if isinstance(value, dict):
+        return {str(k): _key_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_key_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return f"<{type(value).__module__}.{type(value).__qualname__} object at {id(value):#x}>"
+
+
+def folder_key(options: dict) -> dict:
+    """The options that identify a score folder (JSON-able; runtime options left out)."""
+    return _key_value({k: v for k, v in options.items() if k not in RUNTIME_OPTIONS})
+
+
+def finalise(table, pool_table: pd.DataFrame, scorer, name: str, options: dict, seconds: float) -> pd.DataFrame:
+    """Check a scorer's table (one row per sample) and put it in pool order with the standard ``attrs``."""
     from kit.provenance import jsonable
 
-    cls = SCORERS.get(name)
-    scorer = cls(**options)
-    t0 = time.perf_counter()
-    table = scorer.score(pool)
-    seconds = time.perf_counter() - t0
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"scorer {name!r} returned {type(table).__name__}, not a DataFrame")
-    missing = pool.table.index.difference(table.index)
-    extra = table.index.difference(pool.table.index)
+    missing = pool_table.index.difference(table.index)
+    extra = table.index.difference(pool_table.index)
     if len(missing) or len(extra):
         raise RuntimeError(f"scorer {name!r} must return one row per pool sample: "
                            f"{len(missing)} missing (e.g. {list(missing[:3])}), {len(extra)} unknown")
+    if not table.index.is_unique:
+        raise RuntimeError(f"scorer {name!r} returned repeated ids, e.g. {table.index[table.index.duplicated()][:3].tolist()}")
     attrs = dict(table.attrs)
-    table = table.loc[pool.table.index]
+    table = table.loc[pool_table.index]
     table.index.name = "id"
     columns = [c for c in attrs.get("columns", [c for c in table.columns if c not in DIAGNOSTIC_COLUMNS])
                if c in table.columns]
     label = attrs.get("scorer") or getattr(scorer, "label", None) or name
+    short = attrs.get("short_label") or getattr(scorer, "short_label", None) or label
     timing = {**attrs.get("timing", {}), "seconds": round(seconds, 3),
               "samples_per_s": round(len(table) / seconds, 2) if seconds > 0 else None}
     table.attrs = {**attrs, "scorer_name": name, "options": jsonable(options), "columns": columns,
-                   "pool_dependent": bool(attrs.get("pool_dependent", getattr(scorer, "pool_dependent", False))),
-                   "label": str(label), "timing": timing}
-    if out is not None:
-        save_scores(table, out)
+                   "pool_dependent": bool(attrs.get("pool_dependent", is_pool_dependent(scorer))),
+                   "label": str(label), "short_label": str(short), "timing": timing}
     return table
+
+
+# --------------------------------------------------------------------------- the face
+
+def score(pool, name: str, out=None, *, shard_size: int | None = None, on_mismatch: str = "error",
+          **options) -> pd.DataFrame:
+    """Score every accepted sample of ``pool`` with the scorer registered as ``name``.
+
+    Returns a DataFrame indexed by sample id with one row per sample of the pool (a sample a scorer
+    could not score keeps its row, with NaN scores and a ``status`` saying why). ``attrs`` holds
+    ``scorer_name``, ``options``, ``columns`` (the columns made for selection), ``pool_dependent``,
+    ``label``, ``short_label`` (a few words for axes) and ``timing``.
+
+    ``out`` (a folder) scores shard by shard into it and resumes what a killed run left there
+    (:func:`score_shards`; ``on_mismatch="overwrite"`` replaces a folder that holds another scorer's or
+    other options' scores instead of raising); the table is then read back from the folder.
+    ``pool`` may be a :class:`kit.data.Pool` or a pool file.
+    """
+    if out is not None:
+        run = score_shards(pool, name, out, shard_size=shard_size, on_mismatch=on_mismatch, **options)
+        table = load_scores(out, warn=False)
+        table.attrs["reused"] = run.n_scored == 0
+        record_collapse(table, table.attrs.get("columns"))  # attrs["collapse"], attrs["summary"]; warns
+        return table
+    if isinstance(pool, (str, Path)):
+        from kit.data import load_pool
+
+        pool = load_pool(pool)
+    scorer = make_scorer(name, options)
+    t0 = time.perf_counter()
+    table = scorer.score(pool)
+    table = finalise(table, pool.table, scorer, name, options, time.perf_counter() - t0)
+    record_collapse(table, table.attrs["columns"])  # attrs["collapse"], attrs["summary"]; warns per column
+    return table
+
+
+@dataclass
+class ScoreRun:
+    """What :func:`score_shards` did: the folder, how many samples it scored now and how many it reused."""
+
+    folder: Path
+    n_samples: int
+    n_scored: int
+    n_reused: int
+    complete: bool
+    seconds: float
+    mode: str  # "per-shard", "encode-then-finish" or "whole-pool"
+
+    def __str__(self) -> str:
+        return (f"{self.folder}: {self.n_samples} samples ({self.n_scored} scored now, {self.n_reused} reused; "
+                f"{self.mode}) in {self.seconds:.1f}s" + ("" if self.complete else " [not complete]"))
+
+
+def _slices(pool, size: int) -> Iterator[tuple[int, int, object]]:
+    """``(index, start, chunk Pool)`` over an in-memory pool."""
+    from kit.data import Pool
+
+    table = pool.table
+    empty = pool.report.iloc[0:0]
+    for index, start in enumerate(range(0, len(table), size)):
+        part = table.iloc[start:start + size]
+        yield index, start, Pool(part, empty, pool.path, pool.image_root, len(part))
+
+
+def _stream(stream, size: int) -> Iterator[tuple[int, int, object]]:
+    start = 0
+    index = 0
+    for chunk in stream:
+        if len(chunk) == 0:
+            continue  # a last chunk holding only rejections
+        yield index, start, chunk
+        start += len(chunk)
+        index += 1
+
+
+def _source(pool, size: int, loader: dict):
+    """``(chunks, n_known, info())`` for a Pool or a pool file (streamed)."""
+    from kit.data import Pool, iter_pool
+
+    if isinstance(pool, Pool):
+        info = lambda: {"path": str(pool.path) if pool.path else None, "n_input": int(pool.n_input),  # noqa: E731
+                        "n_rejected": int(len(pool.report)),
+                        "rejected_by_reason": {str(k): int(v) for k, v in pool.report["reason"].value_counts().items()}}
+        return _slices(pool, size), len(pool), info
+    stream = iter_pool(pool, chunk_size=size, **loader)
+
+    def info():
+        report = stream.report
+        return {"path": str(stream.path), "n_input": int(stream.n_input), "n_rejected": int(len(report)),
+                "rejected_by_reason": {str(k): int(v) for k, v in report["reason"].value_counts().items()}}
+
+    return _stream(stream, size), None, info
+
+
+@dataclass
+class ShardTask:
+    """One shard to score: its index, first pool position, samples (a chunk Pool) and content hash."""
+
+    index: int
+    start: int
+    chunk: object
+    content: str
+
+
+@dataclass
+class ShardResult:
+    """A scored shard as bytes (parquet of its table, or npz of its encodings) with its timing and attrs."""
+
+    index: int
+    start: int
+    ids: list
+    data: bytes
+    content: str
+    seconds: float
+    attrs: dict
+
+
+def run_task(scorer, name: str, options: dict, mode: str, task: ShardTask) -> ShardResult:
+    """Score (or, for ``mode="encode-then-finish"``, encode) one shard: what every executor runs."""
+    from kit.shards import arrays_to_npz, table_to_parquet
+
+    chunk = task.chunk
+    n = len(chunk)
+    t0 = time.perf_counter()
+    if mode == "encode-then-finish":
+        arrays = scorer.encode(chunk)
+        bad = {k: len(v) for k, v in arrays.items() if len(v) != n}
+        if bad:
+            raise RuntimeError(f"scorer {name!r}: encode() must give one row per sample ({n}), got {bad}")
+        data, attrs = arrays_to_npz(arrays), {}
+    else:
+        table = finalise(scorer.score(chunk), chunk.table, scorer, name, options, time.perf_counter() - t0)
+        data, attrs = table_to_parquet(table), dict(table.attrs)
+    return ShardResult(task.index, task.start, list(chunk.table.index), data, task.content,
+                       time.perf_counter() - t0, attrs)
+
+
+def local_executor(scorer, name: str, options: dict, mode: str):
+    """Run the shards one after another in this process (the single-machine path)."""
+    def execute(tasks: Iterator[ShardTask]) -> Iterator[ShardResult]:
+        for task in tasks:
+            yield run_task(scorer, name, options, mode, task)
+    return execute
+
+
+def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mismatch: str = "error",
+                 progress: bool = True, loader: dict | None = None, executor=None, **options) -> ScoreRun:
+    """Score ``pool`` (a Pool, or a pool file read as a stream) with ``name`` into the folder ``out``, resumably.
+
+    Finished shards whose samples are unchanged are skipped; a shard whose samples changed (the pool was
+    edited) raises :class:`kit.shards.ScoreFolderError` unless ``on_mismatch="overwrite"``, which scores it
+    again. ``shard_size`` is fixed when the folder is created (default 1024 samples). ``loader`` holds
+    :func:`kit.data.load_pool` options for a pool file. ``executor(scorer, name, options, mode)`` returns a
+    function from an iterator of :class:`ShardTask` to an iterator of :class:`ShardResult` (in any order):
+    :func:`local_executor` by default, Ray Data in :mod:`kit.distributed`. Returns a :class:`ScoreRun`; read
+    the scores with :func:`load_scores`.
+    """
+    from kit.shards import ScoreFolderError, ShardStore, content_hash, load_encoded
+
+    t_start = time.perf_counter()
+    loader = dict(loader or {})
+    key = folder_key(options)
+    scorer = make_scorer(name, options, quiet=True)
+    dependent = is_pool_dependent(scorer)
+    mode = "per-shard" if not dependent else "encode-then-finish" if splits_work(scorer) else "whole-pool"
+    if mode == "whole-pool":
+        from kit.data import Pool, load_pool
+
+        if not isinstance(pool, Pool):
+            pool = load_pool(pool, **loader)
+        if progress:
+            print(f"{name}: pool-dependent and without a per-shard encoding: scored in one piece "
+                  f"({len(pool)} samples held in memory; an interrupted run starts this scorer again)")
+        shard_size = max(len(pool), 1)
+        executor = None  # one shard: nothing to spread
+    execute = (executor or local_executor)(scorer, name, options, mode)
+    n_known = len(pool) if hasattr(pool, "table") else None
+    store = ShardStore.open(out, name, key, None if mode == "whole-pool" else shard_size,
+                            on_mismatch=on_mismatch, n_samples=n_known,
+                            default_shard_size=shard_size if mode == "whole-pool" else DEFAULT_SHARD_SIZE)
+    try:
+        if mode == "whole-pool" and store.shard_size != shard_size:
+            store.manifest["shard_size"] = shard_size
+            for index in list(store.finished()):
+                store.forget(index)
+        size = store.shard_size
+        store.manifest["mode"] = mode
+        store.manifest["runtime_options"] = {k: str(v) for k, v in options.items() if k in RUNTIME_OPTIONS}
+        chunks, n_known, info = _source(pool, size, loader)
+        kind = "encoded" if mode == "encode-then-finish" else "shards"
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_known, desc=f"{name} -> {Path(out).name}", unit="sample")
+        counts = {"total": 0, "scored": 0, "reused": 0}
+        order: list[tuple[int, list, str]] = []  # (start, ids, content) of every shard, in pool order
+
+        def tasks() -> Iterator[ShardTask]:
+            for index, start, chunk in chunks:
+                n = len(chunk)
+                counts["total"] += n
+                content = content_hash(chunk.table)
+                if mode == "encode-then-finish":
+                    order.append((start, list(chunk.table.index), content))
+                if store.is_done(index, content, kind):
+                    counts["reused"] += n
+                    if bar is not None:
+                        bar.update(n)
+                    continue
+                if index in store.finished(kind):
+                    if on_mismatch == "error":
+                        raise ScoreFolderError(
+                            f"{out}: shard {index} (pool positions {start}..{start + n - 1}) was scored on other "
+                            "samples than the pool now holds there (was the pool edited?): score into a new folder, "
+                            "or overwrite (--overwrite / on_mismatch='overwrite')")
+                    store.forget(index)
+                yield ShardTask(index, start, chunk, content)
+
+        for result in execute(tasks()):
+            if mode == "encode-then-finish":
+                store.write_encoded_bytes(result.index, result.start, result.ids, result.data, result.content,
+                                          result.seconds)
+            else:
+                store.write_shard_bytes(result.index, result.start, result.ids, result.data, result.content,
+                                        result.seconds, attrs=result.attrs)
+            counts["scored"] += len(result.ids)
+            if bar is not None:
+                bar.update(len(result.ids))
+        if bar is not None:
+            bar.close()
+        n_total = counts["total"]
+        if mode == "encode-then-finish":
+            last = (n_total + size - 1) // size
+            finals = store.finished("shards")
+            fresh = counts["scored"] == 0 and store.complete and len(finals) == last and all(
+                finals.get(i, {}).get("content_sha256") == c for i, (_, _, c) in enumerate(order))
+            if not fresh:
+                encoded = [e for e in store.manifest["encoded"] if int(e["index"]) < last]
+                arrays = load_encoded(store.folder, encoded)
+                ids = [sid for _, part, _ in order for sid in part]
+                t0 = time.perf_counter()
+                table = scorer.finish(ids, arrays)
+                seconds = time.perf_counter() - t0
+                table = finalise(table, pd.DataFrame(index=pd.Index(ids, name="id")), scorer, name, options, seconds)
+                store.manifest["shards"] = []
+                store.set_attrs(table.attrs)
+                for index, (start, part, content) in enumerate(order):
+                    share = seconds * len(part) / max(len(ids), 1)
+                    store.write_shard(index, start, table.iloc[start:start + len(part)], content, share)
+                counts["scored"] = n_total  # every sample got its final score now
+        store.finish(n_total, info())
+        return ScoreRun(store.folder, n_total, counts["scored"], counts["reused"], store.complete,
+                        time.perf_counter() - t_start, mode)
+    finally:
+        store.close()
 
 
 def save_scores(table: pd.DataFrame, path) -> Path:
+    """Write a table (e.g. a joined score table) to one parquet file, its ``attrs`` with it (as JSON)."""
+    from kit.provenance import jsonable
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(path)
+    t = table.copy(deep=False)
+    t.attrs = jsonable(dict(table.attrs))
+    t.to_parquet(path)
     return path
 
 
-def load_scores(path) -> pd.DataFrame:
-    table = pd.read_parquet(path)
-    for col in table.columns:  # parquet gives list columns back as numpy arrays
-        if table[col].dtype == object and len(table) and hasattr(table[col].iloc[0], "tolist"):
-            table[col] = table[col].map(lambda v: v.tolist() if hasattr(v, "tolist") else v)
-    return table
+def load_scores(path, warn: bool = True) -> pd.DataFrame:
+    """A score table from a parquet file, or from a score folder (complete or interrupted) as one table.
 
+    A folder's table holds its finished shards in pool order; ``attrs`` carry the manifest's
+    ``scorer_name``, ``options``, ``columns``, ``label``, ``pool_dependent``, ``timing``, ``complete`` and
+    ``n_expected`` (the pool size, where known). An interrupted folder warns unless ``warn=False``.
+    """
+    from kit.shards import is_score_folder, read_folder, read_parquet
 
-def _score_key(pool, name: str, options: dict) -> dict:
-    from kit.provenance import jsonable, pool_hash
-
-    return {"scorer": name, "options": jsonable(options), "pool": pool_hash(pool)}
+    path = Path(path)
+    if path.is_dir():
+        if not is_score_folder(path):
+            raise FileNotFoundError(f"{path} is a folder without a manifest.json: not a kit score folder")
+        table = read_folder(path)
+        if warn and not table.attrs.get("complete"):
+            expected = table.attrs.get("n_expected")
+            of = f" of {expected}" if expected is not None else ""
+            warnings.warn(f"{path} is not complete: {len(table)}{of} samples scored so far "
+                          f"({table.attrs.get('n_shards')} shards); run the same command again to finish it",
+                          stacklevel=2)
+        return table
+    if not path.exists():
+        raise FileNotFoundError(f"no scores at {path}")
+    return read_parquet(path)
 
 
 def score_cached(pool, name: str, out, **options) -> pd.DataFrame:
-    """``score()`` that writes ``out`` (parquet) and, on a re-run, reuses it instead of scoring again.
+    """``score()`` into the folder ``out`` that reuses what is there and re-scores when anything changed.
 
-    A ``<out>.done.json`` marker beside the table records the scorer, its options and a hash of the
-    pool; the table is reused only when all three match, so a changed option or pool re-scores. A
-    reused table says so in ``attrs["reused"]``.
+    Finished shards are reused when the scorer, its options and their samples match (a killed run
+    resumes); a changed option or pool re-scores (the folder is overwritten). A table that needed no
+    scoring says so in ``attrs["reused"]``.
     """
-    from kit.provenance import jsonable
-
-    out = Path(out)
-    marker = out.with_name(out.name + ".done.json")
-    key = _score_key(pool, name, options)
-    if out.exists() and marker.exists():
-        try:
-            done = json.loads(marker.read_text())
-        except json.JSONDecodeError:
-            done = {}
-        if {k: done.get(k) for k in key} == key:
-            table = load_scores(out)
-            table.attrs.update(done.get("attrs", {}))
-            table.attrs["reused"] = True
-            return table
-    table = score(pool, name, out=out, **options)
-    marker.write_text(json.dumps({**key, "attrs": jsonable(dict(table.attrs))}, indent=1))
-    table.attrs["reused"] = False
-    return table
+    return score(pool, name, out=out, on_mismatch="overwrite", **options)
 
 
 def _scorer_specs(scorers) -> list[tuple[str, dict]]:
@@ -137,16 +460,16 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
 
     ``scorers`` is a list of registered names, a dict ``{name: options}``, or a list of ``(name, options)``
     pairs; ``common`` options (e.g. ``device="cuda"``) go to every scorer that names them as parameters. With ``out``
-    (a folder), each scorer's table is cached there as ``<name>.parquet`` like :func:`score_cached` (reused
+    (a folder), each scorer's shards go to ``out/<name>/`` like :func:`score_cached` (resumed, and reused
     when the scorer, its options and the pool match) and the joined table is written to
-    ``score_table.parquet``.
+    ``out/score_table.parquet`` (read back with :func:`load_score_table`).
 
     The table is indexed by id in pool order: ``source``, then each scorer's selection columns (as it
     declares them), then ``status_<name>`` for a scorer that reports a per-sample status. Two scorers that
     make the same column are an error. ``attrs["scorers"]`` holds, per scorer, its ``columns``, whether it
     is ``pool_dependent``, its ``label``, ``options``, ``timing`` and whether the table was ``reused``.
     """
-    import inspect
+    from kit.provenance import pool_hash
 
     specs = _scorer_specs(scorers)
     out = Path(out) if out is not None else None
@@ -157,7 +480,7 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
         cls = SCORERS.get(name)
         accepted = inspect.signature(cls).parameters  # common options go where they are named parameters
         opts = {**{k: v for k, v in common.items() if k in accepted}, **opts}
-        table = (score_cached(pool, name, out / f"{name}.parquet", **opts) if out is not None
+        table = (score_cached(pool, name, part_path(out, name), **opts) if out is not None
                  else score(pool, name, **opts))
         cols = list(table.attrs.get("columns", []))
         for col in cols:
@@ -169,18 +492,48 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
         if "status" in table.columns:
             joined[f"status_{name}"] = table["status"].reindex(joined.index)
         info[name] = {"columns": cols, "pool_dependent": bool(table.attrs.get("pool_dependent", False)),
-                      "label": table.attrs.get("label", name), "options": table.attrs.get("options", {}),
+                      "label": table.attrs.get("label", name),
+                      "short_label": table.attrs.get("short_label", table.attrs.get("label", name)),
+                      "options": table.attrs.get("options", {}),
                       "timing": table.attrs.get("timing", {}), "reused": bool(table.attrs.get("reused", False))}
     joined.index.name = "id"
-    joined.attrs = {"scorers": info}
+    joined.attrs = {"scorers": info, "pool": pool_hash(pool)}
+    record_collapse(joined)  # every scorer's columns: attrs["collapse"], attrs["summary"], a warning each
     if out is not None:
-        save_scores(joined, out / "score_table.parquet")
+        save_scores(joined, out / TABLE_FILE)
     return joined
 
 
-def scorer_label(scores: pd.DataFrame, name: str, default: str | None = None) -> str:
-    """The label a score table records for scorer ``name`` (e.g. the image-text stand-in says it is not CLIP)."""
+TABLE_FILE = "score_table.parquet"
+
+
+def part_path(out, name: str) -> Path:
+    """Where :func:`score_table` with ``out=out`` keeps scorer ``name``'s own score folder."""
+    return Path(out) / name
+
+
+def load_score_table(out, pool=None) -> pd.DataFrame | None:
+    """The joined table :func:`score_table` wrote under ``out``, or ``None`` when there is none.
+
+    With ``pool``, a table scored on other data (another pool hash) counts as none.
+    """
+    from kit.provenance import pool_hash
+
+    path = Path(out) / TABLE_FILE
+    if not path.is_file():
+        return None
+    table = load_scores(path)
+    if pool is not None and table.attrs.get("pool") != pool_hash(pool):
+        return None
+    return table
+
+
+def scorer_label(scores: pd.DataFrame, name: str, short: bool = True, default: str | None = None) -> str:
+    """The label a score table records for scorer ``name`` (the image-text stand-in says it is not CLIP).
+
+    ``short`` gives the few words meant for axis labels and titles; ``False`` the full description.
+    """
     info = scores.attrs.get("scorers", {}).get(name)
     if info is None:
         return default if default is not None else name
-    return str(info.get("label", name))
+    return str(info.get("short_label" if short else "label", info.get("label", name)))

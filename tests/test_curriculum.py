@@ -1,4 +1,4 @@
-"""The K-stage quality curriculum (method B) and its export as one LLaVA JSON per stage plus a manifest."""
+"""The K-stage quality curriculum and its export as one LLaVA JSON per stage plus a manifest."""
 import json
 
 import numpy as np
@@ -12,30 +12,28 @@ from kit.quality.curriculum import MANIFEST_NAME, build_curriculum, export_curri
 
 def random_scores(n: int = 600, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"image_text": rng.normal(0.3, 0.05, n), "loss_mean": rng.gamma(2.0, 1.0, n)},
+    return pd.DataFrame({"image_text": rng.normal(0.3, 0.05, n), "loss_sum": rng.gamma(2.0, 1.0, n)},
                         index=[f"s{i:04d}" for i in range(n)])
 
 
-def regions(scores, stages, lo=0.01, hi=0.99):
-    """Each stage's region computed from the definition, independently of the kit."""
-    s, l = scores["image_text"], scores["loss_mean"]
+def regions(scores, stages, lo=0.01, hi=0.99, outside="exclude", loss_col="loss_sum"):
+    """Each stage's region computed from the definition, independently of the kit: inside the bounds,
+    l >= L_min + k dL and s >= S_min + k dS (``outside="clip"``: every point clipped into the bounds first)."""
+    s, l = scores["image_text"], scores[loss_col]
     s_min, s_max = np.quantile(s, [lo, hi])
     l_min, l_max = np.quantile(l, [lo, hi])
+    if outside == "clip":
+        s, l = s.clip(s_min, s_max), l.clip(l_min, l_max)
     ds, dl = (s_max - s_min) / stages, (l_max - l_min) / stages
-    out = []
-    for k in range(stages):
-        if k == 0:  # clipped into the bounds, nothing lies below them
-            out.append(set(scores.index))
-        else:
-            out.append(set(scores.index[(l >= l_min + k * dl) & (s >= s_min + k * ds)]))
-    return out
+    return [set(scores.index[(l >= l_min + k * dl) & (l <= l_max) & (s >= s_min + k * ds) & (s <= s_max)])
+            for k in range(stages)]
 
 
 def test_stages_are_disjoint_inside_their_nested_regions():
     scores = random_scores()
-    stages = build_curriculum(scores, stages=3, sizes=[60, 30, 5], seed=0)
+    stages = build_curriculum(scores, stages=3, sizes=[60, 30, 3], seed=0)
     expected = regions(scores, 3)
-    assert len(stages) == 3 and [len(st) for st in stages] == [60, 30, 5]
+    assert len(stages) == 3 and [len(st) for st in stages] == [60, 30, 3]
     for k, stage in enumerate(stages):
         assert set(stage) <= expected[k], k
         assert stage.resolved["stage"] == k and stage.report["region_size"] == len(expected[k])
@@ -44,7 +42,7 @@ def test_stages_are_disjoint_inside_their_nested_regions():
     assert len(flat) == len(set(flat))
     # later stages sit further toward high s and high l
     means = [scores.loc[list(st)].mean() for st in stages]
-    assert means[0]["loss_mean"] < means[1]["loss_mean"] < means[2]["loss_mean"]
+    assert means[0]["loss_sum"] < means[1]["loss_sum"] < means[2]["loss_sum"]
     assert means[0]["image_text"] < means[1]["image_text"] < means[2]["image_text"]
 
 
@@ -72,28 +70,65 @@ def test_sizes_forms_and_shortfall_notes():
     assert set(last) == available and len(last) < 1000
     assert last.shortfall == kit.Shortfall(1000, len(available), last.shortfall.reason)
     assert "stage 3" in last.shortfall.reason and str(last.shortfall) in last.notes
-    assert stages[0].notes == [] and stages[0].shortfall is None
+    assert stages[0].shortfall is None and len(stages[0].notes) == 1
+    assert stages[0].notes[0].startswith(f"{len(scores) - len(expected[0])} scored samples lie outside the bounds")
+    clipped = build_curriculum(scores, stages=4, sizes=10, seed=1, outside="clip")
+    assert clipped[0].notes == [f"{len(scores) - len(expected[0])} scored samples lie outside the bounds, "
+                                "clipped into the edge cells"]
 
 
-def test_stage_zero_keeps_outliers_and_unscored_are_never_drawn():
+def test_points_outside_the_bounds_are_in_no_stage_by_default():
     scores = random_scores(200)
-    scores.loc["tiny_loss"] = [0.3, -50.0]  # far below L_min: clipped in, still in stage 0's region
+    scores.loc["tiny_loss"] = [0.3, -50.0]    # far below L_min
+    scores.loc["huge_both"] = [9.0, 500.0]    # far above S_max and L_max: the top-right outlier
     scores.loc["unscored"] = [np.nan, 1.0]
-    (only,) = build_curriculum(scores, stages=1, sizes=len(scores), seed=0)
-    assert "tiny_loss" in only and "unscored" not in only
+    stages = build_curriculum(scores, stages=3, sizes=len(scores), seed=0)
+    expected = regions(scores.drop(index="unscored"), 3)
+    drawn = [sid for st in stages for sid in st]
+    assert not {"tiny_loss", "huge_both", "unscored"} & set(drawn)
+    assert stages[0].report["region_size"] == len(expected[0])
+    # every sample inside the bounds is drawn in some stage (the sizes are large)
+    space = kit.quality.space.QualitySpace.fit(scores)
+    inside = set(scores.index[space.assign(scores)["in_cell"]])
+    assert set(drawn) == inside and len(drawn) == len(inside)
+    n_out = int(space.outside_mask(scores).sum())
+    assert n_out >= 4 and stages[0].report["n_outside"] == n_out
+    assert any(f"{n_out} scored samples lie outside the bounds and in no cell" in n for n in stages[0].notes)
+    assert any("1 sample without a finite" in n for n in stages[0].notes)
+    # the last stage stops at the upper bounds: nothing above S_max or L_max
+    assert (scores.loc[list(stages[2]), "loss_sum"] <= space.l_max).all()
+    assert (scores.loc[list(stages[2]), "image_text"] <= space.s_max).all()
+    assert "<= l <=" in stages[2].shortfall.reason
+
+
+def test_clip_option_keeps_outliers_in_the_stages():
+    scores = random_scores(200)
+    scores.loc["tiny_loss"] = [0.3, -50.0]
+    scores.loc["huge_both"] = [9.0, 500.0]
+    scores.loc["unscored"] = [np.nan, 1.0]
+    (only,) = build_curriculum(scores, stages=1, sizes=len(scores), seed=0, outside="clip")
+    assert "tiny_loss" in only and "huge_both" in only and "unscored" not in only
     assert len(only) == len(scores) - 1
-    assert any("1 sample without a finite" in n for n in only.notes)
+    stages = build_curriculum(scores, stages=3, sizes=[5, 5, 1000], seed=0, outside="clip")
+    expected = regions(scores.drop(index="unscored"), 3, outside="clip")
+    assert "huge_both" in expected[2]
+    for k, stage in enumerate(stages):
+        assert set(stage) <= expected[k] and stage.report["region_size"] == len(expected[k])
+    assert any("clipped into the edge cells" in n for n in stages[0].notes)
+    assert stages[0].resolved["space"]["outside"] == "clip"
 
 
 def test_space_options_pass_through():
     scores = random_scores()
-    scores["loss_sum"] = scores["loss_mean"] * np.arange(1, len(scores) + 1)
-    stages = build_curriculum(scores, stages=2, sizes=20, seed=0, loss="sum", bounds=(0.05, 0.95))
-    l_min, l_max = np.quantile(scores["loss_sum"], [0.05, 0.95])
+    scores["loss_mean"] = scores["loss_sum"] / np.arange(1, len(scores) + 1)
+    assert build_curriculum(scores, stages=2, sizes=20, seed=0)[0].resolved["space"]["loss_col"] == "loss_sum"
+    stages = build_curriculum(scores, stages=2, sizes=20, seed=0, loss="mean", bounds=(0.05, 0.95))
+    l_min, l_max = np.quantile(scores["loss_mean"], [0.05, 0.95])
     assert stages[1].resolved["l_threshold"] == pytest.approx(l_min + (l_max - l_min) / 2)
-    assert (scores.loc[list(stages[1]), "loss_sum"] >= stages[1].resolved["l_threshold"]).all()
-    assert stages[1].params == {"loss": "sum", "bounds": (0.05, 0.95)}  # as passed; the space is in resolved
-    assert stages[1].resolved["space"]["loss_col"] == "loss_sum"
+    assert (scores.loc[list(stages[1]), "loss_mean"] >= stages[1].resolved["l_threshold"]).all()
+    assert stages[1].params == {"loss": "mean", "bounds": (0.05, 0.95)}  # as passed; the space is in resolved
+    assert stages[1].resolved["space"]["loss_col"] == "loss_mean"
+    assert set(stages[1]) <= regions(scores, 2, 0.05, 0.95, loss_col="loss_mean")[1]
 
 
 @pytest.fixture
@@ -110,7 +145,7 @@ def tiny_pool(tmp_path):
 
 
 def test_export_writes_one_llava_json_per_stage_and_a_manifest(tiny_pool, tmp_path):
-    scores = pd.DataFrame({"image_text": [0.1, 0.2, 0.3], "loss_mean": [1.0, 2.0, 3.0]},
+    scores = pd.DataFrame({"image_text": [0.1, 0.2, 0.3], "loss_sum": [1.0, 2.0, 3.0]},
                           index=["id0", "id1", "id2"])
     stages = build_curriculum(scores, stages=3, sizes=1, seed=0, bounds=(0.0, 1.0))
     out = tmp_path / "curric"

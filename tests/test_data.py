@@ -21,13 +21,20 @@ EXPECTED_REJECTIONS = {
     "bad_turn": "malformed_conversation",
     "two_humans": "not_alternating",
     "ends_on_human": "not_alternating",
+    "bad_bytes": "not_utf8",
+    "two_images": "multiple_images",
+    "image_number": "invalid_image_field",
+    "dotdot": "path_escapes_root",
+    "absolute": "absolute_path",
+    "symlink_out": "symlink_escapes_root",
+    "bomb": "image_too_large",
 }
 
 
 @pytest.mark.parametrize("name", ["pool.json", "pool.jsonl"])
 def test_every_rejection_kind_is_reported(corrupt_pool_dir, name):
     pool = kit.load_pool(corrupt_pool_dir / name)
-    assert pool.n_input == 17
+    assert pool.n_input == 25
     assert pool.n_input == len(pool.table) + len(pool.report)
     assert list(pool.table.index) == ["ok_1", "ok_no_source", "ok_gray", "ok_rgba"]
     # every reason the loader knows is exercised by the fixture
@@ -38,19 +45,20 @@ def test_every_rejection_kind_is_reported(corrupt_pool_dir, name):
             continue  # a malformed record has no readable id: it is reported by line
         assert by_id[sid] == reason, sid
     no_id = pool.report[pool.report["id"].isna()]
-    assert sorted(no_id["reason"]) == ["malformed_json", "missing_id", "not_an_object"]
+    assert sorted(no_id["reason"]) == ["invalid_id", "malformed_json", "missing_id", "not_an_object"]
     assert pool.report["line"].is_monotonic_increasing
-    assert "13 rejected" in pool.summary()
+    assert "21 rejected" in pool.summary()
 
 
 def test_malformed_json_reports_its_line(corrupt_pool_dir):
     pool = kit.load_pool(corrupt_pool_dir / "pool.json")
     row = pool.report[pool.report["reason"] == "malformed_json"].iloc[0]
-    text = (corrupt_pool_dir / "pool.json").read_text().splitlines()
+    text = (corrupt_pool_dir / "pool.json").read_text(errors="replace").splitlines()
     assert '"bad_json"' in text[row["line"] - 1]
     pool = kit.load_pool(corrupt_pool_dir / "pool.jsonl")
     row = pool.report[pool.report["reason"] == "malformed_json"].iloc[0]
-    assert '"bad_json"' in (corrupt_pool_dir / "pool.jsonl").read_text().splitlines()[row["line"] - 1]
+    text = (corrupt_pool_dir / "pool.jsonl").read_text(errors="replace").splitlines()
+    assert '"bad_json"' in text[row["line"] - 1]
 
 
 def test_accepted_table_columns(corrupt_pool_dir):
@@ -89,7 +97,7 @@ def test_strict_mode_raises_naming_the_sample(corrupt_pool_dir, name, tmp_path):
         kit.load_pool(corrupt_pool_dir / name, strict=True)
     assert info.value.reason == "malformed_json"
     # without the malformed records, the first problem is the missing id, then the duplicate
-    records = json.loads((corrupt_pool_dir / "pool.jsonl").read_text().splitlines()[0])
+    records = json.loads((corrupt_pool_dir / "pool.jsonl").read_text(errors="replace").splitlines()[0])
     good = tmp_path / "pool.jsonl"
     good.write_text(json.dumps(records) + "\n" + json.dumps({**records, "conversations": []}) + "\n")
     with pytest.raises(kit.PoolValidationError, match="ok_1") as info:

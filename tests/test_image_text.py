@@ -134,6 +134,20 @@ def test_neighbours_are_leave_one_out():
     assert neighbour_text_embeddings(feats[:1], texts[:1]) is None
 
 
+def test_neighbours_can_skip_identical_images():
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(20, 16)).astype(np.float32)
+    feats[5] = feats[3]                       # samples 3 and 5 share one image file
+    texts = rng.normal(size=(20, 8)).astype(np.float32)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    near = neighbour_text_embeddings(feats, texts, k=1)
+    np.testing.assert_allclose(near[3], texts[5], atol=1e-5)   # its twin is its nearest neighbour
+    far = neighbour_text_embeddings(feats, texts, k=1, skip_identical=True)
+    assert not np.allclose(far[3], texts[5], atol=1e-3) and not np.allclose(far[5], texts[3], atol=1e-3)
+    others = np.arange(20) != 3
+    np.testing.assert_allclose(far[others & (np.arange(20) != 5)], near[others & (np.arange(20) != 5)], atol=1e-6)
+
+
 # --------------------------------------------------------------------------- open_clip
 
 @pytest.fixture(scope="module")

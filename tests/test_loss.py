@@ -208,10 +208,10 @@ def test_smollm2_truncation_and_empty_answers_keep_their_rows(tmp_path, smollm2)
 
 @pytest.mark.slow
 def test_registry_route_writes_parquet(tmp_path, pool, smollm2, smollm2_scores):
-    out = tmp_path / "loss.parquet"
+    out = tmp_path / "loss"
     sub = pool.subset(["s3", "s0"])
     table = kit.score(sub, "loss", out=out, model=smollm2.model, processor=smollm2.tokenizer, progress=False)
-    back = pd.read_parquet(out)
+    back = kit.load_scores(out)
     assert list(back.index) == ["s3", "s0"]
     np.testing.assert_allclose(back["loss_mean"], table["loss_mean"])
     np.testing.assert_allclose(back["loss_mean"], smollm2_scores[1].loc[["s3", "s0"], "loss_mean"], atol=1e-4)

@@ -1,4 +1,4 @@
-"""DIS, DIL, DIQ, draws from cells and unions of selections (method B), directly and through kit.select."""
+"""DIS, DIL, DIQ, draws from cells and unions of selections (quality-driven curriculum), directly and through kit.select."""
 import warnings
 
 import numpy as np
@@ -14,13 +14,13 @@ from kit.quality.selectors import select_cells, select_dil, select_dis, select_d
 def cells_table(per_cell: int = 10, seed: int = 0) -> pd.DataFrame:
     """``per_cell`` points inside each cell (r, c) of [0, 3]^2 (ids ``c<r><c>_k``), anchors at 0 and 3."""
     rng = np.random.default_rng(seed)
-    rows = [("anchor_lo", 0.0, 0.0, 0.0), ("anchor_hi", 3.0, 3.0, 30.0)]
+    rows = [("anchor_lo", 0.0, 0.0, 0.0), ("anchor_hi", 3.0, 3.0, 0.3)]
     for r in range(3):
         for c in range(3):
             for k in range(per_cell):
                 s, l = r + rng.uniform(0.1, 0.9), c + rng.uniform(0.1, 0.9)
-                rows.append((f"c{r}{c}_{k}", s, l, l * (k + 1)))
-    return pd.DataFrame(rows, columns=["id", "image_text", "loss_mean", "loss_sum"]).set_index("id")
+                rows.append((f"c{r}{c}_{k}", s, l, l / (k + 1)))  # summed over k + 1 tokens
+    return pd.DataFrame(rows, columns=["id", "image_text", "loss_sum", "loss_mean"]).set_index("id")
 
 
 OPTS = {"bounds": (0.0, 1.0)}
@@ -39,11 +39,12 @@ def test_dis_and_dil_are_exact_top_n_with_ties_in_pool_order():
     l = np.round(rng.random(60), 1)
     s[5] = np.nan
     ids = [f"x{i}" for i in range(60)]
-    scores = pd.DataFrame({"image_text": s, "loss_mean": l, "loss_sum": l[::-1].copy()}, index=ids)
+    scores = pd.DataFrame({"image_text": s, "loss_sum": l, "loss_mean": l[::-1].copy()}, index=ids)
     for n in (0, 1, 7, 30):
         assert select_dis(scores, n) == expected_top(list(s), ids, n)
-        assert select_dil(scores, n) == expected_top(list(l), ids, n)
-        assert select_dil(scores, n, loss="sum") == expected_top(list(l[::-1]), ids, n)
+        assert select_dil(scores, n) == expected_top(list(l), ids, n)   # summed loss by default (the paper)
+        assert select_dil(scores, n, loss="mean") == expected_top(list(l[::-1]), ids, n)
+    assert select_dil(scores, 5).resolved == {"col": "loss_sum"}
     sel = select_dis(scores, 10)
     assert "x5" not in select_dis(scores, 59)
     assert any("1 sample without a finite 'image_text'" in note for note in sel.notes)
@@ -76,7 +77,7 @@ def test_diq_region_smaller_than_budget_returns_all_and_says_so():
 
 def test_unscored_samples_are_never_drawn():
     scores = cells_table()
-    scores.loc["c22_0", "loss_mean"] = np.nan
+    scores.loc["c22_0", "loss_sum"] = np.nan
     scores.loc["c22_1", "image_text"] = np.nan
     sel = select_diq(scores, 100, **OPTS)
     assert set(sel) == TOP_RIGHT - {"c22_0", "c22_1"}
@@ -103,10 +104,10 @@ def test_cells_draw_from_a_union_of_cells():
 
 def test_space_options_and_ready_space():
     scores = cells_table()
-    # loss="sum": the top-right cell is now judged by summed loss
-    space = QualitySpace.fit(scores, loss="sum", **OPTS)
+    # loss="mean": the top-right cell is now judged by the per-token loss
+    space = QualitySpace.fit(scores, loss="mean", **OPTS)
     expected = set(space.ids_in(scores, "top_right"))
-    assert set(select_diq(scores, 1000, loss="sum", **OPTS)) == expected
+    assert set(select_diq(scores, 1000, loss="mean", **OPTS)) == expected != TOP_RIGHT
     # a space fitted on the whole pool applied to part of it
     full = QualitySpace.fit(scores, **OPTS)
     part = scores.drop(index=["anchor_lo", "anchor_hi"])
@@ -117,10 +118,33 @@ def test_space_options_and_ready_space():
     with pytest.raises(TypeError, match="unknown option"):
         select_diq(part, 3, gird=4)
     # a 2x2 equal-frequency grid: the top-right quarter by both medians
-    quarters = select_cells(scores, 1000, cells="top_right", grid=2, binning="frequency")
-    s_med, l_med = np.quantile(scores["image_text"], 0.5), np.quantile(scores["loss_mean"], 0.5)
-    want = scores.index[(scores["image_text"] >= s_med) & (scores["loss_mean"] >= l_med)]
+    quarters = select_cells(scores, 1000, cells="top_right", grid=2, binning="frequency", outside="clip")
+    s_med, l_med = np.quantile(scores["image_text"], 0.5), np.quantile(scores["loss_sum"], 0.5)
+    want = scores.index[(scores["image_text"] >= s_med) & (scores["loss_sum"] >= l_med)]
     assert set(quarters) == set(want)
+
+
+def test_points_outside_the_bounds_are_never_drawn_unless_clipped():
+    scores = cells_table()
+    scores.loc["far_top_right"] = [50.0, 50.0, 5.0]    # beyond S_max and L_max
+    scores.loc["far_low_score"] = [-50.0, 2.5, 0.5]   # below S_min, high loss
+    space = QualitySpace.fit(scores, bounds=(0.01, 0.99))
+    outside = set(scores.index[space.outside_mask(scores)])
+    assert {"far_top_right", "far_low_score"} <= outside
+    every = select_diq(scores, 1000, bounds=(0.01, 0.99))
+    assert set(every) == set(space.ids_in(scores, "top_right")) and not set(every) & outside
+    assert every.report["n_outside"] == len(outside)
+    assert any(f"{len(outside)} scored samples lie outside the bounds and in no cell" in n for n in every.notes)
+    all_cells = select_cells(scores, 1000, cells=[(r, c) for r in range(3) for c in range(3)], bounds=(0.01, 0.99))
+    assert set(all_cells) == set(scores.index) - outside
+    clipped = select_diq(scores, 1000, bounds=(0.01, 0.99), outside="clip")
+    assert "far_top_right" in clipped and "far_low_score" not in clipped
+    assert any("clipped into the edge cells" in n for n in clipped.notes)
+    assert clipped.resolved["space"]["outside"] == "clip"
+    everywhere = [(r, c) for r in range(3) for c in range(3)]
+    assert set(select_cells(scores, 1000, cells=everywhere, bounds=(0.01, 0.99), outside="clip")) == set(scores.index)
+    # DIS and DIL rank the whole table: no bounds
+    assert select_dis(scores, 1)[0] == "far_top_right"
 
 
 def test_union_keeps_first_seen_order_without_duplicates():

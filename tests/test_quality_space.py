@@ -1,4 +1,5 @@
-"""The 2-D quality space: bounds, grids (equal-width / equal-frequency), clipping, named cells, summaries."""
+"""The 2-D quality space: bounds, points outside them (excluded by default, clipped as an option), grids
+(equal-width / equal-frequency), named cells, summaries."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,12 +10,12 @@ from kit.quality.space import QualitySpace, cell_names, grid_matrix, grid_summar
 def layout_table():
     """Cell (r, c) holds r*3 + c + 1 points at its centre (s = r + .5, l = c + .5); two anchors set the
     bounds to exactly [0, 3] in s and l, so the equal-width edges are 0, 1, 2, 3."""
-    rows = [{"id": "anchor_lo", "image_text": 0.0, "loss_mean": 0.0},
-            {"id": "anchor_hi", "image_text": 3.0, "loss_mean": 3.0}]
+    rows = [{"id": "anchor_lo", "image_text": 0.0, "loss_sum": 0.0},
+            {"id": "anchor_hi", "image_text": 3.0, "loss_sum": 3.0}]
     for r in range(3):
         for c in range(3):
             for k in range(r * 3 + c + 1):
-                rows.append({"id": f"p{r}{c}_{k}", "image_text": r + 0.5, "loss_mean": c + 0.5})
+                rows.append({"id": f"p{r}{c}_{k}", "image_text": r + 0.5, "loss_sum": c + 0.5})
     return pd.DataFrame(rows).set_index("id")
 
 
@@ -36,7 +37,7 @@ def test_equal_width_grid_puts_points_in_their_cells():
 
 
 def test_row_is_score_and_col_is_loss():
-    scores = pd.DataFrame({"image_text": [0.0, 10.0, 0.0, 10.0], "loss_mean": [0.0, 0.0, 10.0, 10.0]},
+    scores = pd.DataFrame({"image_text": [0.0, 10.0, 0.0, 10.0], "loss_sum": [0.0, 0.0, 10.0, 10.0]},
                           index=["low_s_low_l", "high_s_low_l", "low_s_high_l", "high_s_high_l"])
     space = QualitySpace.fit(scores, bounds=(0, 1))
     assert space.ids_in(scores, "top_left") == ["high_s_low_l"]
@@ -44,41 +45,104 @@ def test_row_is_score_and_col_is_loss():
     assert space.ids_in(scores, "top_right") == ["high_s_high_l"]
 
 
-def test_outliers_are_clipped_into_edge_cells_not_dropped():
+def outlier_table():
+    """A 10 x 10 grid of points in [0, 1]^2 and two far outliers, one on each side of the bounds."""
     g = np.linspace(0, 1, 10)
     s, l = np.meshgrid(g, g)
-    scores = pd.DataFrame({"image_text": s.ravel(), "loss_mean": l.ravel()},
-                          index=[f"g{i}" for i in range(100)])
+    scores = pd.DataFrame({"image_text": s.ravel(), "loss_sum": l.ravel()}, index=[f"g{i}" for i in range(100)])
     scores.loc["far_top_left"] = [1e6, -1e6]
     scores.loc["far_bottom_right"] = [-1e6, 1e6]
+    return scores
+
+
+def test_points_outside_the_bounds_are_in_no_cell_by_default():
+    scores = outlier_table()
     space = QualitySpace.fit(scores, bounds=(0.05, 0.95))
-    assert space.s_min == pytest.approx(np.quantile(scores["image_text"], 0.05))
-    assert space.l_max == pytest.approx(np.quantile(scores["loss_mean"], 0.95))
+    assert space.outside == "exclude"
+    s_min, s_max = np.quantile(scores["image_text"], [0.05, 0.95])
+    l_min, l_max = np.quantile(scores["loss_sum"], [0.05, 0.95])
+    assert (space.s_min, space.s_max, space.l_min, space.l_max) == pytest.approx((s_min, s_max, l_min, l_max))
+    # the paper's regions: S_min <= s <= S_max and L_min <= l <= L_max, computed here independently
+    s, l = scores["image_text"], scores["loss_sum"]
+    inside = (s >= s_min) & (s <= s_max) & (l >= l_min) & (l <= l_max)
+    assert 0 < (~inside).sum() < len(scores)
+    cells = space.assign(scores)
+    assert cells["in_cell"].tolist() == inside.tolist()
+    assert cells["outside"].tolist() == (~inside).tolist() and cells["scored"].all()
+    assert (cells.loc[~inside, ["row", "col"]] == -1).all().all()
+    assert cells.loc[inside, "row"].between(0, 2).all() and cells.loc[inside, "col"].between(0, 2).all()
+    assert space.n_outside == int((~inside).sum()) and space.n_points == len(scores)
+    assert f"{space.n_outside} of {len(scores)} scored samples lie outside the bounds and in no cell" in space.notes[0]
+    every_cell = [(r, c) for r in range(3) for c in range(3)]
+    assert set(space.ids_in(scores, every_cell)) == set(scores.index[inside])
+    assert "far_top_left" not in space.ids_in(scores, "top_left")
+    names = space.cell_of(scores)
+    assert names["far_top_left"] == names["far_bottom_right"] == "outside"
+    assert (names[~inside] == "outside").all() and not (names[inside] == "outside").any()
+    summary = grid_summary(scores, space)
+    assert summary["count"].sum() == inside.sum() and summary.attrs["n_outside"] == (~inside).sum()
+    assert summary["fraction"].sum() == pytest.approx(1.0)
+    crosstab = space.crosstab(scores, pd.Series("x", index=scores.index, name="defect"))
+    assert crosstab.loc["x", "outside"] == (~inside).sum() and crosstab.loc["x"].sum() == len(scores)
+    assert space.info()["outside"] == "exclude" and space.info()["n_outside"] == space.n_outside
+
+
+def test_bounds_are_closed():
+    scores = layout_table()  # the anchors sit exactly on the bounds
+    space = QualitySpace.fit(scores, bounds=(0.0, 1.0))
+    assert space.n_outside == 0 and not space.notes
+    cells = space.assign(scores)
+    assert tuple(cells.loc["anchor_lo", ["row", "col"]]) == (0, 0)
+    assert tuple(cells.loc["anchor_hi", ["row", "col"]]) == (2, 2)
+    # applied to new points: on a bound is inside, a hair beyond it is outside
+    probe = pd.DataFrame({"image_text": [3.0, 3.0 + 1e-9, 0.0, 1.5], "loss_sum": [3.0, 1.5, -1e-9, 0.0]},
+                         index=["on_top", "above", "left_of", "on_left"])
+    assert space.cell_of(probe).tolist() == ["top_right", "outside", "outside", "middle_left"]
+
+
+def test_clip_option_puts_outliers_in_the_edge_cells():
+    scores = outlier_table()
+    space = QualitySpace.fit(scores, bounds=(0.05, 0.95), outside="clip")
     cells = space.assign(scores)
     assert tuple(cells.loc["far_top_left", ["row", "col"]]) == (2, 0)
     assert tuple(cells.loc["far_bottom_right", ["row", "col"]]) == (0, 2)
-    assert cells["scored"].all() and cells["row"].between(0, 2).all() and cells["col"].between(0, 2).all()
+    assert cells["in_cell"].all() and cells["row"].between(0, 2).all() and cells["col"].between(0, 2).all()
+    assert cells["outside"].sum() == space.n_outside > 0   # still counted as outside the bounds
+    assert "clipped into the edge cells" in space.notes[0]
     summary = grid_summary(scores, space)
-    assert summary["count"].sum() == len(scores)
+    assert summary["count"].sum() == len(scores) and summary.attrs["n_outside"] == 0
+    assert "outside" not in set(space.cell_of(scores))
     clipped = space.clip(scores)
     assert clipped.loc["far_top_left", "s"] == space.s_max and clipped.loc["far_top_left", "l"] == space.l_min
+    # the bounds and edges are the same in both modes; only the outliers move
+    excluded = QualitySpace.fit(scores, bounds=(0.05, 0.95))
+    np.testing.assert_allclose(excluded.s_edges, space.s_edges)
+    with pytest.raises(ValueError, match="outside"):
+        QualitySpace.fit(scores, outside="drop")
 
 
 def test_equal_frequency_bins_give_equal_counts():
     rng = np.random.default_rng(3)
-    scores = pd.DataFrame({"image_text": rng.lognormal(0, 1.5, 900), "loss_mean": rng.exponential(2.0, 900)},
+    scores = pd.DataFrame({"image_text": rng.lognormal(0, 1.5, 900), "loss_sum": rng.exponential(2.0, 900)},
                           index=[f"s{i}" for i in range(900)])
+    clip = QualitySpace.fit(scores, binning="frequency", outside="clip").assign(scores)
+    assert clip["row"].value_counts().sort_index().tolist() == [300, 300, 300]
+    assert clip["col"].value_counts().sort_index().tolist() == [300, 300, 300]
+    # by default the edges are quantiles of the points in cells: equal counts among those
     freq = QualitySpace.fit(scores, binning="frequency").assign(scores)
-    assert freq["row"].value_counts().sort_index().tolist() == [300, 300, 300]
-    assert freq["col"].value_counts().sort_index().tolist() == [300, 300, 300]
+    inside = freq[freq["in_cell"]]
+    assert 800 < len(inside) < 900
+    for axis in ("row", "col"):
+        counts = inside[axis].value_counts().sort_index()
+        assert counts.index.tolist() == [0, 1, 2] and counts.max() - counts.min() <= 1, (axis, counts.tolist())
     width = QualitySpace.fit(scores, binning="width").assign(scores)
     assert width["row"].value_counts().max() > 400  # skewed scores crowd equal-width bins
 
 
 def test_grid_size_and_binning_options():
     rng = np.random.default_rng(0)
-    scores = pd.DataFrame({"image_text": rng.random(400), "loss_mean": rng.random(400)})
-    space = QualitySpace.fit(scores, grid=4, binning="frequency")
+    scores = pd.DataFrame({"image_text": rng.random(400), "loss_sum": rng.random(400)})
+    space = QualitySpace.fit(scores, grid=4, binning="frequency", bounds=(0.0, 1.0))
     assert space.grid == 4 and len(space.l_edges) == 5
     assert space.assign(scores)["col"].value_counts().tolist() == [100] * 4
     assert "top_right" in space.cell_names() and "center" not in space.cell_names()
@@ -101,14 +165,17 @@ def test_unscored_rows_lie_in_no_cell():
     assert summary["count"].sum() == len(scores) - 2 and summary.attrs["n_unscored"] == 2
 
 
-def test_loss_sum_option_uses_the_sum_column():
+def test_loss_sum_is_the_default_and_mean_an_option():
     scores = pd.DataFrame({"image_text": [0.0, 1.0], "loss_mean": [0.0, 1.0], "loss_sum": [5.0, 0.0]},
                           index=["a", "b"])
-    mean_space = QualitySpace.fit(scores, bounds=(0, 1))
-    sum_space = QualitySpace.fit(scores, bounds=(0, 1), loss="sum")
+    sum_space = QualitySpace.fit(scores, bounds=(0, 1))   # the paper sums the loss over the answer tokens
+    mean_space = QualitySpace.fit(scores, bounds=(0, 1), loss="mean")
     assert sum_space.loss_col == "loss_sum" and sum_space.l_max == 5.0
+    assert QualitySpace.fit(scores, bounds=(0, 1), loss="sum").loss_col == "loss_sum"
+    assert mean_space.loss_col == "loss_mean"
     assert mean_space.ids_in(scores, "top_right") == ["b"]
     assert sum_space.ids_in(scores, "top_left") == ["b"]
+    assert QualitySpace.fit(scores, loss_col="loss_mean").loss_col == "loss_mean"
     with pytest.raises(ValueError, match="disagree"):
         QualitySpace.fit(scores, loss="sum", loss_col="loss_mean")
 
@@ -128,11 +195,11 @@ def test_parse_cells_names_pairs_and_errors():
 
 
 def test_bad_values_name_the_sample():
-    scores = pd.DataFrame({"image_text": [0.1, "oops"], "loss_mean": [1.0, 2.0]}, index=["fine", "broken"])
+    scores = pd.DataFrame({"image_text": [0.1, "oops"], "loss_sum": [1.0, 2.0]}, index=["fine", "broken"])
     with pytest.raises(ValueError, match="broken"):
         QualitySpace.fit(scores)
-    with pytest.raises(KeyError, match="loss_mean"):
-        QualitySpace.fit(scores.loc[["fine"]].drop(columns="loss_mean"))
+    with pytest.raises(KeyError, match="loss_sum"):
+        QualitySpace.fit(scores.loc[["fine"]].drop(columns="loss_sum"))
 
 
 def test_grid_summary_counts_edges_tokens_and_matrix():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kit
-from kit.capabilities import STYLES, capability_keys
+from kit.capabilities import STYLES, capability_keys, expected_column
 from kit.mmssr.rich import RichScorer
 from kit.mmssr.distilled import DEFAULT_WEIGHTS, DistilledHead
 from kit.mmssr.style import Styler
@@ -51,21 +51,32 @@ def test_shipped_head_is_small_and_says_how_it_was_made():
     scorer = DistilledHead.load(progress=False)
     meta = scorer.metadata
     assert scorer.capabilities == KEYS and scorer.styles == list(STYLES)
-    assert "same pool" in meta["note"] and meta["trained_on"].endswith("labels.csv")
+    assert meta["trained_on"].endswith("labels.csv") and meta["pool_command"].startswith("python -m kit.pools distill")
     assert set(meta["cv"]["spearman"]) == set(KEYS) and 0 <= meta["cv"]["style_f1_micro"] <= 1
     assert meta["command"].startswith("python -m kit.mmssr.distilled train")
+    # trained apart from data_samples/, reported there as held out, settings chosen on the training pool
+    assert "none of them from data_samples" in meta["note"] and "--holdout data_samples" in meta["command"]
+    assert meta["holdout"]["pool"] == "data_samples/pool.json" and meta["pool"] != meta["holdout"]["pool"]
+    assert set(meta["holdout"]["agreement"]) >= {"all", "easyvqa", "photos", "rendered"}
+    assert meta["holdout"]["template_held_out"]["options"]["template_held_out"]
+    assert meta["tuning"]["groups"] == "template" and meta["tuning"]["pool"] == meta["pool"]
+    assert meta["cv"]["options"]["groups"] == "template"
 
 
 def test_default_rich_and_distilled_styles_on_data_samples(samples):
     table = kit.score(samples, "rich", progress=False)  # the offline default: the shipped head
     assert list(table.index) == samples.ids and list(table.columns[:14]) == KEYS
+    expected = [expected_column(k) for k in KEYS]
+    assert table.attrs["columns"] == KEYS + expected   # what kit.score_table carries
+    assert np.array_equal(table[KEYS].to_numpy(), np.round(table[KEYS].to_numpy()))   # integer ratings
+    assert (table[expected].to_numpy() != table[KEYS].to_numpy()).any()
     assert (table["status"] == "ok").all() and table[KEYS].notna().all().all()
     assert table[KEYS].to_numpy().min() >= 0 and table[KEYS].to_numpy().max() <= 5
     assert all(s and set(s) <= set(STYLES) for s in table["styles"])
     assert table["source"].tolist() == samples.table["source"].tolist()
     styles = kit.score(samples, "style", backend="distilled", progress=False)
     assert list(styles.columns) == ["styles", "status"] and styles["styles"].tolist() == table["styles"].tolist()
-    # the shipped head has seen these samples: it agrees with their labels (optimistic, in-sample)
+    # the shipped head never saw these samples (held out), yet their styles mostly agree with the labels
     from kit.labels import load_ratings
 
     labels = load_ratings(samples.path.parent / "labels.csv").loc[samples.ids]

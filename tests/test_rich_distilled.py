@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import kit
-from kit.capabilities import STYLES, capability_keys
+from kit.capabilities import STYLES, capability_keys, expected_column
 from kit.mmssr import distilled as rd
 from kit.mmssr.distilled import DistilledHead, cross_validate
 from kit.labels import load_ratings
@@ -71,7 +71,8 @@ def make_rated_pool(root, n=60, seed=0):
         scores["logical"] = 3 if t == 5 else int(rng.integers(0, 2))
         scores["language"] = 5 if t == 3 else 1
         rows.append({"id": f"s{i:03d}", **scores, "styles": "|".join(styles), "defect": "none",
-                     "origin": "s000" if i == 1 else None})  # as if s001 were made from s000
+                     "origin": "s000" if i == 1 else None,  # as if s001 were made from s000
+                     "template": f"t{t}"})
     (root / "pool.json").write_text(json.dumps(records))
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return kit.load_pool(root / "pool.json"), load_ratings(root / "labels.csv")
@@ -89,20 +90,41 @@ def test_fit_and_score_table(rated):
     pool, ratings = rated
     scorer = DistilledHead(**OPTS).fit(pool, ratings)
     table = scorer.score(pool)
-    assert list(table.index) == pool.ids and list(table.columns) == [*KEYS, "styles", "source", "status"]
-    values = table[KEYS].to_numpy()
+    expected = [expected_column(k) for k in KEYS]
+    assert list(table.index) == pool.ids and list(table.columns) == [*KEYS, *expected, "styles", "source", "status"]
+    values = table[KEYS].to_numpy()            # the most probable integer rating, as a teacher would answer
     assert np.isfinite(values).all() and values.min() >= 0 and values.max() <= 5
+    assert np.array_equal(values, np.round(values))
+    means = table[expected].to_numpy()         # the expected value beside it
+    assert np.isfinite(means).all() and means.min() >= 0 and means.max() <= 5 and not np.array_equal(means, values)
     assert (table["status"] == "ok").all() and table["source"].tolist() == pool.table["source"].tolist()
     assert all(s and set(s) <= set(STYLES) for s in table["styles"])
     # in-sample it has learnt both an image-driven and a text-driven capability
     from scipy.stats import spearmanr
 
-    assert spearmanr(table["ocr"], ratings.loc[pool.ids, "ocr"]).statistic > 0.9
+    assert spearmanr(table["ocr_expected"], ratings.loc[pool.ids, "ocr"]).statistic > 0.9
     boxes = ratings.loc[pool.ids, "spatial"] == 4  # spatial is 4 for the bounding-box template, else 1
+    assert table.loc[boxes, "spatial_expected"].min() > table.loc[~boxes, "spatial_expected"].max()
     assert table.loc[boxes, "spatial"].min() > table.loc[~boxes, "spatial"].max()
     assert scorer.metadata["n_train"] == len(pool)
-    rounded = DistilledHead(**OPTS, integer=True).fit(pool, ratings).score(pool)[KEYS].to_numpy()
-    assert np.array_equal(rounded, np.round(rounded))
+    floats = DistilledHead(**OPTS, integer=False).fit(pool, ratings).score(pool)
+    assert np.allclose(floats[KEYS].to_numpy(), means)       # integer=False: the expected value in both
+
+
+def test_most_probable_rating_of_the_ordinal_head():
+    import torch
+
+    from kit.mmssr.distilled.net import build_head, predict_head
+
+    head = build_head(1, 2, 1, hidden=0, target="ordinal", dropout=0.0).eval()
+    above = torch.tensor([[0.9, 0.8, 0.3, 0.2, 0.1],     # P(y = j) = .1 .1 .5 .1 .1 .1 -> 2
+                          [0.2, 0.9, 0.85, 0.8, 0.1]])   # not monotone: P(y = 0) = .8 is the largest -> 0
+    with torch.no_grad():
+        head.caps.weight.zero_()
+        head.caps.bias.copy_(torch.logit(above).reshape(-1))
+    scores, _, level = predict_head(head, np.zeros((1, 1)), "ordinal", 2, ratings=True)
+    assert level.tolist() == [[2.0, 0.0]]
+    assert np.allclose(scores, [[2.3, 2.85]])
 
 
 def test_cross_validation_beats_shuffled_labels(rated):
@@ -113,7 +135,7 @@ def test_cross_validation_beats_shuffled_labels(rated):
     assert caps.loc["ocr", "spearman"] > 0.8
     boxes = ratings.loc[report.predictions.index, "spatial"] == 4  # out of fold: still separated
     assert report.predictions.loc[boxes, "spatial"].min() > report.predictions.loc[~boxes, "spatial"].max()
-    assert np.isnan(caps.loc["humanities", "spearman"])  # a constant teacher column has no rank order
+    assert np.isnan(caps.loc["humanities", "spearman"])  # a constant rating column has no rank order
     assert caps.loc["humanities", "mae"] < 0.1  # ... and the head learns that constant
     assert report.style_f1_micro > 0.9 and report.style_f1_macro > 0.8
     assert set(report.styles.index) == set(STYLES) and report.styles.loc["comparison", "support"] == 0
@@ -219,7 +241,7 @@ def test_ratings_checks(rated):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = DistilledHead(**OPTS).fit(pool, part, capabilities=["ocr", "spatial"]).score(pool)
-    assert list(table.columns) == ["ocr", "spatial", "styles", "source", "status"]
+    assert list(table.columns) == ["ocr", "spatial", "ocr_expected", "spatial_expected", "styles", "source", "status"]
 
 
 def test_text_stats_see_the_styles():
@@ -255,3 +277,58 @@ def test_grouped_cross_validation_keeps_groups_apart(rated):
     assert report.style_f1_micro < 0.9
     with pytest.raises(KeyError, match="groups has no entry"):
         cross_validate(pool, ratings, folds=3, groups=template.iloc[:10], **OPTS)
+
+
+def test_held_out_agreement_and_templates_held_out(rated, tmp_path):
+    from kit.mmssr.distilled.cv import held_out_agreement, template_held_out
+
+    pool, ratings = rated
+    other, other_ratings = make_rated_pool(tmp_path / "other", n=36, seed=5)
+    fast = {**OPTS, "steps": 80}
+    head = DistilledHead(**fast).fit(pool, ratings)
+    agreement = held_out_agreement(head, other, other_ratings, by="source")
+    assert set(agreement) == {"all", "src0", "src1"} and len(agreement["all"].predictions) == 36
+    assert len(agreement["src0"].predictions) + len(agreement["src1"].predictions) == 36
+    assert agreement["all"].folds == 0 and "not trained on" in agreement["all"].summary()
+    # the image-driven capability and the template-driven ones carry over to a new pool of the same templates
+    assert agreement["all"].capabilities.loc["ocr", "spearman"] > 0.8
+    assert agreement["all"].capabilities.loc["language", "spearman"] > 0.5
+    held = template_held_out(pool, ratings, other, other_ratings, folds=3, seed=0, **fast)
+    assert len(held.predictions) == 36 and held.options["template_held_out"]
+    assert "templates held out" in held.summary()
+    # a head that never saw a sample's template cannot read its text-driven style
+    assert held.style_f1_micro < agreement["all"].style_f1_micro
+    assert held.capabilities.loc["ocr", "spearman"] > 0.5   # the image still tells
+
+
+def test_tune_ranks_settings_and_train_uses_and_records_them(tmp_path, capsys):
+    import json as _json
+
+    make_rated_pool(tmp_path / "train", n=36, seed=3)
+    make_rated_pool(tmp_path / "held", n=24, seed=4)
+    common = ["--blocks", "stats", "--folds", "3", "--groups", "template", "--steps", "30"]
+    rd.main(["tune", str(tmp_path / "train"), "--out", str(tmp_path / "tune.json"), *common])
+    tuned = _json.loads((tmp_path / "tune.json").read_text())
+    assert len(tuned["table"]) == len(rd.cv.TUNING_GRID) and tuned["groups"] == "template"
+    assert tuned["table"][0]["mean_spearman"] >= max(r["mean_spearman"] for r in tuned["table"])
+    assert set(tuned["best"]) == {"target", "hidden", "steps", "l2", "block_gains"} and tuned["best"]["steps"] == 30
+    capsys.readouterr()
+    args = ["train", str(tmp_path / "train"), str(tmp_path / "h.pt"), "--tuning", str(tmp_path / "tune.json"),
+            "--holdout", str(tmp_path / "held"), "--blocks", "stats", "--folds", "3", "--groups", "template"]
+    rd.main(args)
+    assert "held out" in capsys.readouterr().out
+    payload = torch.load(tmp_path / "h.pt", weights_only=True)
+    meta = _json.loads(payload["metadata_json"])
+    assert meta["command"] == "python -m kit.mmssr.distilled " + " ".join(args)
+    assert meta["tuning"]["best"] == tuned["best"] and meta["cv"]["options"]["groups"] == "template"
+    assert payload["config"]["steps"] == 30 and payload["config"]["target"] == tuned["best"]["target"]
+    assert "none of them from" in meta["note"] and meta["holdout"]["pool"].endswith("pool.json")
+    assert set(meta["holdout"]["agreement"]) == {"all", "src0", "src1"}
+    assert meta["holdout"]["template_held_out"]["folds"] == 3
+    # a held-out pool that shares images with the training pool is refused
+    import shutil
+
+    shutil.copytree(tmp_path / "train", tmp_path / "same")
+    with pytest.raises(ValueError, match="share"):
+        rd.main(["train", str(tmp_path / "train"), str(tmp_path / "x.pt"), "--holdout", str(tmp_path / "same"),
+                 "--blocks", "stats", "--folds", "3", "--steps", "5"])

@@ -10,9 +10,11 @@ pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
 import kit  # noqa: E402
-from kit.capabilities import STYLES, capability_keys  # noqa: E402
+from kit.capabilities import STYLES, capability_keys, expected_column  # noqa: E402
 from tests.support.tiny_llava import build_tiny_llava, save_tiny_llava  # noqa: E402
 from kit.mmssr.rich_vlm import STYLE, VLMRichScorer, VLMStyler, digit_token_ids  # noqa: E402
+from kit.mmssr.tokens import IMAGE_TOKEN_INDEX  # noqa: E402
+from tests.support.official_inputs import siglip_preprocess_port  # noqa: E402
 
 CAPS = ["spatial", "ocr", "stem"]  # a few capabilities keep the tests fast; the full 14 run in one test
 CONVERSATIONS = [
@@ -62,11 +64,35 @@ def _samples(scorer, pool, n=3):
     return [scorer.prepare(sid, pool.table.at[sid, "conversations"], pool.image(sid)) for sid in pool.ids[:n]]
 
 
+def _base_view_features(model, processor, image):
+    """The official single view (a port of the official preprocessing) through the Hugging Face model's own
+    packing of an untiled image (base features + image_newline)."""
+    ip = processor.image_processor
+    pixels = siglip_preprocess_port(image, (ip.size.height, ip.size.width), ip.image_mean, ip.image_std)
+    feats = model.model.get_image_features(pixel_values=pixels[:, None].repeat(2, 1, 1, 1, 1),
+                                           image_sizes=torch.tensor([[40, 56]] * 2),
+                                           batch_num_images=torch.tensor([2]))   # 2 images: no tiling
+    return feats.pooler_output[0]
+
+
 def _full_forward_logits(scorer, sample, name):
+    """Next-token logits of one complete query, one plain forward (no cache), from the default official input:
+    the sample's official ids with the base-view features spliced in at the placeholder."""
     model, processor = scorer.model, scorer.processor
-    inputs = processor(images=[sample.image], text=[scorer.full_prompt(sample, name)], return_tensors="pt")
+    ids = sample.ids[name]
+    emb = model.get_input_embeddings()(torch.tensor([max(t, 0) for t in ids]))
+    if IMAGE_TOKEN_INDEX in ids:
+        at = ids.index(IMAGE_TOKEN_INDEX)
+        emb = torch.cat([emb[:at], _base_view_features(model, processor, sample.image), emb[at + 1:]])
     with torch.inference_mode():
-        return model(**inputs).logits[0, -1].float()
+        return model(inputs_embeds=emb[None]).logits[0, -1].float()
+
+
+def _processor_forward_logits(scorer, sample, name):
+    """Next-token logits of the Hugging Face path: the processor's text tokens and anyres tiles, one forward."""
+    inputs = scorer.processor(images=[sample.image], text=[scorer.full_prompt(sample, name)], return_tensors="pt")
+    with torch.inference_mode():
+        return scorer.model(**inputs).logits[0, -1].float()
 
 
 def test_digits_are_single_tokens(tiny):
@@ -83,8 +109,9 @@ def test_cached_prefix_logits_equal_full_forward(tiny, pool, batch_size, packed)
     scorer = _scorer(tiny, capabilities=CAPS, style=True, batch_size=batch_size, query_batch_size=4, packed=packed)
     samples = _samples(scorer, pool)
     names = CAPS + [STYLE]
-    plans = scorer._split_tokens(samples)
-    assert any(drop > 0 for drop, _, _ in plans)  # a whitespace merge across the prefix/suffix boundary is covered
+    for (prefix, rest), sample in zip(scorer._split_tokens(samples), samples):
+        assert all(prefix + rest[name] == sample.ids[name] for name in names)
+        assert IMAGE_TOKEN_INDEX in prefix
     # capabilities alone go through the two-level cache (prefix, then the shared query stem); with the style
     # query the queries share no stem
     cached = torch.cat([torch.cat([scorer.next_token_logits(samples[i:i + batch_size], CAPS),
@@ -97,7 +124,24 @@ def test_cached_prefix_logits_equal_full_forward(tiny, pool, batch_size, packed)
             assert float((cached[i, q] - full).abs().max()) < 1e-4, (sample.id, name)
 
 
-def test_expected_score_is_the_digit_distribution_of_a_full_forward(tiny, pool):
+def test_text_tokens_and_tiles_reproduce_the_processor_path(tiny, pool):
+    scorer = _scorer(tiny, capabilities=CAPS, style=True, batch_size=2, tokens="text", image_view="tiles")
+    samples = _samples(scorer, pool)
+    cached = torch.cat([scorer.next_token_logits(samples[i:i + 2], CAPS + [STYLE]) for i in (0, 2)])
+    official = _scorer(tiny, capabilities=CAPS)
+    for i, sample in enumerate(samples):
+        for q, name in enumerate(CAPS + [STYLE]):
+            assert float((cached[i, q] - _processor_forward_logits(scorer, sample, name)).abs().max()) < 1e-4
+        # the default input differs: one more newline token after the image, and one view instead of tiles
+        prepared = official.prepare(sample.id, pool.table.at[sample.id, "conversations"], sample.image)
+        assert len(prepared.ids[CAPS[0]]) == len(sample.ids[CAPS[0]]) + 1
+        base = official.image_features([sample.image])[0]
+        tiles = scorer.image_features([sample.image])[0]
+        assert base.shape[0] == 16 + 1 and tiles.shape[0] > base.shape[0]   # 4x4 patches + image_newline
+        assert torch.allclose(base, _base_view_features(*tiny, sample.image), atol=1e-6)
+
+
+def test_rating_is_the_argmax_digit_and_the_expected_value_sits_beside_it(tiny, pool):
     scorer = _scorer(tiny, capabilities=CAPS)
     table = scorer.score(pool.subset(pool.ids[:2]))
     digits = [v[0] for v in digit_token_ids(scorer.tokenizer)]
@@ -105,10 +149,14 @@ def test_expected_score_is_the_digit_distribution_of_a_full_forward(tiny, pool):
         sample = scorer.prepare(sid, pool.table.at[sid, "conversations"], pool.image(sid))
         for key in CAPS:
             probs = torch.softmax(_full_forward_logits(scorer, sample, key)[digits], dim=0).numpy()
-            assert table.at[sid, key] == pytest.approx(float(probs @ np.arange(6)), abs=1e-4)
-            assert table.at[sid, f"{key}_argmax"] == int(probs.argmax())
-            assert 0 <= table.at[sid, key] <= 5
+            assert table.at[sid, key] == int(probs.argmax())
+            assert table.at[sid, expected_column(key)] == pytest.approx(float(probs @ np.arange(6)), abs=1e-4)
+            assert 0 <= table.at[sid, expected_column(key)] <= 5
         assert 0 < table.at[sid, "digit_mass"] < 1
+    rich = kit.score(pool.subset(pool.ids[:2]), "rich", backend="vlm", model=tiny[0], processor=tiny[1],
+                     capabilities=CAPS, progress=False)
+    keys = [k for k in capability_keys() if k in CAPS]                    # registry order
+    assert rich.attrs["columns"] == keys + [expected_column(k) for k in keys]
 
 
 def test_logits_argmax_equals_digit_restricted_generation(tiny, pool):
@@ -117,7 +165,7 @@ def test_logits_argmax_equals_digit_restricted_generation(tiny, pool):
     generated = _scorer(tiny, capabilities=CAPS, mode="generate", restrict_digits=True).score(sub)
     for key in CAPS:
         assert generated[key].notna().all()
-        assert (generated[key].astype(int).to_numpy() == logits[f"{key}_argmax"].to_numpy()).all(), key
+        assert (generated[key].to_numpy() == logits[key].to_numpy()).all(), key
     assert (generated["status"] == "ok").all()
 
 
@@ -130,7 +178,8 @@ def test_generate_mode_parses_scores_and_styles(tiny, pool, monkeypatch):
     row = table.iloc[0]
     assert row["spatial"] == 3 and row["ocr"] == 4
     assert all(math.isnan(row[k]) for k in ("stem", "data", "logical"))
-    assert row["styles"] == ["yes/no", "multi-choice"] and row["styles_unknown"] == ["banana split"]
+    # every name is kept (the official sampler bins any text); those outside the 9 are listed too
+    assert row["styles"] == ["yes/no", "multi-choice", "banana split"] and row["styles_unknown"] == ["banana split"]
     assert "unparsed score: stem,data,logical" in row["status"] and "banana split" in row["status"]
 
 
@@ -147,8 +196,8 @@ def test_style_from_cached_prefix_equals_generate_mode(tiny, pool):
     assert list(cached.columns) == ["styles", "styles_unknown", "style_text", "source", "status"]
     assert cached["style_text"].tolist() == generated["style_text"].tolist()
     assert all(text for text in cached["style_text"])
-    for styles in cached["styles"]:
-        assert set(styles) <= set(STYLES)
+    for styles, unknown in zip(cached["styles"], cached["styles_unknown"]):
+        assert unknown == [name for name in styles if name not in STYLES]
 
 
 def test_table_has_one_row_per_sample_and_reports_failures(tiny, pool):
@@ -164,7 +213,7 @@ def test_table_has_one_row_per_sample_and_reports_failures(tiny, pool):
     keys = capability_keys()
     assert list(table.index) == pool.ids and table.index.name == "id"
     assert list(table.columns[:len(keys)]) == keys
-    assert {f"{k}_argmax" for k in keys} <= set(table.columns)
+    assert {expected_column(k) for k in keys} <= set(table.columns)
     assert {"styles", "styles_unknown", "style_text", "digit_mass", "source", "status"} <= set(table.columns)
     assert table.loc[["s0", "s1", "s2"], keys].notna().all().all()
     assert table.loc["s3", keys].isna().all() and table.at["s3", "status"].startswith("image_error")
@@ -188,3 +237,9 @@ def test_bad_options_fail_clearly(tiny):
         _scorer(tiny, capabilities=["telepathy"])
     with pytest.raises(ValueError, match="nothing to ask"):
         _scorer(tiny, capabilities=[])
+    with pytest.raises(ValueError, match="tokens"):
+        _scorer(tiny, tokens="words")
+    with pytest.raises(ValueError, match="image_view"):
+        _scorer(tiny, image_view="crops")
+    with pytest.raises(ValueError, match="tokens='text'"):
+        _scorer(tiny, image_newline=True)

@@ -38,10 +38,15 @@ def _image_hashes(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory) -> Path:
+def rebuilt_samples(tmp_path_factory):
+    """The pool rebuilt into a temporary folder, and the builder's samples (with their truth)."""
     out = tmp_path_factory.mktemp("data_samples")
-    build_sample_pool(out, progress=False)
-    return out
+    return out, build_sample_pool(out, progress=False)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(rebuilt_samples) -> Path:
+    return rebuilt_samples[0]
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +126,12 @@ def test_defects_are_made_from_clean_origins(committed):
         elif row["defect"] == "mismatch":
             assert conv == oconv and r["image"] != origin["image"], r["id"]
             owners = [x for x in pool if x["image"] == r["image"] and labels[x["id"]]["defect"] == "none"]
-            assert owners and all(x["source"] != r["source"] for x in owners), r["id"]
+            assert owners, r["id"]
+            if row["mismatch_kind"] == "within_source":
+                assert all(x["source"] == r["source"] for x in owners), r["id"]
+            else:
+                assert row["mismatch_kind"] == "cross_source", r["id"]
+                assert all(x["source"] != r["source"] for x in owners), r["id"]
         else:
             assert r["image"] == origin["image"] and conv[:-1] == oconv[:-1], r["id"]
             new, old = conv[-1]["value"], oconv[-1]["value"]
@@ -140,6 +150,10 @@ def test_labels(committed):
     assert [row["id"] for row in rows] == [r["id"] for r in pool]
     for row in rows:
         assert row["defect"] in DEFECTS
+        assert (row["mismatch_kind"] in ("within_source", "cross_source")) == (row["defect"] == "mismatch"), row["id"]
+        assert row["template"], row["id"]
+        if row["origin"]:
+            assert row["template"] == labels[row["origin"]]["template"], row["id"]
         styles = row["styles"].split("|")
         assert styles and all(s in STYLES for s in styles), row["id"]
         values = {c: int(row[c]) for c in CAPABILITIES}
@@ -156,6 +170,35 @@ def test_labels(committed):
     assert styles_seen == set(STYLES), "every style appears in the pool"
     df = load_labels(DATA / "labels.csv")
     assert len(df) == len(pool) and isinstance(df["styles"].iloc[0], list)
+
+
+def test_mismatches_swap_images_within_and_across_sources(committed, rebuilt_samples):
+    """At least half of the planted mismatches take their image from their own source, and every
+    swapped image really contradicts the conversation."""
+    from kit.pools.build import SAMPLE_POOL_DEFECTS
+    from kit.pools.defects import answer_can_stay_right, contradicts_within_source
+
+    pool, labels, rows = committed
+    mismatches = [row for row in rows if row["defect"] == "mismatch"]
+    kinds = Counter(row["mismatch_kind"] for row in mismatches)
+    assert len(mismatches) == SAMPLE_POOL_DEFECTS["mismatch"] == 11
+    assert kinds["within_source"] >= len(mismatches) / 2 and kinds["cross_source"] >= 3
+    by_id = {r["id"]: r for r in pool}
+    within_sources = {by_id[row["id"]]["source"] for row in mismatches if row["mismatch_kind"] == "within_source"}
+    assert within_sources == {"easyvqa", "photos", "rendered"}
+    # the builder's own samples carry the truth that shows each swapped image contradicts its text
+    samples = rebuilt_samples[1]
+    by_key = {s.key: s for s in samples}
+    donors = {s.image: s for s in samples if s.defect == "none"}
+    for s in samples:
+        if s.defect != "mismatch":
+            continue
+        origin, donor = by_key[s.origin], donors[s.image]
+        assert not answer_can_stay_right(origin), s.key
+        if s.mismatch_kind == "within_source":
+            assert contradicts_within_source(origin, donor), s.key
+        else:
+            assert donor.source != origin.source, s.key
 
 
 def test_images_small(committed):
@@ -258,3 +301,33 @@ def test_cli_easyvqa(tmp_path):
                  "--truncated", "0", "--duplicate", "0.1", "--seed", "1"]) == 0
     counts = Counter(row["defect"] for row in _labels(tmp_path))
     assert counts == {"none": 32, "mismatch": 4, "duplicate": 4}
+
+
+def test_distill_pool_stays_apart_from_data_samples(tmp_path):
+    """The distilled head's training pool: same templates and reference ratings, none of data_samples' images
+    or rendered conversations, no photos, defects planted (half the mismatches within their source)."""
+    from kit.pools.distill import build_distill_pool
+
+    samples = build_distill_pool(tmp_path, n_easyvqa=57, rendered_seeds=(1,), defect_rate=0.04, progress=False)
+    rows = _labels(tmp_path)
+    assert [r["id"] for r in rows] == [r["id"] for r in _pool(tmp_path)]
+    assert {s.source for s in samples} == {"easyvqa", "rendered"}
+    ours = set(_image_hashes(tmp_path).values())
+    assert not ours & set(_image_hashes(DATA).values())
+    committed = {json.dumps(r["conversations"], sort_keys=True) for r in _pool(DATA) if r["source"] == "rendered"}
+    assert not any(json.dumps(s.conversations, sort_keys=True) in committed for s in samples if s.source == "rendered")
+    info = json.loads((tmp_path / "build_info.json").read_text())
+    assert info["rendered_dropped_as_in_exclude_pool"] > 0 and info["exclude_pool"] == "data_samples/pool.json"
+    # every easy-vqa template, with the ratings data_samples gives it
+    data_rows = {r["template"]: r for r in _labels(DATA) if r["defect"] == "none"}
+    clean = [r for r in rows if r["defect"] == "none"]
+    assert {r["template"] for r in clean if r["template"].startswith("easyvqa/")} == \
+        {f"easyvqa/{t}" for t in easyvqa.TEMPLATES}
+    for r in clean:
+        if r["template"] in data_rows:
+            assert all(r[c] == data_rows[r["template"]][c] for c in CAPABILITIES), r["id"]
+    defects = Counter(r["defect"] for r in rows)
+    n = round(0.04 * len(clean))
+    assert all(defects[k] == n for k in DEFECTS[1:])
+    kinds = Counter(r["mismatch_kind"] for r in rows if r["defect"] == "mismatch")
+    assert kinds["within_source"] == (n + 1) // 2 and kinds["cross_source"] == n - (n + 1) // 2

@@ -12,8 +12,8 @@ from PIL import Image
 import kit
 from kit.mmssr import prompts as P
 from kit.capabilities import STYLES, capability_keys, keyword
-from kit.mmssr.teacher import (ChatClient, TeacherAnnotator, TeacherConfigError, TeacherRequestError, annotate,
-                               read_done, sample_ids)
+from kit.mmssr.teacher import (SCORE_FORMAT, STYLE_FORMAT, ChatClient, TeacherAnnotator, TeacherConfigError,
+                               TeacherRequestError, annotate, parse_rating, parse_style_reply, read_done, sample_ids)
 from kit.labels import load_ratings
 
 ANSWERS = ["yes", "two", "A red square on the left.", "The image shows a busy street with cars and a bus."]
@@ -37,6 +37,8 @@ def make_pool(root, n=12):
 
 def teacher_reply(text: str) -> str:
     """The fake teacher: a deterministic score per (sample text, query), styles by answer length."""
+    for instruction in (SCORE_FORMAT, STYLE_FORMAT):
+        text = text[:-len(instruction) - 1] if text.endswith("\n" + instruction) else text
     if text.endswith(P.style_query()):
         answer = text.split(" Answer: ")[-1].split("\n")[0]
         words = len(answer.split())
@@ -48,10 +50,15 @@ def teacher_reply(text: str) -> str:
 
 
 class FakeServer:
-    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 that fails its first request with 503."""
+    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 that fails its first requests with 503.
 
-    def __init__(self, fail_first=1, fail_status=503):
+    ``fail_status`` may be a list (one status per failing request, e.g. [429, 520]); ``reply`` maps the user
+    text to the reply (default :func:`teacher_reply`); ``retry_after`` is sent with each failure.
+    """
+
+    def __init__(self, fail_first=1, fail_status=503, reply=teacher_reply, retry_after=None):
         self.requests, self.bodies, self.fail_left, self.fail_status = 0, [], fail_first, fail_status
+        self.reply, self.retry_after, self.statuses = reply, retry_after, []
         self.lock = threading.Lock()
         outer = self
 
@@ -67,14 +74,20 @@ class FakeServer:
                     outer.bodies.append((self.path, dict(self.headers), body))
                     fail = outer.fail_left > 0
                     outer.fail_left -= fail
+                    status = outer.fail_status
+                    if fail and isinstance(status, list):
+                        status = status[(outer.requests - 1) % len(status)]
+                    outer.statuses.append(status if fail else 200)
                 if fail:
-                    self.send_response(outer.fail_status)
+                    self.send_response(status)
+                    if outer.retry_after is not None:
+                        self.send_header("Retry-After", str(outer.retry_after))
                     self.end_headers()
                     self.wfile.write(b'{"error": "busy"}')
                     return
                 text = body["messages"][-1]["content"][1]["text"]
                 data = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                            "content": teacher_reply(text)}}]}).encode()
+                                                            "content": outer.reply(text)}}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -143,8 +156,9 @@ def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
         assert url.startswith("data:image/png;base64,")
         assert base64.b64decode(url.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
         texts = [b["messages"][-1]["content"][1]["text"] for _, _, b in server.bodies[1:1 + n_q]]
-        assert texts[0].endswith("\n" + P.capability_query(keyword(capability_keys()[0])))
-        assert texts[-1].endswith("\n" + P.style_query())
+        # the scorer's prompt, then the answer-format instruction (the default)
+        assert texts[0].endswith("\n" + P.capability_query(keyword(capability_keys()[0])) + "\n" + SCORE_FORMAT)
+        assert texts[-1].endswith("\n" + P.style_query() + "\n" + STYLE_FORMAT)
         assert texts[0].startswith("Question: ") and "<image>" not in texts[0]
 
         lines = [json.loads(x) for x in out.read_text().splitlines()]
@@ -153,8 +167,11 @@ def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
             assert set(rec["scores"]) == set(capability_keys()) and rec["model"] == "fake-4o"
             for key, value in rec["scores"].items():
                 assert value == (None if np.isnan(P.parse_score(rec["raw"][key])) else int(rec["raw"][key]))
-            assert set(rec["styles"]) <= set(STYLES) and rec["raw"]["style"]
+            assert rec["parse_failures"] == [k for k, v in rec["scores"].items() if v is None]
+            assert rec["raw"]["style"] and rec["answer_format"] is True
+            # every name is kept (the official sampler bins any text); those outside the 9 are listed
             assert rec["unknown_styles"] in ([], ["fancy style"])
+            assert set(rec["styles"]) - set(STYLES) == set(rec["unknown_styles"])
 
         # resume: nothing new for finished ids, only the extra ones are rated
         before = server.requests
@@ -172,7 +189,8 @@ def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
     from kit.mmssr.distilled import DistilledHead
 
     scorer = DistilledHead(feature_options={"blocks": ["stats"]}, steps=20, progress=False)
-    table = scorer.fit(pool, ratings).score(pool)
+    with pytest.warns(UserWarning, match="unknown style names in the ratings: 'fancy style'"):
+        table = scorer.fit(pool, ratings).score(pool)   # the head learns the 9 styles only
     assert len(table) == len(pool) and table[capability_keys()].notna().all().all()
 
 
@@ -244,3 +262,68 @@ def test_labels_csv_loads(tmp_path):
     (tmp_path / "bad.csv").write_text("id,ocr,styles\na,7,\n")
     with pytest.raises(ValueError, match="'a' has ocr=7"):
         load_ratings(tmp_path / "bad.csv")
+
+
+MESSY = {  # realistic replies of a chat model that was asked for a rating without a format, and their ratings
+    "4": 4, " 5\n": 5, "I'd rate this 4 out of 5.": 4, "**Rating: 3**": 3, "N/A": None,
+    '{"rating": 2}': 2, '{"capability": "ocr", "score": "1"}': 1, "Rating: 3/5": 3,
+    "On a scale of 0 to 5, I would give this a 2.": 2, "3.5": None, "I would give it a 6.": None,
+    "Score: 10/10": None, "4\n\nThe question needs the model to read the text.": 4, "Between 0 and 5: 0": 0,
+    "-1": None, "": None,
+}
+
+
+@pytest.mark.parametrize("reply,rating", list(MESSY.items()))
+def test_parse_rating_on_messy_replies(reply, rating):
+    got = parse_rating(reply)
+    assert (rating is None and np.isnan(got)) or got == rating
+
+
+def test_parse_style_reply():
+    assert parse_style_reply("yes/no, multi-choice") == ["yes/no", "multi-choice"]
+    assert parse_style_reply("Styles: yes/no, short description.") == ["yes/no", "short description"]
+    assert parse_style_reply("- yes/no\n- **word/short-phrase**") == ["yes/no", "word/short-phrase"]
+    assert parse_style_reply('["comparison", "yes/no", "comparison"]') == ["comparison", "yes/no"]
+    assert parse_style_reply('{"styles": ["coordinate"]}') == ["coordinate"]
+    assert parse_style_reply("N/A") == [] and parse_style_reply("") == [] and parse_style_reply(None) == []
+    assert parse_style_reply("yes/no, a limerick") == ["yes/no", "a limerick"]   # unknown names are kept
+
+
+def test_messy_replies_are_parsed_and_failures_recorded_per_capability(pool, tmp_path):
+    keys = capability_keys()[:len(MESSY)]
+    replies = dict(zip(keys, MESSY))
+
+    def reply(text):
+        if text.endswith(STYLE_FORMAT) or text.endswith(P.style_query()):
+            return "**Styles:** yes/no, a limerick"
+        return next(r for k, r in replies.items() if P.capability_query(keyword(k)) in text)
+
+    out = tmp_path / "messy.jsonl"
+    with FakeServer(fail_first=2, fail_status=[429, 520], reply=reply, retry_after=0) as server:
+        summary = annotate(pool, out, n=1, base_url=server.url, model="m", capabilities=keys, backoff=0.001,
+                           progress=False)
+        assert server.statuses[:3] == [429, 520, 200] and summary.n_retries == 2   # rate limit, then any 5xx
+        style_text = server.bodies[-1][2]["messages"][-1]["content"][1]["text"]
+    rec = json.loads(out.read_text())
+    assert rec["scores"] == {k: MESSY[r] for k, r in replies.items()}
+    assert rec["parse_failures"] == [k for k, r in replies.items() if MESSY[r] is None]
+    assert rec["styles"] == ["yes/no", "a limerick"] and rec["unknown_styles"] == ["a limerick"]
+    assert summary.parse_failures == {k: 1 for k in rec["parse_failures"]}
+    assert "replies without a rating" in str(summary)
+    assert style_text.endswith(STYLE_FORMAT)
+
+
+def test_answer_format_off_sends_the_scorer_prompt_alone(pool, tmp_path):
+    with FakeServer(fail_first=0) as server:
+        ann = TeacherAnnotator(base_url=server.url, model="m", capabilities=["ocr"], answer_format=False)
+        ann.annotate(pool, tmp_path / "plain.jsonl", n=1, progress=False)
+        texts = [b["messages"][-1]["content"][1]["text"] for _, _, b in server.bodies]
+    conv = pool.table.iloc[0]["conversations"]
+    from kit.conversation import strip_image_token
+
+    base = strip_image_token(P.format_conversation(pool.table.loc[json.loads(
+        (tmp_path / "plain.jsonl").read_text())["id"], "conversations"])) + "\n"
+    assert texts == [base + P.capability_query(keyword("ocr")), base + P.style_query()]
+    assert json.loads((tmp_path / "plain.jsonl").read_text())["answer_format"] is False
+    on = TeacherAnnotator(base_url=server.url, model="m", capabilities=["ocr"]).texts(conv)
+    assert on["ocr"].endswith("?\n" + SCORE_FORMAT) and on["style"].endswith("Styles: \n" + STYLE_FORMAT)

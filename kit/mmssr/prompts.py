@@ -1,4 +1,4 @@
-"""The exact text input of the released mmSSR scorer and styler (method A of papers.md).
+"""The exact text input of the released mmSSR scorer and styler (mmSSR; see docs/methods.md).
 
 The official inference script builds, for one sample and one query::
 
@@ -22,9 +22,9 @@ not in the strip set, so the placeholder survives and the official inference tex
 training pre-processing instead moves a single placeholder to the front of the user turn
 (``"<image>\\n" + rest.strip()``); ``image="front"`` reproduces that variant.
 
-A second, token-level quirk of the official inference tokenizer: it inserts an extra ``"\\n"`` token
-after every image token. :func:`add_image_newline` gives the text equivalent for a backend that wants
-to reproduce it token for token; the strings built here do not include it.
+A second, token-level quirk of the official inference: its ``preprocess_qwen`` inserts extra newline ids
+after every image token (:mod:`kit.mmssr.tokens` builds those ids). :func:`add_image_newline` gives the
+text equivalent; the strings built here do not include it.
 
 For key/value-cache reuse, :func:`prompt_parts` splits the chat string into a ``prefix`` (system turn,
 user header, conversation text and the ``"\\n"`` after it: identical for the 15 queries of a sample)

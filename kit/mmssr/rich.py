@@ -8,34 +8,36 @@ Backends are registered in :data:`kit.registry.RICH_BACKENDS` (imported only whe
   ``integer``, ``cache_dir``, ...).
 - ``"vlm"``: :class:`kit.mmssr.rich_vlm.VLMRichScorer`, a Hugging Face vision-language model with the
   official prompts (e.g. the released ``mengyaolyu/mmssr-7b-scorer``); options go to it.
+
+Every backend writes the integer rating 0-5 in the capability columns (what the sampler reads by
+default, like the official scores) and, where it knows the rating distribution, its expected value in
+``<key>_expected`` (:func:`kit.capabilities.expected_column`). The declared columns
+(``attrs["columns"]``, carried by :func:`kit.score_table`) are the capability columns, their expected-value
+columns, the backend's ``attrs["extra_columns"]`` and ``styles``.
 """
 from __future__ import annotations
 
-from kit.registry import RICH_BACKENDS
+from kit.registry import RICH_BACKENDS, BackendScorer
 
 
-class RichScorer:
+class RichScorer(BackendScorer):
     """The rich-scorer backend ``backend`` built with ``options``; ``score(pool)`` returns its table.
 
-    Constructing it loads no model: each backend loads on its first ``score``.
+    Constructing it loads no model: each backend loads on its first ``score``. The table declares as its
+    selection columns the capability columns (plus any ``attrs["extra_columns"]`` the backend lists, and
+    ``styles`` when the backend was asked for styles).
     """
 
-    pool_dependent = False
-
-    def __init__(self, backend: str = "distilled", **options):
-        self.backend = backend
-        self.impl = RICH_BACKENDS.get(backend)(**options)
-
-    @property
-    def label(self) -> str:
-        return getattr(self.impl, "label", self.backend)
+    backends = RICH_BACKENDS
+    default = "distilled"
 
     def score(self, pool):
-        from kit.capabilities import capability_keys
+        from kit.capabilities import capability_keys, expected_column
 
         table = self.impl.score(pool)
-        columns = [c for c in capability_keys() if c in table.columns]
-        columns += [c for c in table.attrs.get("extra_columns", []) if c in table.columns]
+        keys = [c for c in capability_keys() if c in table.columns]
+        columns = keys + [expected_column(c) for c in keys if expected_column(c) in table.columns]
+        columns += [c for c in table.attrs.get("extra_columns", []) if c in table.columns and c not in columns]
         if getattr(self.impl, "style", False) and "styles" in table.columns:
             columns.append("styles")  # the VLM backend asked for styles too
         table.attrs["columns"] = columns

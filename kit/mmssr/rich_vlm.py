@@ -1,19 +1,33 @@
-"""Rich capability scores and interaction styles from a vision-language model (method A of papers.md).
+"""Rich capability scores and interaction styles from a vision-language model (mmSSR; see docs/methods.md).
 
-Any Hugging Face image-text-to-text model with a processor works (LLaVA-OneVision first): a released mmSSR
-scorer/styler converted to the Hugging Face format, ``llava-hf/llava-onevision-qwen2-0.5b-ov-hf``, or a local
-folder, loaded with ``AutoProcessor`` / ``AutoModelForImageTextToText``::
+Any Hugging Face LLaVA-style image-text-to-text model works (LLaVA-OneVision first): a released mmSSR
+scorer/styler converted to the Hugging Face format (``python -m kit.mmssr.convert SRC DST``),
+``llava-hf/llava-onevision-qwen2-0.5b-ov-hf``, or a local folder, loaded with ``AutoProcessor`` /
+``AutoModelForImageTextToText``::
 
     scorer = VLMRichScorer("path/to/mmssr-7b-scorer-hf", device="cuda")       # logits mode
-    table = scorer.score(pool)        # one row per sample: 14 expected scores, their argmax, status
+    table = scorer.score(pool)        # one row per sample: 14 integer ratings, their expected values, status
     styles = VLMStyler("path/to/mmssr-7b-styler-hf", device="cuda").score(pool)   # "styles" column
 
-The input text is the official one, byte for byte (:mod:`kit.mmssr.prompts`). Two modes:
+The input is the official one (docs/methods.md, "The scorer's input"):
+
+- text: byte for byte the official prompt (:mod:`kit.mmssr.prompts`);
+- token ids (``tokens="official"``, default): built like the official ``preprocess_qwen``, piece by piece,
+  with the image placeholder followed by its own newline ids (:mod:`kit.mmssr.tokens`); ``tokens="text"``
+  tokenises the chat string whole instead (what a Hugging Face processor does);
+- image (``image_view="base"``, default): the official single view, the image resized to the vision
+  tower's square input (``image_processor.preprocess(image)`` in the official script): its patch features,
+  projected, and LLaVA-OneVision's ``image_newline`` after them; ``image_view="tiles"`` feeds the processor's
+  anyres tiles instead (what the Hugging Face model does with the processor's output).
+
+The image features are computed by the kit and spliced into the input embeddings at the placeholder, so the
+model runs on ``inputs_embeds``. Two modes:
 
 ``generate``
     The official protocol: for each sample, one greedy generation per capability and one for the style
     query, batch size 1, the image encoded each time. A score that is not an integer 0-5 is NaN; styles are
-    split on commas and checked against the 9 names (unknown ones are reported in ``styles_unknown``).
+    split on commas; every name is kept in ``styles`` (the official sampler bins any name) and the ones
+    outside the 9 are also listed in ``styles_unknown``.
 
 ``logits`` (default)
     The image and conversation (the prefix shared by all queries of a sample) are encoded once. On top of its
@@ -21,21 +35,19 @@ The input text is the official one, byte for byte (:mod:`kit.mmssr.prompts`). Tw
     scale of 0 to 5, ... Model for") once, then each query's tail, with a 4-D attention mask so that every
     tail sees only the prefix, the stem and itself (``packed=False`` instead expands the cache to one row per
     query). The score is read from the next-token distribution restricted to the six digit tokens (softmax
-    renormalised over 0-5): ``<key>`` is the expected score, ``<key>_argmax`` the most likely digit and
-    ``digit_mass`` the share of the full next-token probability that fell on digits (averaged over
-    capabilities; a model that was not trained to answer with a digit shows it here). The style answer is a
-    greedy generation that continues from the same cached prefix. Several samples run together with
-    ``batch_size`` (prefixes left-padded, queries right-padded; rotary positions are relative, so padding
-    does not change results beyond float rounding).
+    renormalised over 0-5): ``<key>`` is the most likely digit (the integer rating, equal to the greedy
+    answer of a digit-restricted generation), ``<key>_expected`` the expected score and ``digit_mass`` the
+    share of the full next-token probability that fell on digits (averaged over capabilities; a model that
+    was not trained to answer with a digit shows it here). The style answer is a greedy generation that
+    continues from the same cached prefix. Several samples run together with ``batch_size`` (prefixes
+    left-padded, queries right-padded; rotary positions are relative, so padding does not change results
+    beyond float rounding).
 
 Both modes give one row per pool sample: a sample whose image cannot be decoded or whose forward fails keeps
 its row with NaN scores and a ``status`` saying why; ``status`` also names unparsed scores and unknown styles.
 
 On the released checkpoints: ``mengyaolyu/mmssr-7b-scorer`` / ``-styler`` are in the original LLaVA-NeXT
-format, not the Hugging Face one; convert them first with ``convert_llava_onevision_weights_to_hf.py`` from
-the transformers repository (written for lmms-lab's LLaVA-OneVision checkpoints, the same format; the script
-is not in the wheel). The official tokenizer also put a ``"\\n"`` token after every image token:
-``image_newline=True`` reproduces that.
+format, not the Hugging Face one; convert them first with ``python -m kit.mmssr.convert``.
 """
 from __future__ import annotations
 
@@ -51,14 +63,17 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from kit.capabilities import capability_keys, get_capability
+from kit.capabilities import STYLES, capability_keys, expected_column, get_capability
 from kit.conversation import common_prefix_length
 from kit.models.hf import load_pretrained, resolve_dtype
 from kit.mmssr.prompts import (IMAGE_MODES, SYSTEM_PROMPT, add_image_newline, capability_query, ensure_image_token,
-                               parse_score, parse_styles, prompt_parts, style_query)
+                               parse_score, prompt_parts, style_query, user_content)
+from kit.mmssr.tokens import (IMAGE_TOKEN_INDEX, TOKEN_MODES, official_input_ids_batch, split_shared_prefix,
+                              text_input_ids)
 
 DIGITS = "012345"
 MODES = ("logits", "generate")
+IMAGE_VIEWS = ("base", "tiles")
 STYLE = "style"  # the name of the style query among a sample's queries
 
 
@@ -113,12 +128,27 @@ def digits_only_processor(allowed_ids: Sequence[int]):
 
 @dataclass
 class _Sample:
-    """One sample ready for the model: the shared prefix text and one suffix text per query."""
+    """One sample ready for the model: the prompt texts and the input ids of every query.
+
+    ``prefix`` + ``suffixes[name]`` is the chat string of query ``name``; ``ids[name]`` its input ids, with
+    :data:`~kit.mmssr.tokens.IMAGE_TOKEN_INDEX` where the image features go.
+    """
 
     id: str
     image: Any
     prefix: str
     suffixes: dict[str, str]
+    ids: dict[str, list[int]]
+
+
+def _answer_names(text) -> list[str]:
+    """A styler answer split on commas, stripped, de-duplicated in order (the official ``parse_sty``)."""
+    names: list[str] = []
+    for piece in str(text or "").split(","):
+        name = piece.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 # ----------------------------------------------------------------------------- the scorer
@@ -150,10 +180,19 @@ class VLMRichScorer:
     restrict_digits
         Generate mode only: allow nothing but the six digit tokens and generate one token (the digit the model
         prefers; equals the logits-mode argmax).
-    image, system, image_newline, ensure_image
+    image, system, ensure_image
         Prompt options: where the ``<image>`` placeholder goes (``"inline"`` as the official inference,
-        ``"front"`` as LLaVA-NeXT training), the system prompt, the official extra ``"\\n"`` after the image
-        token, and adding ``<image>\\n`` to a conversation that names no image (else the image is not seen).
+        ``"front"`` as LLaVA-NeXT training), the system prompt, and adding ``<image>\\n`` to a conversation
+        that names no image (else the image is not seen, as in the official script).
+    tokens
+        ``"official"`` (default): input ids built like the official ``preprocess_qwen`` (an extra newline
+        after the image, each text chunk tokenised on its own); ``"text"``: the chat string tokenised whole.
+    image_newline
+        ``tokens="text"`` only: add a ``"\\n"`` after ``<image>`` in the text (the text equivalent of the
+        official extra newline; a BPE tokenizer merges it with the next one, unlike the official ids).
+    image_view
+        ``"base"`` (default): the official single view (the image resized to the vision tower's input, no
+        tiles); ``"tiles"``: the processor's anyres tiles, packed by the model's ``get_image_features``.
     """
 
     def __init__(self, model=None, processor=None, mode: str = "logits", capabilities=None, style: bool = False,
@@ -161,7 +200,7 @@ class VLMRichScorer:
                  max_new_tokens: int = 8, style_max_new_tokens: int = 48, restrict_digits: bool = False,
                  image: str = "inline", system: str = SYSTEM_PROMPT, image_newline: bool = False,
                  ensure_image: bool = True, packed: bool | None = None, trust_remote_code: bool = False,
-                 progress: bool = True):
+                 tokens: str = "official", image_view: str = "base", progress: bool = True):
         if model is None:
             raise ValueError("VLMRichScorer needs model=: a hub name or folder of an image-text-to-text model "
                              "(e.g. an mmSSR scorer converted to the Hugging Face format, or "
@@ -170,6 +209,13 @@ class VLMRichScorer:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if image not in IMAGE_MODES:
             raise ValueError(f"image must be one of {IMAGE_MODES}, not {image!r}")
+        if tokens not in TOKEN_MODES:
+            raise ValueError(f"tokens must be one of {TOKEN_MODES}, not {tokens!r}")
+        if image_view not in IMAGE_VIEWS:
+            raise ValueError(f"image_view must be one of {IMAGE_VIEWS}, not {image_view!r}")
+        if image_newline and tokens != "text":
+            raise ValueError("image_newline=True is the text equivalent of the official token ids: use it with "
+                             "tokens='text' (tokens='official' already puts the newline ids after the image)")
         keys = capability_keys() if capabilities is None else list(capabilities)
         for key in keys:
             get_capability(key)  # unknown keys fail here, naming the registered ones
@@ -191,6 +237,7 @@ class VLMRichScorer:
         self.restrict_digits = bool(restrict_digits)
         self.image_mode, self.system = image, system
         self.image_newline, self.ensure_image = bool(image_newline), bool(ensure_image)
+        self.tokens, self.image_view = tokens, image_view
         self.packed = packed
         self.progress = progress
         self._model_arg, self._processor_arg, self._trust = model, processor, trust_remote_code
@@ -249,7 +296,18 @@ class VLMRichScorer:
             prefix, suffixes[name] = pre, suf
         if self.image_newline:
             prefix = add_image_newline(prefix)
-        return _Sample(sample_id, image, prefix, suffixes)
+        names = list(suffixes)
+        if self.tokens == "official":
+            contents = [user_content(conv, self._query_text(name), image=self.image_mode) for name in names]
+            ids = dict(zip(names, official_input_ids_batch(self.tokenizer, contents, self.system)))
+        else:
+            ids = {name: text_input_ids(self.tokenizer, prefix + suffixes[name], self._image_token_id())
+                   for name in names}
+        for name in names:
+            if ids[name].count(IMAGE_TOKEN_INDEX) > 1:
+                raise ValueError(f"sample {sample_id!r}: the prompt has {ids[name].count(IMAGE_TOKEN_INDEX)} image "
+                                 "placeholders but a sample has one image")
+        return _Sample(sample_id, image, prefix, suffixes, ids)
 
     def full_prompt(self, sample: _Sample, name: str) -> str:
         """The complete text of one query (what generate mode and a plain forward see)."""
@@ -278,65 +336,142 @@ class VLMRichScorer:
         return out.logits, cache
 
     def _split_tokens(self, samples: list[_Sample]):
-        """Token ids: (prefix tokens to drop at its end, {query: suffix ids}) per sample.
+        """Per sample ``(prefix ids, {query: suffix ids})``: the ids all of its queries share, and the rest.
 
-        Each full prompt is tokenised as one string; the prefix keeps exactly the tokens all of a sample's
-        prompts share, so prefix + suffix ids equal the full prompt's ids (a merge across the text boundary
-        moves the merged tokens into the suffixes).
+        ``prefix + suffix`` is exactly the query's full id list; the image placeholder must be in the prefix.
         """
-        tok = self.tokenizer
-        image_ids = self._image_ids()
-        texts = [text for s in samples for text in [s.prefix] + [s.prefix + suf for suf in s.suffixes.values()]]
-        encoded = iter(tok(texts)["input_ids"])  # one batched call: the fast tokenizer runs it in Rust
         plans = []
         for s in samples:
-            pre = next(encoded)
-            full = {name: next(encoded) for name in s.suffixes}
-            keep = min(common_prefix_length(pre, ids) for ids in full.values())
-            if image_ids & set(pre[keep:]):
-                raise ValueError(f"sample {s.id!r}: the image token is not inside the shared prompt prefix")
-            if any(len(ids) <= keep for ids in full.values()):
-                raise ValueError(f"sample {s.id!r}: a query adds no token after the shared prefix")
-            plans.append((len(pre) - keep, {name: ids[keep:] for name, ids in full.items()}, pre))
+            names = list(s.ids)
+            prefix, rest = split_shared_prefix([s.ids[name] for name in names])
+            if any(IMAGE_TOKEN_INDEX in ids for ids in rest):
+                raise ValueError(f"sample {s.id!r}: the image placeholder is not inside the shared prompt prefix")
+            plans.append((prefix, dict(zip(names, rest))))
         return plans
+
+    # ------------------------------------------------------------------ images and embeddings
+    def _image_token_id(self):
+        cfg = self.model.config
+        for name in ("image_token_id", "image_token_index"):
+            if getattr(cfg, name, None) is not None:
+                return int(getattr(cfg, name))
+        tid = self.tokenizer.convert_tokens_to_ids("<image>")
+        return None if tid is None or tid == self.tokenizer.unk_token_id else int(tid)
+
+    def _vision_parts(self):
+        """(vision tower, projector, image_newline or None) of a LLaVA-style model (transformers 4 and 5)."""
+        holders = [self.model, getattr(self.model, "model", None)]
+        found = {}
+        for name in ("vision_tower", "multi_modal_projector", "image_newline"):
+            for holder in holders:
+                if holder is not None and getattr(holder, name, None) is not None:
+                    found[name] = getattr(holder, name)
+                    break
+        if "vision_tower" not in found or "multi_modal_projector" not in found:
+            raise TypeError(f"{type(self.model).__name__} has no LLaVA-style vision_tower / multi_modal_projector; "
+                            "image_view='base' needs one (try image_view='tiles')")
+        return found["vision_tower"], found["multi_modal_projector"], found.get("image_newline")
+
+    def base_view_pixels(self, images):
+        """The official single view (``SigLipImageProcessor.preprocess`` of the official code): RGB, resized to
+        the image processor's ``size`` (bicubic, the aspect ratio not kept), rescaled and normalised with the
+        processor's mean and std. Computed with PIL as the official code does, whatever backend the processor uses.
+        """
+        import torch
+        from transformers.image_transforms import normalize, rescale, resize, to_channel_dimension_format
+        from transformers.image_utils import ChannelDimension, PILImageResampling, to_numpy_array
+
+        proc = self.processor.image_processor
+        size = proc.size
+        get = (lambda k: getattr(size, k, None)) if not isinstance(size, dict) else size.get
+        if get("height") and get("width"):
+            hw = (int(get("height")), int(get("width")))
+        elif get("shortest_edge"):
+            hw = (int(get("shortest_edge")),) * 2
+        else:
+            raise ValueError(f"cannot read a square input size from the image processor's size {size!r}")
+        resample = PILImageResampling(int(getattr(proc, "resample", PILImageResampling.BICUBIC)))
+        first = ChannelDimension.FIRST
+        out = []
+        for image in images:
+            x = to_numpy_array(image.convert("RGB") if hasattr(image, "convert") else image)
+            x = resize(x, size=hw, resample=resample, data_format=first)
+            x = rescale(x, scale=float(getattr(proc, "rescale_factor", 1 / 255)), data_format=first)
+            x = normalize(x, mean=proc.image_mean, std=proc.image_std, data_format=first)
+            out.append(to_channel_dimension_format(x, channel_dim=first, input_channel_dim=first))
+        return torch.tensor(np.stack(out))
+
+    def image_features(self, images) -> list:
+        """Per image, the feature rows the language model sees in place of the placeholder (``image_view``)."""
+        import torch
+
+        proc = getattr(self.processor, "image_processor", None)
+        if proc is None:
+            raise TypeError(f"{type(self.processor).__name__} has no image_processor")
+        dtype = next(self.model.parameters()).dtype
+        cfg = self.model.config
+        layer = getattr(cfg, "vision_feature_layer", -1)
+        strategy = getattr(cfg, "vision_feature_select_strategy", "full")
+        with torch.inference_mode():
+            if self.image_view == "tiles":
+                batch = proc(images=list(images), return_tensors="pt")
+                out = self.model.get_image_features(pixel_values=batch["pixel_values"].to(self.device, dtype=dtype),
+                                                    image_sizes=batch["image_sizes"].to(self.device),
+                                                    vision_feature_layer=layer,
+                                                    vision_feature_select_strategy=strategy)
+                feats = getattr(out, "pooler_output", out)
+                return [f.reshape(-1, f.shape[-1]) for f in feats]
+            tower, projector, newline = self._vision_parts()
+            pixels = self.base_view_pixels(images).to(self.device, dtype=dtype)
+            hidden = tower(pixels, output_hidden_states=True).hidden_states
+            chosen = hidden[layer] if isinstance(layer, int) else torch.cat([hidden[k] for k in layer], dim=-1)
+            if strategy == "default":
+                chosen = chosen[:, 1:]
+            feats = projector(chosen)
+            if newline is not None:
+                feats = torch.cat([feats, newline.to(feats)[None, None].expand(len(feats), 1, -1)], dim=1)
+            return list(feats)
+
+    def embed(self, ids: list[int], features=None):
+        """Input embeddings (len, hidden) of ``ids``, the image features spliced in at the placeholder."""
+        import torch
+
+        table = self.model.get_input_embeddings()
+        device = table.weight.device
+        plain = torch.tensor([self._pad if t == IMAGE_TOKEN_INDEX else t for t in ids], dtype=torch.long,
+                             device=device)
+        emb = table(plain)
+        if IMAGE_TOKEN_INDEX not in ids:
+            return emb
+        if features is None:
+            raise ValueError("the prompt has an image placeholder but no image features were given")
+        at = ids.index(IMAGE_TOKEN_INDEX)
+        return torch.cat([emb[:at], features.to(emb), emb[at + 1:]], dim=0)
+
+    def _sample_features(self, samples: list[_Sample], plans) -> list:
+        needs = [i for i, (prefix, _) in enumerate(plans) if IMAGE_TOKEN_INDEX in prefix]
+        feats = [None] * len(samples)
+        if needs:
+            for i, f in zip(needs, self.image_features([samples[i].image for i in needs])):
+                feats[i] = f
+        return feats
 
     def _encode_prefixes(self, samples: list[_Sample]):
         """Encode image + prefix of each sample once; returns (cache, prefix mask, {query: suffix ids} per sample)."""
         import torch
 
-        proc, tok = self.processor, self.tokenizer
         plans = self._split_tokens(samples)
-        image_ids = self._image_ids()
-        old_side = tok.padding_side
-        tok.padding_side = "left"
-        try:
-            batch = proc(images=[s.image for s in samples], text=[s.prefix for s in samples], padding=True,
-                         return_tensors="pt")
-        finally:
-            tok.padding_side = old_side
-        ids, mask = batch.pop("input_ids"), batch.pop("attention_mask")
-        rows = []
-        for r, (s, (drop, _, pre)) in enumerate(zip(samples, plans)):
-            real = ids[r][mask[r].bool()].tolist()
-            # the processor only expands image tokens, so the text after the last one must match the tokenizer's
-            tail = len(pre) - max((i for i, t in enumerate(pre) if t in image_ids), default=-1) - 1
-            if tail < drop or real[len(real) - tail:] != pre[len(pre) - tail:]:
-                raise ValueError(f"sample {s.id!r}: the processor's prompt tokens do not match the tokenizer's")
-            rows.append(real[:len(real) - drop] if drop else real)
-        width = max(map(len, rows))
-        input_ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        feats = self._sample_features(samples, plans)
+        rows = [self.embed(prefix, f) for (prefix, _), f in zip(plans, feats)]
+        width = max(len(r) for r in rows)
+        pad = self.embed([self._pad])[0]
+        embeds = pad.expand(len(rows), width, -1).clone()
+        attention = torch.zeros((len(rows), width), dtype=torch.long, device=embeds.device)
         for r, row in enumerate(rows):
-            input_ids[r, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            embeds[r, width - len(row):] = row
             attention[r, width - len(row):] = 1
-        inputs = self._to_device({"input_ids": input_ids, "attention_mask": attention, **batch})
-        _, cache = self._forward(**inputs, logits_to_keep=1)
-        return cache, inputs["attention_mask"], [plan[1] for plan in plans]
-
-    def _image_ids(self) -> set:
-        cfg = self.model.config
-        return {i for i in (getattr(cfg, "image_token_id", None), getattr(cfg, "image_token_index", None))
-                if i is not None}
+        _, cache = self._forward(inputs_embeds=embeds, attention_mask=attention, logits_to_keep=1)
+        return cache, attention, [plan[1] for plan in plans]
 
     def _select(self, cache, n_rows: int, index, reuse: bool):
         """Cache rows ``index`` (repeats allowed): a copy, or with ``reuse`` the cache itself (then consumed)."""
@@ -548,6 +683,12 @@ class VLMRichScorer:
             ids.append(t)
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
+    def full_embeddings(self, sample: _Sample, name: str):
+        """Input embeddings (1, len, hidden) of the complete query ``name``: image features spliced in."""
+        ids = sample.ids[name]
+        feats = self.image_features([sample.image])[0] if IMAGE_TOKEN_INDEX in ids else None
+        return self.embed(ids, feats)[None]
+
     def generate_text(self, sample: _Sample, name: str, restrict_digits: bool | None = None) -> str:
         """One official greedy generation: image + full prompt of query ``name``, batch size 1."""
         import torch
@@ -555,20 +696,20 @@ class VLMRichScorer:
 
         restrict = self.restrict_digits if restrict_digits is None else restrict_digits
         restrict = restrict and name != STYLE
-        inputs = self._to_device(self.processor(images=[sample.image], text=[self.full_prompt(sample, name)],
-                                                return_tensors="pt"))
         extra = {}
         if restrict:
             extra["logits_processor"] = LogitsProcessorList([digits_only_processor([v[0] for v in self._digits])])
         n_new = 1 if restrict else (self.style_max_new_tokens if name == STYLE else self.max_new_tokens)
         with torch.inference_mode():
-            out = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=n_new,
-                                      pad_token_id=self._pad, **extra)
-        return self._decode(out[0, inputs["input_ids"].shape[1]:].tolist())
+            embeds = self.full_embeddings(sample, name)
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+            out = self.model.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False, num_beams=1,
+                                      max_new_tokens=n_new, pad_token_id=self._pad, **extra)
+        return self._decode(out[0].tolist())   # with inputs_embeds only the new tokens come back
 
     # ------------------------------------------------------------------ per-batch scoring
     def _digit_scores(self, logits):
-        """(samples, caps, vocab) logits -> expected score, argmax digit, digit probability mass."""
+        """(samples, caps, vocab) logits -> expected score, argmax digit (the rating), digit probability mass."""
         import torch
 
         logp = torch.log_softmax(logits.float(), dim=-1)
@@ -589,8 +730,8 @@ class VLMRichScorer:
                     self._query_logits(cache, pmask, suffixes, self.capabilities, reuse=not self.style))
                 for r in range(len(samples)):
                     for c, key in enumerate(self.capabilities):
-                        rows[r][key] = float(expected[r, c])
-                        rows[r][f"{key}_argmax"] = int(argmax[r, c])
+                        rows[r][key] = float(argmax[r, c])
+                        rows[r][expected_column(key)] = float(expected[r, c])
                     rows[r]["digit_mass"] = float(mass[r].mean())
             if self.style:
                 for r, text in enumerate(self._greedy_style(cache, pmask, suffixes)):
@@ -610,8 +751,8 @@ class VLMRichScorer:
 
     @staticmethod
     def _style_fields(text: str) -> dict:
-        known, unknown = parse_styles(text)
-        return {"styles": known, "styles_unknown": unknown, "style_text": text}
+        names = _answer_names(text)   # every name is kept: the official sampler bins any text
+        return {"styles": names, "styles_unknown": [n for n in names if n not in STYLES], "style_text": text}
 
     def _status(self, row: dict) -> str:
         notes = []
@@ -628,7 +769,7 @@ class VLMRichScorer:
     def columns(self) -> list[str]:
         cols = list(self.capabilities)
         if self.mode == "logits" and self.capabilities:
-            cols += [f"{k}_argmax" for k in self.capabilities] + ["digit_mass"]
+            cols += [expected_column(k) for k in self.capabilities] + ["digit_mass"]
         if self.style:
             cols += ["styles", "styles_unknown", "style_text"]
         return cols + ["source", "status"]
@@ -700,7 +841,7 @@ class VLMRichScorer:
         for key in self.capabilities:
             out[key] = out[key].astype(float)
             if self.mode == "logits":
-                out[f"{key}_argmax"] = out[f"{key}_argmax"].astype("Int64")
+                out[expected_column(key)] = out[expected_column(key)].astype(float)
         if self.style:
             for col in ("styles", "styles_unknown"):
                 out[col] = out[col].map(lambda v: v if isinstance(v, list) else [])

@@ -14,21 +14,14 @@ where the backend gives one, a ``status`` column.
 """
 from __future__ import annotations
 
-from kit.registry import STYLE_BACKENDS
+from kit.registry import STYLE_BACKENDS, BackendScorer
 
 
-class Styler:
+class Styler(BackendScorer):
     """The styler backend ``backend`` built with ``options``; ``score(pool)`` returns at least ``styles``."""
 
-    pool_dependent = False
-
-    def __init__(self, backend: str = "rules", **options):
-        self.backend = backend
-        self.impl = STYLE_BACKENDS.get(backend)(**options)
-
-    @property
-    def label(self) -> str:
-        return getattr(self.impl, "label", self.backend)
+    backends = STYLE_BACKENDS
+    default = "rules"
 
     def score(self, pool):
         table = self.impl.score(pool)

@@ -1,23 +1,42 @@
 """Teacher annotator: rate a seeded random sample of a pool through an OpenAI-compatible chat endpoint.
 
-This is the "a teacher rates a small random subset" step of mmSSR (method A of ``shared/papers.md``;
-GPT-4o in the paper). Any server that speaks the OpenAI chat-completions protocol works: the OpenAI
-API itself (``base_url="https://api.openai.com/v1"``, model ``gpt-4o``), a vLLM server
-(``http://host:8000/v1``) or Ollama (``http://localhost:11434/v1``).
+This is the "a teacher rates a small random subset" step of mmSSR (``docs/methods.md``, mmSSR; GPT-4o in
+the paper). Any server that speaks the OpenAI chat-completions protocol works: the OpenAI API itself
+(``base_url="https://api.openai.com/v1"``, model ``gpt-4o``), a vLLM server (``http://host:8000/v1``) or
+Ollama (``http://localhost:11434/v1``).
 
-Each sample gets the official prompts: one request per capability (the conversation text, then the
-capability query) and one for the style query, with the image as a base64 data URL. Replies are
-parsed with the prompt module's ``parse_score`` / ``parse_styles``. Results go to a JSONL file, one
-line per sample, appended and flushed as soon as the sample is done::
+The paper does not publish its teacher prompt. What the kit sends, per sample, is 15 chat requests (one per
+capability, one for the styles), each with ``temperature=0`` and a bound on the reply (``max_tokens`` 8 for a
+rating, 64 for the styles)::
 
-    {"id": ..., "scores": {"spatial": 4, ...}, "styles": [...], "unknown_styles": [...],
-     "raw": {"spatial": "4", ..., "style": "yes/no"}, "model": "gpt-4o"}
+    system: "You are a helpful assistant."                       (system=None: no system message)
+    user:   [image part: the image as a base64 data URL (the file's own bytes; a PNG when max_side
+             resizes or the format is not jpeg/png/webp/gif)]
+            [text part:  the conversation as the scorer sees it (kit.mmssr.prompts.format_conversation,
+             the official text) with the <image> placeholders removed, "\n", the capability query
+             ("On a scale of 0 to 5, how do you rate ... for {keyword}?") or the style query
+             ("Interaction style candidates: [...]\nStyles: "),
+             and with answer_format=True (default) "\n" + an answer-format instruction]
 
-A re-run skips the ids already in the file, so an interrupted run resumes where it stopped and never
-loses a finished line. :func:`kit.labels.load_ratings` reads that file (or ``data_samples/labels.csv``)
-into the table that :class:`kit.mmssr.distilled.DistilledRichScorer` trains on.
+The instructions (:data:`SCORE_FORMAT`, :data:`STYLE_FORMAT`) ask for a bare integer 0-5, or for the matching
+style names separated by commas; ``answer_format=False`` sends the scorer's prompt alone (the kit's earlier
+behaviour), which asks for no format. Replies are parsed robustly (:func:`parse_rating`: the first integer
+0-5 once scale phrases such as "0 to 5" or "out of 5" are removed; a JSON reply's "rating"/"score" field;
+:func:`parse_style_reply`: names split on commas, list markup removed). Results go to a JSONL file, one line
+per sample, appended and flushed as soon as the sample is done::
 
-Only the standard library is used for HTTP (``urllib``).
+    {"id": ..., "scores": {"spatial": 4, ..., "ocr": null}, "styles": [...], "unknown_styles": [...],
+     "parse_failures": ["ocr"], "raw": {"spatial": "4", ..., "style": "yes/no"},
+     "model": "gpt-4o", "answer_format": true}
+
+``styles`` keeps every name the teacher wrote (the official sampler bins any name); ``unknown_styles`` lists
+the ones outside the 9; ``parse_failures`` the queries whose reply held no rating (or no style name).
+A re-run skips the ids already in the file, so an interrupted run resumes where it stopped and never loses a
+finished line. :func:`kit.labels.load_ratings` reads that file (or ``data_samples/labels.csv``) into the
+table that :class:`kit.mmssr.distilled.DistilledHead` trains on.
+
+Requests that fail with 429, 408/409/425 or any 5xx, a connection error or a timeout are retried with
+exponential back-off (``ChatClient``). Only the standard library is used for HTTP (``urllib``).
 """
 from __future__ import annotations
 
@@ -27,6 +46,7 @@ import json
 import math
 import os
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -43,7 +63,10 @@ ENV_URL = "KIT_TEACHER_URL"
 ENV_MODEL = "KIT_TEACHER_MODEL"
 ENV_KEYS = ("KIT_TEACHER_API_KEY", "OPENAI_API_KEY")
 SYSTEM_PROMPT = "You are a helpful assistant."
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+RETRY_STATUS = frozenset({408, 409, 425, 429})   # and every 5xx (see is_retryable)
+SCORE_FORMAT = "Answer with a single integer from 0 to 5 and nothing else."
+STYLE_FORMAT = ("Answer with the names of the matching interaction styles from the candidates, separated by "
+                "commas, and nothing else.")
 _IMAGE_MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
                ".gif": "image/gif"}
 
@@ -77,14 +100,89 @@ def _capabilities(keys: Iterable[str] | None):
     return [(key, caps.keyword(key)) for key in keys]
 
 
+# --------------------------------------------------------------------------- reply parsing
+
+_SCALE_PHRASES = re.compile(
+    r"(?:on\s+a\s+scale\s+)?(?:of|from|between)?\s*\b0\s*(?:-|–|—|to|and)\s*5\b"   # "0 to 5", "from 0-5"
+    r"|(?:out\s+of|/)\s*5(?!\d|\.\d)",                                           # "out of 5", "/5"
+    re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
+
+
+def parse_rating(text) -> float:
+    """The rating 0-5 in a teacher's reply, or NaN.
+
+    The official parse first (``int(reply)``); then a JSON object's ``rating``/``score`` field; then the first
+    integer 0-5 in the text once scale phrases ("0 to 5", "0-5", "out of 5", "/5") are removed, so that
+    "I'd rate this 4 out of 5." gives 4, "**Rating: 3**" gives 3, "On a scale of 0 to 5: 2" gives 2.
+    Decimals ("3.5"), negative numbers and numbers above 5 are not ratings; "N/A" gives NaN.
+    """
+    from kit.mmssr.prompts import parse_score
+
+    value = parse_score(text)
+    if not math.isnan(value) or not isinstance(text, str):
+        return value
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            for key, field_value in obj.items():
+                if str(key).lower() in ("rating", "score", "value", "answer"):
+                    return parse_rating(field_value if isinstance(field_value, str) else json.dumps(field_value))
+    cleaned = _SCALE_PHRASES.sub(" ", text)
+    for match in _NUMBER.finditer(cleaned):
+        token = match.group(0)
+        if re.fullmatch(r"[0-5]", token):
+            return float(token)
+    return math.nan
+
+
+def parse_style_reply(text) -> list[str]:
+    """Style names in a teacher's reply: split on commas (and new lines), list markup and quotes removed.
+
+    A leading "Styles:" label, bullets, ``**bold**``, backticks and a JSON list are tolerated; names are
+    stripped and de-duplicated in order; every name is kept (known or not).
+    """
+    if text is None:
+        return []
+    body = str(text).strip()
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        obj = next((v for k, v in obj.items() if str(k).lower() in ("styles", "style")), None)
+    pieces = [str(x) for x in obj] if isinstance(obj, list) else re.split(r"[,\n]", body)
+    names: list[str] = []
+    for piece in pieces:
+        name = re.sub(r"^\s*(?:[-•]|\*(?!\*)|\d+[.)])\s+", "", piece)   # list bullets
+        name = name.replace("**", "").replace("`", "")                     # bold, code
+        name = re.sub(r"^\s*styles?\s*:\s*", "", name, flags=re.IGNORECASE)
+        name = name.strip().strip("*`\"'[]").strip().rstrip(".").strip()
+        if re.fullmatch(r"n/?a|none|unknown|-+", name, flags=re.IGNORECASE):
+            continue
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 # --------------------------------------------------------------------------- HTTP client
+
+
+def is_retryable(status: int) -> bool:
+    """HTTP statuses worth retrying: 429 (rate limit), 408/409/425 and every 5xx."""
+    return status in RETRY_STATUS or 500 <= status <= 599
+
 
 @dataclass
 class ChatClient:
     """A minimal OpenAI-compatible chat-completions client with bounded exponential back-off.
 
     ``base_url`` is the API root (``.../v1``); ``/chat/completions`` is appended unless the URL
-    already ends with it. Retries on 408/409/425/429/5xx, connection errors and timeouts, waiting
+    already ends with it. Retries on 429, 408/409/425, any 5xx, connection errors and timeouts, waiting
     ``backoff * 2**attempt`` seconds (capped at ``max_backoff``, or the server's ``Retry-After``
     when it is shorter than the cap), at most ``max_retries`` times.
     """
@@ -157,7 +255,7 @@ class ChatClient:
             except urllib.error.HTTPError as exc:
                 detail = exc.read()[:300].decode("utf-8", "replace") if exc.fp is not None else ""
                 last = f"HTTP {exc.code} from {self.url}: {detail}".strip()
-                if exc.code not in RETRY_STATUS:
+                if not is_retryable(exc.code):
                     raise TeacherRequestError(last, status=exc.code) from None
                 retry_after = exc.headers.get("Retry-After") if exc.headers else None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
@@ -200,8 +298,9 @@ def image_data_url(path, max_side: int | None = None) -> str:
     return f"data:{mime};base64," + base64.b64encode(raw).decode("ascii")
 
 
-def teacher_text(conversations, query: str) -> str:
-    """The user text of one query: the official conversation formatting, ``"\\n"``, the query.
+def teacher_text(conversations, query: str, instruction: str | None = None) -> str:
+    """The user text of one query: the official conversation formatting, ``"\\n"``, the query, and an
+    optional answer-format ``instruction`` after another ``"\\n"``.
 
     The ``<image>`` placeholder is dropped from the text because the image travels as its own
     ``image_url`` part of the message.
@@ -209,7 +308,8 @@ def teacher_text(conversations, query: str) -> str:
     from kit.conversation import strip_image_token
 
     conv = _prompts().format_conversation(conversations)
-    return strip_image_token(conv) + "\n" + query
+    text = strip_image_token(conv) + "\n" + query
+    return text + "\n" + instruction if instruction else text
 
 
 def build_messages(text: str, image_url: str, system: str | None = SYSTEM_PROMPT) -> list[dict]:
@@ -243,27 +343,13 @@ def sample_ids(pool, n=None, seed: int = 0) -> list[str]:
     return [ids[i] for i in order[:k]]
 
 
-def iter_jsonl(path):
-    """``(line number, record)`` for every complete JSON line of ``path``; a torn line is skipped.
-
-    A line torn by a crash mid-write is simply redone by the next run, so readers skip it.
-    """
-    with Path(path).open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError:
-                continue
-
-
 def read_done(path) -> dict[str, dict]:
     """The finished lines of a teacher JSONL file, by id (a torn last line is ignored)."""
     path = Path(path)
     if not path.is_file():
         return {}
+    from kit.labels import iter_jsonl
+
     return {str(rec["id"]): rec for _, rec in iter_jsonl(path) if isinstance(rec, dict) and "id" in rec}
 
 
@@ -291,58 +377,80 @@ class RunSummary:
     failed: dict[str, str]
     n_requests: int
     n_retries: int
+    parse_failures: dict[str, int] = field(default_factory=dict)   # query -> replies without a rating, this run
 
     def __str__(self) -> str:
         text = (f"{self.path}: {self.requested} samples asked, {self.skipped} already done, "
                 f"{self.rated} rated now ({self.n_requests} requests, {self.n_retries} retries)")
         if self.failed:
             text += f", {len(self.failed)} failed (e.g. {next(iter(self.failed.items()))})"
+        if self.parse_failures:
+            text += ("; replies without a rating: "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(self.parse_failures.items(), key=lambda kv: -kv[1])))
         return text
 
 
 class TeacherAnnotator:
-    """Rate pool samples with the official mmSSR prompts through a chat endpoint.
+    """Rate pool samples with the mmSSR scorer prompts through a chat endpoint (see the module doc).
 
     ``capabilities`` restricts the capability keys (default: all registered, in registry order);
     ``max_side`` downsizes images before sending; ``max_tokens_score`` / ``max_tokens_style`` bound
     the replies (greedy decoding, ``temperature=0``); ``system`` is the system prompt (``None`` for
-    none). ``workers`` rates that many samples at a time (each sample's requests run in turn).
+    none). ``answer_format`` (default ``True``) appends :data:`SCORE_FORMAT` / :data:`STYLE_FORMAT` to the
+    queries (``False``: the scorer's prompt alone); ``score_format`` / ``style_format`` replace those
+    instructions. ``workers`` rates that many samples at a time (each sample's requests run in turn).
     """
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  capabilities: Iterable[str] | None = None, max_side: int | None = None,
                  max_tokens_score: int = 8, max_tokens_style: int = 64, temperature: float = 0.0,
-                 system: str | None = SYSTEM_PROMPT, workers: int = 1, client: ChatClient | None = None,
+                 system: str | None = SYSTEM_PROMPT, answer_format: bool = True, score_format: str = SCORE_FORMAT,
+                 style_format: str = STYLE_FORMAT, workers: int = 1, client: ChatClient | None = None,
                  **client_options):
         self.client = client or ChatClient.from_env(base_url, model, api_key, **client_options)
         self.capabilities = _capabilities(capabilities)
         self.max_side, self.system, self.workers = max_side, system, max(int(workers), 1)
         self.max_tokens_score, self.max_tokens_style = max_tokens_score, max_tokens_style
         self.temperature = temperature
+        self.answer_format = bool(answer_format)
+        self.score_format, self.style_format = score_format, style_format
+
+    def texts(self, conversations) -> dict[str, str]:
+        """The user text of every request for one sample: ``{capability key: text, ..., "style": text}``."""
+        P = _prompts()
+        score_fmt = self.score_format if self.answer_format else None
+        out = {key: teacher_text(conversations, P.capability_query(kw), score_fmt) for key, kw in self.capabilities}
+        out["style"] = teacher_text(conversations, P.style_query(), self.style_format if self.answer_format else None)
+        return out
 
     def rate(self, pool, sample_id: str) -> dict:
-        """Rate one sample: 14 capability requests and one style request; return its JSONL record."""
-        P = _prompts()
+        """Rate one sample: one request per capability and one style request; return its JSONL record."""
+        from kit.capabilities import STYLES
+
         row = pool.table.loc[sample_id]
         try:
             url = image_data_url(row["image_path"], self.max_side)
         except Exception as exc:  # noqa: BLE001
             raise TeacherRequestError(f"sample {sample_id!r}: cannot read image {row['image_path']}: {exc}") from None
-        conv = row["conversations"]
-        scores, raw = {}, {}
-        for key, keyword in self.capabilities:
-            text = teacher_text(conv, P.capability_query(keyword))
-            reply = self.client.chat(build_messages(text, url, self.system), temperature=self.temperature,
+        texts = self.texts(row["conversations"])
+        scores, raw, failures = {}, {}, []
+        for key, _ in self.capabilities:
+            reply = self.client.chat(build_messages(texts[key], url, self.system), temperature=self.temperature,
                                      max_tokens=self.max_tokens_score)
             raw[key] = reply
-            value = P.parse_score(reply)
-            scores[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
-        reply = self.client.chat(build_messages(teacher_text(conv, P.style_query()), url, self.system),
+            value = parse_rating(reply)
+            scores[key] = None if math.isnan(value) else int(value)
+            if scores[key] is None:
+                failures.append(key)
+        reply = self.client.chat(build_messages(texts["style"], url, self.system),
                                  temperature=self.temperature, max_tokens=self.max_tokens_style)
         raw["style"] = reply
-        styles, unknown = _split_styles(P.parse_styles(reply))
-        return {"id": sample_id, "scores": scores, "styles": styles, "unknown_styles": unknown,
-                "raw": raw, "model": self.client.model}
+        styles = parse_style_reply(reply)
+        if not styles:
+            failures.append("style")
+        return {"id": sample_id, "scores": scores, "styles": styles,
+                "unknown_styles": [s for s in styles if s not in STYLES], "parse_failures": failures,
+                "raw": raw, "model": self.client.model, "answer_format": self.answer_format}
 
     def annotate(self, pool, out, n=None, seed: int = 0, ids: Iterable[str] | None = None,
                  on_error: str = "raise", progress: bool = True) -> RunSummary:
@@ -358,14 +466,12 @@ class TeacherAnnotator:
 
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        wanted = list(ids) if ids is not None else sample_ids(pool, n, seed)
-        unknown = [i for i in wanted if i not in pool.table.index]
-        if unknown:
-            raise KeyError(f"{len(unknown)} ids are not in the pool, e.g. {unknown[:3]}")
+        wanted = pool.check_ids(ids, "ids to rate") if ids is not None else sample_ids(pool, n, seed)
         done = read_done(out)
         todo = [i for i in wanted if i not in done]
         req0, retry0 = self.client.n_requests, self.client.n_retries
         failed: dict[str, str] = {}
+        parse_failures: dict[str, int] = {}
         rated = 0
         _ensure_newline(out)
         bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="teacher", unit="sample",
@@ -394,6 +500,8 @@ class TeacherAnnotator:
                             fh.flush()
                             os.fsync(fh.fileno())
                             rated += 1
+                            for key in rec.get("parse_failures", []):
+                                parse_failures[key] = parse_failures.get(key, 0) + 1
                             bar.update(1)
                         nxt = next(pending, None)
                         if nxt is not None:
@@ -401,16 +509,7 @@ class TeacherAnnotator:
             finally:
                 bar.close()
         return RunSummary(out, len(wanted), len(wanted) - len(todo), rated, failed,
-                          self.client.n_requests - req0, self.client.n_retries - retry0)
-
-
-def _split_styles(parsed) -> tuple[list[str], list[str]]:
-    """Accept ``parse_styles`` returning ``(styles, unknown)`` or an object with those attributes."""
-    if isinstance(parsed, tuple) and len(parsed) == 2:
-        return list(parsed[0]), list(parsed[1])
-    if hasattr(parsed, "styles"):
-        return list(parsed.styles), list(getattr(parsed, "unknown", []))
-    return list(parsed), []
+                          self.client.n_requests - req0, self.client.n_retries - retry0, parse_failures)
 
 
 def annotate(pool, out, n=None, seed: int = 0, **options) -> RunSummary:
@@ -418,28 +517,6 @@ def annotate(pool, out, n=None, seed: int = 0, **options) -> RunSummary:
     run_keys = {"ids", "on_error", "progress"}
     run = {k: options.pop(k) for k in list(options) if k in run_keys}
     return TeacherAnnotator(**options).annotate(pool, out, n=n, seed=seed, **run)
-
-
-# --------------------------------------------------------------------------- reading ratings
-
-def read_teacher_ratings(path) -> pd.DataFrame:
-    """A teacher JSONL file (``{"id", "scores": {key: int|null}, "styles": [...]}`` per line) as a table.
-
-    One row per id (the last line of an id wins), one column per rated capability, ``styles`` as lists.
-    Use :func:`kit.labels.load_ratings` for the checked table that the distilled scorer trains on.
-    """
-    rows = []
-    for lineno, rec in iter_jsonl(path):
-        if not isinstance(rec, dict) or "id" not in rec:
-            raise ValueError(f"{path} line {lineno}: not a teacher record (no 'id')")
-        scores = rec.get("scores") or {}
-        if not isinstance(scores, dict):
-            raise ValueError(f"{path} line {lineno}: sample {rec['id']!r}: 'scores' is not an object")
-        rows.append({"id": str(rec["id"]), **scores, "styles": list(rec.get("styles") or [])})
-    table = pd.DataFrame(rows)
-    if table.empty:
-        raise ValueError(f"{path}: no teacher records")
-    return table.drop_duplicates("id", keep="last").set_index("id")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -456,6 +533,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, help=f"model name (or ${ENV_MODEL})")
     ap.add_argument("--max-side", type=int, default=None, help="downsize images to this many pixels")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--no-answer-format", action="store_true",
+                    help="send the scorer's prompt alone, without the answer-format instruction")
     ap.add_argument("--skip-errors", action="store_true", help="go on after a sample fails for good")
     args = ap.parse_args(argv)
     from kit.data import load_pool
@@ -463,7 +542,7 @@ def main(argv=None) -> int:
     n = None if args.n is None else (int(args.n) if args.n >= 1 else args.n)
     pool = load_pool(args.pool)
     summary = annotate(pool, args.out, n=n, seed=args.seed, base_url=args.url, model=args.model,
-                       max_side=args.max_side, workers=args.workers,
+                       max_side=args.max_side, workers=args.workers, answer_format=not args.no_answer_format,
                        on_error="skip" if args.skip_errors else "raise")
     print(summary)
     return 0

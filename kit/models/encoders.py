@@ -1,6 +1,6 @@
 """Offline pretrained encoders: EfficientNet-Lite0 (images) and all-MiniLM-L6-v2 (texts).
 
-Both arrive inside PyPI packages (see ``../shared/offline-models.md``), so nothing is fetched from a
+Both arrive inside PyPI packages (see the README, "Offline models"), so nothing is fetched from a
 model hub. Loaders are cached per device; the encoders work on CPU or GPU (``device=``).
 
 Images::

@@ -28,7 +28,8 @@ def quality_scatter(scores: pd.DataFrame, space: QualitySpace, hue=None, ax=None
                     highlight=None):
     """Scatter of (loss, score) over the grid, coloured by ``hue`` (a Series aligned with ``scores``).
 
-    Points outside the bounds are drawn where they are (the grid clips them into edge cells).
+    Points outside the bounds are drawn where they are; with the space's default ``outside="exclude"``
+    they lie in no cell and are marked with a grey cross (with ``"clip"`` they count in the edge cells).
     ``highlight`` maps a label to a list of ids drawn on top with a black edge.
     """
     if ax is None:
@@ -50,11 +51,15 @@ def quality_scatter(scores: pd.DataFrame, space: QualitySpace, hue=None, ax=None
         ids = [i for i in ids if i in scores.index]
         ax.scatter(x.loc[ids], y.loc[ids], s=s * 2.2, facecolor="none", edgecolor=["k", "crimson", "darkgreen",
                    "purple"][k % 4], lw=1.1, label=f"{label} ({len(ids)})")
+    out = space.outside_mask(scores) if space.outside == "exclude" else np.zeros(len(scores), dtype=bool)
+    if out.any():
+        ax.scatter(x[out], y[out], s=s * 1.6, marker="x", color="0.35", lw=0.9,
+                   label=f"outside the bounds, in no cell ({int(out.sum())})")
     draw_grid(ax, space)
     ax.set_xlabel(f"answer loss l ({space.loss_col})")
     ax.set_ylabel(score_label)
     ax.set_title(title)
-    if hue is not None or highlight:
+    if hue is not None or highlight or out.any():
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
     return ax
 

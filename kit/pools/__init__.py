@@ -3,12 +3,14 @@
     python -m kit.pools build data_samples/            # rebuild the committed pool, byte for byte
     python -m kit.pools easyvqa OUT --n 5000 --mismatch 0.05 --wrong-answer 0.05 \\
         --truncated 0.02 --duplicate 0.02 --seed 0     # a larger easy-vqa pool for experiments
+    python -m kit.pools distill runs/distill_pool      # the distilled rich scorer's training pool (kit.pools.distill)
 
 Modules, one job each: ``labels`` (capability keys, style names, defect kinds), ``sample`` (the
 sample record and the pool.json / labels.csv writers), ``imaging`` (deterministic image I/O),
 ``easyvqa`` (easy-vqa truth and templates), ``photos`` (hand-written Q/A on offline photos),
 ``charts`` / ``documents`` / ``stem`` / ``panels`` (rendered samples, gathered by ``rendered``),
-``defects`` (planting defects), ``build`` (assembling pools), ``readme`` (the data card).
+``defects`` (planting defects), ``build`` (assembling pools), ``distill`` (the training pool of the
+shipped distilled head, apart from data_samples/), ``readme`` (the data card).
 """
 from kit.pools.labels import CAPABILITIES, DEFECTS, LABEL_COLUMNS, STYLES
 from kit.labels import load_labels  # noqa: F401 - re-exported for convenience

@@ -1,4 +1,5 @@
-"""Command line: ``python -m kit.pools build OUT`` and ``python -m kit.pools easyvqa OUT --n N ...``."""
+"""Command line: ``python -m kit.pools build OUT``, ``python -m kit.pools easyvqa OUT --n N ...`` and
+``python -m kit.pools distill OUT`` (the distilled rich scorer's training pool, apart from data_samples/)."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,10 @@ def main(argv=None) -> int:
     e.add_argument("--exclude-pool", default=None, metavar="POOL_JSON",
                    help="leave out the easy-vqa images this pool uses, e.g. data_samples/pool.json")
     e.add_argument("--seed", type=int, default=0)
+    d = sub.add_parser("distill", help="build the pool the shipped distilled rich scorer is trained on "
+                                       "(no sample of data_samples/; see kit.pools.distill)")
+    d.add_argument("out_dir")
+    d.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     from kit.pools.build import build_easyvqa_pool, build_sample_pool
@@ -42,6 +47,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.command == "build":
         samples = build_sample_pool(args.out_dir, seed=args.seed)
+    elif args.command == "distill":
+        from kit.pools.distill import build_distill_pool
+
+        samples = build_distill_pool(args.out_dir, seed=args.seed)
     else:
         rates = {"mismatch": args.mismatch, "wrong_answer": args.wrong_answer,
                  "truncated": args.truncated, "duplicate": args.duplicate}

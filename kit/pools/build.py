@@ -23,6 +23,9 @@ SAMPLE_POOL_SCHEDULE: dict[str, int] = {
     "compare_pair": 8, "compare_size": 6,
 }
 SAMPLE_POOL_DEFECTS: dict[str, int] = {"mismatch": 11, "wrong_answer": 11, "truncated": 11, "duplicate": 11}
+# How many of the planted mismatches take their image from their own source (two per source); the
+# other 5 take it from another source, so a scorer that only tells sources apart is not rewarded.
+SAMPLE_POOL_WITHIN_SOURCE_MISMATCHES = 6
 SAMPLE_POOL_SPLIT = "train"
 
 DEFAULT_RATES: dict[str, float] = {"mismatch": 0.05, "wrong_answer": 0.05, "truncated": 0.02, "duplicate": 0.02}
@@ -93,7 +96,7 @@ def build_sample_pool(out_dir="data_samples", seed: int = 0, progress: bool = Tr
                                            progress=progress)
              + photos.samples(images) + rendered.samples(images, seed))
     rng = np.random.default_rng([seed, 1000])
-    defects = plant_defects(clean, SAMPLE_POOL_DEFECTS, rng)
+    defects = plant_defects(clean, SAMPLE_POOL_DEFECTS, rng, within_source=SAMPLE_POOL_WITHIN_SOURCE_MISMATCHES)
     samples = assign_ids(clean + defects, rng)
     write_pool(out_dir, samples)
     write_readme(out_dir, samples)

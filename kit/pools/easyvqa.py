@@ -517,7 +517,7 @@ def make_sample(key: str, template: str, t, params: dict, images_dir: Path,
             break
     return Sample(key=key, image=image, conversations=conversation(*turns), source=SOURCE,
                   styles=tpl.styles, ratings=dict(tpl.ratings), wrong=wrong,
-                  meta={"template": template, "truth": t, "params": params})
+                  meta={"template": template, "truth": t, "params": params}, template=f"{SOURCE}/{template}")
 
 
 def contradicts(sample: Sample, other_truth) -> bool:

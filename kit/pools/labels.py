@@ -9,7 +9,7 @@ from typing import Iterable, Mapping
 
 from kit.capabilities import BUILTIN_CAPABILITIES, STYLES
 
-# The 14 mmSSR capabilities (papers.md order; also the labels.csv columns) and the 9 styles, from the
+# The 14 mmSSR capabilities (paper order; also the labels.csv columns) and the 9 styles, from the
 # one registry in kit.capabilities (built-ins only: a user's extra capability is not a label column).
 CAPABILITIES: tuple[str, ...] = tuple(c.key for c in BUILTIN_CAPABILITIES)
 
@@ -23,8 +23,11 @@ STYLE_ALIASES: dict[str, str] = {
 # Defect kinds planted in the pools; "none" marks a clean sample.
 DEFECTS: tuple[str, ...] = ("none", "mismatch", "wrong_answer", "truncated", "duplicate")
 
+# How a planted mismatch got its image: from another sample of the same source, or of another source.
+MISMATCH_KINDS: tuple[str, ...] = ("within_source", "cross_source")
+
 # Columns of labels.csv, in order.
-LABEL_COLUMNS: tuple[str, ...] = ("id", "defect", "origin", "styles", *CAPABILITIES)
+LABEL_COLUMNS: tuple[str, ...] = ("id", "defect", "origin", "mismatch_kind", "template", "styles", *CAPABILITIES)
 
 MAX_RATING = 5
 

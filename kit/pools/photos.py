@@ -35,6 +35,16 @@ PHOTOS: dict[str, tuple[str, str]] = {
 }
 
 
+# Questions whose answer holds for many of the photos (colour or grayscale): a mismatch planted inside
+# the photos source never swaps their image, so a swapped photo always contradicts the conversation.
+PORTABLE_QUESTIONS: tuple[str, ...] = ("Is this a color photograph?", "Is this a color image?")
+
+
+def subject(photo: str) -> str:
+    """The photographed subject of a photo name (the stereo pair and its left view are one subject)."""
+    return photo.removesuffix("_pair")
+
+
 def load_photo(name: str):
     """The full-size photo as a PIL image (RGB, or L for grayscale sources)."""
     from PIL import Image

@@ -67,6 +67,9 @@ def render_readme(samples: list[Sample]) -> str:
     style_all = Counter(st for s in samples for st in s.styles)
     style_clean = Counter(st for s in samples if s.defect == "none" for st in s.styles)
     style_rows = [[f"`{st}`", style_clean[st], style_all[st]] for st in STYLES]
+    mis = Counter((s.source, s.mismatch_kind) for s in samples if s.defect == "mismatch")
+    n_mis, n_within = sum(mis.values()), sum(v for (_, k), v in mis.items() if k == "within_source")
+    mis_rows = [[src, mis[(src, "within_source")], mis[(src, "cross_source")]] for src in sources]
     clean = [s for s in samples if s.defect == "none"]
     cap_rows = [[f"`{c}`", sum(s.ratings[c] >= 3 for s in clean),
                  f"{sum(s.ratings[c] for s in clean) / max(len(clean), 1):.2f}"] for c in CAPABILITIES]
@@ -99,7 +102,11 @@ def render_readme(samples: list[Sample]) -> str:
         "- `build_info.json`: the build command, seed and library versions.",
         "- `labels.csv`: the truth, one row per sample: `id`, `defect` (" +
         ", ".join(f"`{d}`" for d in DEFECTS) + "), `origin` (for a defect, the id of the clean sample it was "
-        "made from; empty otherwise), `styles` (style names joined by `|`) and the 14 capability keys "
+        "made from; empty otherwise), `mismatch_kind` (for a mismatch, `within_source` or `cross_source`: "
+        "whether its image came from a sample of the same source; empty otherwise), `template` (the question "
+        "template whose reference ratings the sample carries: `easyvqa/<template>` for easy-vqa, the sample's "
+        "own question otherwise; a defect keeps its origin's), `styles` (style names joined by `|`) and the "
+        "14 capability keys "
         "(" + ", ".join(f"`{c}`" for c in CAPABILITIES) + ") holding reference ratings 0-5.",
         "",
         "Load it with `kit.load_pool(\"data_samples/pool.json\")` and join `labels.csv` on `id`.",
@@ -121,11 +128,23 @@ def render_readme(samples: list[Sample]) -> str:
         _table(["style", "clean samples", "all samples"], style_rows),
         "",
         "Planted defects, each made from a distinct clean sample (its `origin`) and spread over all sources: "
-        "`mismatch` (the conversation paired with the image of a very different sample, from another "
-        "source), `wrong_answer` (the last answer replaced by a plausible wrong one: wrong colour, shape, "
+        "`mismatch` (the conversation paired with the image of another sample that contradicts it), "
+        "`wrong_answer` (the last answer replaced by a plausible wrong one: wrong colour, shape, "
         "number, side, ...), `truncated` (the last answer cut mid-sentence, or emptied when it is short), "
         "`duplicate` (an exact copy of the origin's image and conversation under a new id). Sample ids are "
         "shuffled within each source, so an id says nothing about its defect.",
+        "",
+        f"Of the {n_mis} mismatches, {n_within} take their image from the **same source** "
+        "(`mismatch_kind` `within_source`), so a scorer cannot find them by telling sources apart: an "
+        "easy-vqa image whose shape and colour both differ and whose truth makes the answer wrong, a photo of "
+        "another subject (never for a question many photos answer alike, such as whether the image is in "
+        "colour), or a rendered image of another kind (a bar-chart question on a pie chart, a sign question "
+        "on a function plot). The other "
+        f"{n_mis - n_within} take it from another source (`cross_source`). Neither kind is planted on a bare "
+        "yes/no answer (outside easy-vqa, where the truth of the other image is checked), which can stay "
+        "right on another image:",
+        "",
+        _table(["source", "within_source", "cross_source"], mis_rows),
         "",
         "## Reference ratings",
         "",

@@ -19,3 +19,9 @@ def samples(images_dir: Path, seed: int = 0) -> list[Sample]:
     for k, family in enumerate(FAMILIES):
         out += family.samples(images_dir, np.random.default_rng([seed, k]))
     return out
+
+
+def kind(sample: Sample) -> str:
+    """What a rendered sample's image is: ``bar``, ``line``, ``pie``, ``table``, ``document``, ``sign``,
+    ``geometry``, ``function``, ``compare`` or ``layout`` (from its key ``rendered/<kind>/<k>``)."""
+    return sample.key.split("/")[1]

@@ -31,7 +31,10 @@ class Sample:
     ``key`` is a stable internal name (unique within a build); the final ``id`` is given when the
     pool is written. ``origin`` holds the key of the clean sample a defect was made from.
     ``wrong`` is a plausible but wrong replacement for the last answer (used to plant
-    ``wrong_answer`` defects); ``meta`` keeps generator facts (e.g. easy-vqa truth).
+    ``wrong_answer`` defects); ``meta`` keeps generator facts (e.g. easy-vqa truth). ``template`` names
+    the question template whose reference ratings the sample carries (``easyvqa/<template>`` for
+    easy-vqa; a hand-written or rendered question is its own template, so it defaults to ``key``); a
+    defect keeps its origin's.
     """
 
     key: str
@@ -45,8 +48,11 @@ class Sample:
     wrong: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+    template: str = ""
 
     def __post_init__(self):
+        if not self.template:
+            self.template = self.key
         if self.defect not in DEFECTS:
             raise ValueError(f"{self.key}: unknown defect {self.defect!r}")
         bad = [s for s in self.styles if s not in STYLES]
@@ -73,9 +79,15 @@ class Sample:
         return {"id": self.id, "image": self.image, "conversations": self.conversations,
                 "source": self.source}
 
+    @property
+    def mismatch_kind(self) -> str:
+        """For a planted mismatch, whether its image came from the same source (``within_source``) or
+        another one (``cross_source``); ``""`` otherwise."""
+        return str(self.meta.get("mismatch_kind", "")) if self.defect == "mismatch" else ""
+
     def label_row(self, origin_id: str) -> dict[str, Any]:
-        return {"id": self.id, "defect": self.defect, "origin": origin_id,
-                "styles": "|".join(self.styles), **self.ratings}
+        return {"id": self.id, "defect": self.defect, "origin": origin_id, "mismatch_kind": self.mismatch_kind,
+                "template": self.template, "styles": "|".join(self.styles), **self.ratings}
 
 
 def pool_json(samples: Iterable[Sample]) -> str:

@@ -1,11 +1,16 @@
-"""The K-stage quality curriculum of method B (arXiv 2407.00102), and its export.
+"""The K-stage quality curriculum (arXiv 2407.00102), and its export.
 
 Stage k (0-based) draws ``n_k`` samples at random from the region
 ``{l >= L_min + k*dL and s >= S_min + k*dS}``, ``dL = (L_max - L_min) / K``, ``dS = (S_max - S_min) / K``,
 leaving out the samples drawn in earlier stages. L_min, L_max, S_min, S_max are the quantile bounds of
-:class:`kit.quality.space.QualitySpace`; values are clipped into the bounds first, so stage 0's region
-is every scored sample (nothing below the 1% quantile is dropped). The regions are nested and move
-toward the top-right (high s, high l)::
+:class:`kit.quality.space.QualitySpace` and every region lies inside them: its lower bounds are the
+stage's thresholds, its upper bounds L_max and S_max (closed), as the paper defines regions by
+``S_min <= s <= S_max``, ``L_min <= l <= L_max``. So with the default ``outside="exclude"`` stage 0's
+region is every sample inside the bounds, and a sample outside them (the top and bottom 1% on either
+axis by default) is in no stage, counted in each stage's notes. With ``outside="clip"`` values are
+clipped into the bounds first: stage 0's region is then every scored sample and the points above the
+upper bounds join every stage whose thresholds they pass. The regions are nested and move toward the
+top-right (high s, high l)::
 
     stages = kit.build_curriculum(scores, stages=3, sizes=1000, seed=0)   # list of Selections (id lists)
     export_curriculum(pool, stages, "out/curriculum")               # stage_0.json ... + manifest
@@ -23,7 +28,7 @@ import pandas as pd
 
 from kit.export import FORMATS, write_records
 from kit.provenance import jsonable, provenance
-from kit.quality.space import QualitySpace, space_for, unscored_note
+from kit.quality.space import QualitySpace, outside_note, space_for, unscored_note
 from kit.provenance import table_hash
 from kit.selection import Selection, Shortfall, resolve_budget
 
@@ -61,8 +66,9 @@ def build_curriculum(scores: pd.DataFrame, stages: int = 3, sizes=None, seed: in
     list with one int or fraction per stage; or give ``budget`` instead, a total (count or fraction)
     split over the stages by :func:`split_budget`. Draws are seeded (one generator over the stages, so
     the whole curriculum is reproducible from ``seed``) and no sample appears in two stages.
-    Space options (``score_col``, ``loss_col``/``loss``, ``bounds``, ``grid``, ``binning``) or a
-    ready ``space=`` are passed to :class:`QualitySpace`; the grid itself plays no part here.
+    Space options (``score_col``, ``loss_col``/``loss`` (default ``loss_sum``), ``bounds``, ``grid``,
+    ``binning``, ``outside``) or a ready ``space=`` are passed to :class:`QualitySpace`; the grid itself
+    plays no part here.
     """
     space = space_for(scores, space, **space_options)
     thresholds = space.stage_thresholds(stages)
@@ -71,31 +77,37 @@ def build_curriculum(scores: pd.DataFrame, stages: int = 3, sizes=None, seed: in
             raise TypeError("give sizes= (per stage) or budget= (in all), not both")
         sizes = split_budget(budget, stages, len(scores))
     counts = stage_sizes(sizes, stages, len(scores))
-    clipped = space.clip(scores)
-    s, l = clipped["s"].to_numpy(), clipped["l"].to_numpy()
+    s, l, _ = space.points(scores)
     scored = np.isfinite(s) & np.isfinite(l)
     n_unscored = int((~scored).sum())
+    n_outside = int(space.outside_mask(scores).sum())
     taken = np.zeros(len(scores), dtype=bool)
     rng = np.random.default_rng(seed)
     digest = table_hash(scores)
     out: list[Selection] = []
     for k, ((l_thr, s_thr), n_k) in enumerate(zip(thresholds, counts)):
-        region = scored & (l >= l_thr) & (s >= s_thr)
+        region = space.stage_mask(scores, l_thr, s_thr)
         free = np.flatnonzero(region & ~taken)
         pick = free[rng.permutation(len(free))][:n_k]
         taken[pick] = True
         notes = [unscored_note(n_unscored, (space.score_col, space.loss_col))] if n_unscored else []
+        if n_outside:
+            notes.append(outside_note(n_outside, space.outside))
         short = None
         if len(free) < n_k:
-            short = Shortfall(n_k, len(free), f"stage {k}: region l >= {l_thr:.4g} and s >= {s_thr:.4g} holds "
-                                              f"{len(free)} not drawn in earlier stages (all returned)")
+            short = Shortfall(n_k, len(free), f"stage {k}: region {l_thr:.4g} <= l <= {space.l_max:.4g} and "
+                                              f"{s_thr:.4g} <= s <= {space.s_max:.4g} holds "
+                                              f"{len(free)} not drawn in earlier stages (all returned)"
+                              if space.outside == "exclude" else
+                              f"stage {k}: region l >= {l_thr:.4g} and s >= {s_thr:.4g} (clipped) holds "
+                              f"{len(free)} not drawn in earlier stages (all returned)")
         resolved = {"stage": k, "stages": stages, "l_threshold": float(l_thr), "s_threshold": float(s_thr),
                     "space": space.info()}
         out.append(Selection(scores.index[pick].tolist(), method="curriculum", params=dict(space_options),
                              resolved=resolved, seed=seed, budget=n_k, scores_hash=digest, notes=notes,
                              shortfall=short,
                              report={"region_size": int(region.sum()), "available": int(len(free)),
-                                     "space": space.info()}))
+                                     "n_outside": n_outside, "space": space.info()}))
     return out
 
 

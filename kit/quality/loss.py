@@ -1,6 +1,6 @@
 """Answer loss / perplexity scorer: the negative log-likelihood of a sample's answer tokens.
 
-Method B of the design notes (quality-driven curriculum): ``l`` is the model's loss on the ANSWER tokens
+The quality-driven curriculum (docs/methods.md): ``l`` is the model's loss on the ANSWER tokens
 only, given the image (for a vision-language model) and the preceding text. Everything else is masked:
 the system prompt, the human turns, the chat-template tokens around each turn and the image tokens.
 
@@ -15,7 +15,8 @@ Columns of the table (indexed by sample id, one row per pool sample):
 - ``truncated``: whether the sequence was cut at ``max_length`` (only the answer tokens that remain count),
 - ``status``: ``"ok"``, or why the sample has NaN scores: ``no_answer_tokens`` (empty answers),
   ``truncated_away`` (no answer token left within ``max_length``), ``image_too_long`` (the image tokens alone
-  pass ``max_length``), ``image_error: …`` (the image no longer decodes), ``error: …`` (the conversation cannot
+  pass ``max_length``), ``image_error: …`` (the image no longer decodes, or a vision-language model met a
+  text-only or multi-image sample: it reads one image per sample), ``error: …`` (the conversation cannot
   be rendered, e.g. several ``<image>`` placeholders for the one image; if no sample at all can be rendered,
   the scorer raises instead).
 
@@ -45,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from kit.conversation import IMAGE_TOKEN, common_prefix_length, strip_image_token
+from kit.data import image_problem
 from kit.models.hf import load_pretrained, resolve_dtype
 
 COLUMNS = ["loss_mean", "loss_sum", "n_answer_tokens", "n_tokens", "truncated", "status"]
@@ -262,6 +264,16 @@ class LossScorer:
         self._max_length_arg = max_length
         self.model = None
 
+    @property
+    def label(self) -> str:
+        """The model and whether it sees the image (known once the model is loaded)."""
+        name = "SmolLM2-135M-Instruct" if str(self.model_name).lower() == "smollm2" else str(self.model_name)
+        if self.model is None:
+            return name
+        return f"{name} ({'image and text' if self.vision else 'text only: the image is not seen'})"
+
+    short_label = label
+
     # ----------------------------------------------------------------- loading
     def load(self):
         """Load the model (once); returns ``self``."""
@@ -318,7 +330,12 @@ class LossScorer:
             for first in range(0, len(table), chunk):
                 part = table.iloc[first:first + chunk]
                 encoded = []
-                for sid, conv in zip(part.index, part["conversations"]):
+                counts = part["n_images"] if "n_images" in part else [1] * len(part)
+                for sid, conv, n_images in zip(part.index, part["conversations"], counts):
+                    problem = image_problem(n_images) if self.vision else None
+                    if problem:  # text-only or multi-image sample: a VLM here reads exactly one image
+                        rows[sid] = _empty_row(f"image_error: {problem}")
+                        continue
                     try:
                         e = self.encode(sid, conv)
                     except ValueError as exc:  # e.g. several <image> placeholders for one image

@@ -1,4 +1,4 @@
-"""Selections in the 2-D quality space of method B (arXiv 2407.00102).
+"""Selections in the 2-D quality space of the quality-driven curriculum (arXiv 2407.00102).
 
 - ``dis``: the ``n`` highest image-text scores s (DIS = top x% by s; ties by pool order).
 - ``dil``: the ``n`` highest losses l (DIL = top x% by l; ties by pool order).
@@ -10,15 +10,20 @@ as for every selector). A draw is the first ``n`` of a
 seeded permutation of the region (region in pool order), so with one seed a smaller draw is a
 prefix of a larger one; a region smaller than ``n`` is returned whole in that permuted order, with a
 note. Unscored samples (missing or non-finite s or l) are never selected and are counted in the
-notes. Space options (``score_col``, ``loss_col`` or ``loss="mean"|"sum"``, ``bounds``, ``grid``,
-``binning``) or a ready ``space=`` are passed through to :class:`kit.quality.space.QualitySpace`.
+notes. With the default ``outside="exclude"`` a sample outside the space's bounds is in no cell, so
+``diq`` and ``cells`` never draw it (counted in the notes and ``report["n_outside"]``); ``outside="clip"``
+puts it in the edge cells. ``dis`` and ``dil`` rank the whole table (no bounds). The loss is ``loss_sum``
+by default (the paper); ``loss="mean"`` ranks by ``loss_mean``. Space options (``score_col``,
+``loss_col`` or ``loss="mean"|"sum"``, ``bounds``, ``grid``, ``binning``, ``outside``) or a ready
+``space=`` are passed through to :class:`kit.quality.space.QualitySpace`.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from kit.quality.space import (SCORE_COL, QualitySpace, cell_label, numeric_column,
+from kit.collapse import warn_collapsed
+from kit.quality.space import (SCORE_COL, QualitySpace, cell_label, numeric_column, outside_note,
                                resolve_loss_col, space_for, unscored_note)
 from kit.selection import Selection, Shortfall, resolve_budget
 
@@ -26,6 +31,7 @@ from kit.selection import Selection, Shortfall, resolve_budget
 def _top(scores: pd.DataFrame, n, col: str, method: str) -> Selection:
     n = resolve_budget(n, len(scores))
     values = numeric_column(scores, col)
+    warn_collapsed(scores, [col], f"selector {method!r}")
     ok = np.isfinite(values)
     notes = []
     if (~ok).sum():
@@ -44,7 +50,8 @@ def select_dis(scores: pd.DataFrame, n: int, seed: int = 0, score_col: str = SCO
 
 def select_dil(scores: pd.DataFrame, n: int, seed: int = 0, loss_col: str | None = None,
                loss: str | None = None) -> Selection:
-    """DIL: the ``n`` samples with the highest loss (``loss_mean`` by default, ``loss="sum"`` for the sum)."""
+    """DIL: the ``n`` samples with the highest loss (``loss_sum`` by default, as in the paper; ``loss="mean"``
+    for the per-token mean)."""
     return _top(scores, n, resolve_loss_col(loss_col, loss), "dil")
 
 
@@ -83,6 +90,7 @@ def _draw_cells(scores, n, seed, cells, space, space_options, method) -> Selecti
     loss_col = space.loss_col if space is not None else resolve_loss_col(space_options.get("loss_col"),
                                                                          space_options.get("loss"))
     ok = np.isfinite(numeric_column(scores, score_col)) & np.isfinite(numeric_column(scores, loss_col))
+    warn_collapsed(scores, [score_col, loss_col], f"selector {method!r}")
     notes = [unscored_note(int((~ok).sum()), (score_col, loss_col))] if (~ok).sum() else []
     if not ok.any():
         short = Shortfall(n, 0, f"no sample has finite {score_col!r} and {loss_col!r} scores: nothing selected")
@@ -92,12 +100,15 @@ def _draw_cells(scores, n, seed, cells, space, space_options, method) -> Selecti
     rc = space.parse_cells(cells)
     region = " + ".join(cell_label(c, space.grid) for c in rc)
     mask = space.mask(scores, rc)
+    n_outside = int(space.outside_mask(scores).sum())
+    if n_outside:
+        notes.append(outside_note(n_outside, space.outside))
     ids, short = draw_region(scores, mask, n, seed, region)
     resolved = {"cells": [list(c) for c in rc], "cell_names": [cell_label(c, space.grid) for c in rc],
                 "space": space.info()}
     return Selection(ids, method=method, resolved=resolved, seed=seed, budget=n, notes=notes, shortfall=short,
                      report={"space": space.info(), "cells": rc, "region_size": int(mask.sum()),
-                             "n_excluded": int((~ok).sum())})
+                             "n_excluded": int((~ok).sum()), "n_outside": n_outside})
 
 
 def union(*selections) -> Selection:

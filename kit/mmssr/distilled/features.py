@@ -101,9 +101,10 @@ class OfflineFeatures:
 
     name = "offline"
     BLOCK_DIMS = {"image": 1280, "questions": 384, "answers": 384, "stats": len(STAT_NAMES)}
-    # Gains on the standardised blocks chosen by 5-fold CV on data_samples (see the module doc): the
-    # 1280 image dimensions are damped (they outnumber the rest and mostly carry noise for these
-    # ratings), the 16 text statistics amplified.
+    # Gains on the standardised blocks, first chosen by 5-fold CV on data_samples: the 1280 image
+    # dimensions are damped (they outnumber the rest and mostly carry noise for these ratings), the 16
+    # text statistics amplified. The shipped head's settings were re-chosen on its training pool
+    # (``python -m kit.mmssr.distilled tune``; its metadata ``tuning``), never on data_samples.
     default_gains = {"image": 0.5, "stats": 3.0}
 
     def __init__(self, blocks: Sequence[str] = ("image", "questions", "answers", "stats"), device: str = "cpu",
@@ -190,7 +191,7 @@ def _sample_keys(pool, ids: Sequence[str]) -> list[str]:
         try:
             st = os.stat(path)
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
+        except (OSError, TypeError, ValueError):  # gone, or no single image (text-only / multi-image sample)
             stamp = "missing"
         raw = json.dumps([str(sid), str(path), stamp, conv], ensure_ascii=False, sort_keys=True)
         keys.append(hashlib.sha1(raw.encode("utf-8")).hexdigest())

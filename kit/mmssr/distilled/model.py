@@ -2,7 +2,7 @@
 
     ratings = kit.labels.load_ratings("data_samples/labels.csv")   # or a teacher JSONL
     head = DistilledHead(seed=0).fit(pool, ratings)
-    table = head.score(pool)          # 14 capability columns, styles, source, status
+    table = head.score(pool)          # 14 integer ratings, 14 <key>_expected, styles, source, status
     head.save("head.pt"); head = DistilledHead.load("head.pt")
 
 The scoring backends of ``kit.score(pool, "rich")`` and ``kit.score(pool, "style",
@@ -31,19 +31,22 @@ LOAD_OPTIONS = ("features", "style_threshold", "at_least_one_style", "integer", 
 
 
 class DistilledHead:
-    """Capability scores and styles from a small head on frozen features, trained on teacher ratings.
+    """Capability scores and styles from a small head on frozen features, trained on capability ratings
+    (reference ratings from a pool's ``labels.csv``, or teacher ratings from :mod:`kit.mmssr.teacher`).
 
     Options: ``features`` (a registered extractor name, default ``"offline"``, or an extractor
     object), ``feature_options`` (its options), the :class:`HeadConfig` fields (``target``,
     ``hidden``, ``steps``, ``lr``, ``weight_decay``, ``l2``, ``dropout``, ``style_threshold``,
     ``at_least_one_style``, ``style_pos_weight``, ``block_gains``, ``batch_size``, ``seed``; the
-    defaults are the ones chosen by cross-validation on ``data_samples``), ``cache_dir`` (on-disk
-    feature cache), ``integer`` (round scores to the nearest integer 0-5 like a teacher would give;
-    default: expected scores as floats) and ``progress``.
+    defaults were first chosen by cross-validation on ``data_samples``; the shipped head's settings were
+    chosen on its own training pool, see its metadata ``tuning``), ``cache_dir`` (on-disk
+    feature cache), ``integer`` (default ``True``: the capability columns hold the most probable
+    integer rating 0-5, as the official scorer's parsed answers do, and the expected value goes to
+    ``<key>_expected``; ``False``: the expected value in both) and ``progress``.
     """
 
     def __init__(self, features="offline", feature_options: dict | None = None, cache_dir=None,
-                 integer: bool = False, progress: bool = True, **head_options):
+                 integer: bool = True, progress: bool = True, **head_options):
         self.extractor = get_feature_extractor(features, **(feature_options or {}))
         if hasattr(self.extractor, "progress"):
             self.extractor.progress = progress
@@ -168,26 +171,34 @@ class DistilledHead:
         return predict_head(self.head, X, self.config.target, len(self.capabilities))
 
     def score(self, pool) -> pd.DataFrame:
-        """One row per pool sample: capability columns (float 0-5), ``styles``, ``source``, ``status``.
+        """One row per pool sample: the capability ratings, ``<key>_expected``, ``styles``, ``source``, ``status``.
 
+        The capability columns hold the most probable integer rating 0-5 (``integer=True``, the default)
+        or the expected value (``integer=False``); ``<key>_expected`` always holds the expected value.
         A sample whose features failed keeps its row with NaN scores, no styles and the reason in
         ``status``.
         """
+        from kit.capabilities import expected_column
+
         self._check_fitted()
         ids = list(pool.table.index)
         X, errors = self.features(pool, ids)
         ok = np.array([e is None for e in errors], dtype=bool)
-        scores = np.full((len(ids), len(self.capabilities)), np.nan)
+        expected = np.full((len(ids), len(self.capabilities)), np.nan)
+        ratings = np.full_like(expected, np.nan)
         probs = np.zeros((len(ids), len(self.styles)))
         if ok.any():
-            scores[ok], probs[ok] = self.predict_arrays(X[ok])
-        if self.integer:
-            scores = np.round(scores)
-        table = pd.DataFrame(scores, index=pd.Index(ids, name="id"), columns=self.capabilities)
+            expected[ok], probs[ok], ratings[ok] = predict_head(self.head, X[ok], self.config.target,
+                                                                len(self.capabilities), ratings=True)
+        table = pd.DataFrame(ratings if self.integer else expected, index=pd.Index(ids, name="id"),
+                             columns=self.capabilities)
+        for j, key in enumerate(self.capabilities):
+            table[expected_column(key)] = expected[:, j]
         styles = styles_from_probs(probs, self.styles, self.config.style_threshold, self.config.at_least_one_style)
         table["styles"] = [s if good else [] for s, good in zip(styles, ok)]
         table["source"] = pool.table["source"].to_numpy()
         table["status"] = ["ok" if e is None else e for e in errors]
+        table.attrs["extra_columns"] = [expected_column(k) for k in self.capabilities]
         return table
 
     def style_probabilities(self, pool) -> pd.DataFrame:

@@ -70,7 +70,7 @@ class HeadConfig:
 def _init_biases(head, Y, mask, S, levels, target: str) -> None:
     """Start every output at the training marginal (smoothed), so the weights only learn deviations.
 
-    Without this a capability the teacher always rates 0 would need many steps just to move its
+    Without this a capability the ratings always put at 0 would need many steps just to move its
     bias there, and under strong regularisation it never would.
     """
     import torch
@@ -167,17 +167,28 @@ def _fit_head_inner(X, Y, S, cfg: HeadConfig, gain, progress: bool):
     return head
 
 
-def predict_head(head, X: np.ndarray, target: str, n_caps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expected capability scores (n, c) in [0, 5] and style probabilities (n, s)."""
+def predict_head(head, X: np.ndarray, target: str, n_caps: int, ratings: bool = False):
+    """Expected capability scores (n, c) in [0, 5] and style probabilities (n, s).
+
+    With ``ratings=True`` also the most probable integer rating (n, c): for the ordinal head the level j
+    with the largest P(y = j) = P(y > j - 1) - P(y > j) (ties to the lower level), for the regression
+    head the prediction rounded to the nearest of 0-5.
+    """
     import torch
 
     with torch.inference_mode(), one_torch_thread():
         cap_out, sty_out = head(torch.tensor(np.nan_to_num(np.asarray(X, dtype=np.float32))))
         if target == "ordinal":
-            scores = torch.sigmoid(cap_out.view(len(X), n_caps, N_LEVELS - 1)).sum(-1)
+            above = torch.sigmoid(cap_out.view(len(X), n_caps, N_LEVELS - 1))       # P(y > k), k = 0..4
+            scores = above.sum(-1)
+            ones = torch.ones_like(above[..., :1])
+            cum = torch.cat([ones, above, torch.zeros_like(ones)], dim=-1)        # P(y > k), k = -1..5
+            level = (cum[..., :-1] - cum[..., 1:]).argmax(-1).to(scores.dtype)    # P(y = j), j = 0..5
         else:
             scores = cap_out.clamp(0, N_LEVELS - 1)
-        return scores.numpy().astype(np.float64), torch.sigmoid(sty_out).numpy().astype(np.float64)
+            level = torch.round(scores)
+        out = (scores.numpy().astype(np.float64), torch.sigmoid(sty_out).numpy().astype(np.float64))
+        return out + (level.numpy().astype(np.float64),) if ratings else out
 
 
 def styles_from_probs(probs: np.ndarray, names: Sequence[str], threshold: float, at_least_one: bool) -> list[list[str]]:

@@ -4,6 +4,9 @@ Both load a saved :class:`~kit.mmssr.distilled.model.DistilledHead` on first use
 backend loads nothing): ``weights=`` a file written by ``DistilledHead.save`` (default: the shipped
 ``kit/weights/rich_distilled.pt``); the other options are the inference settings a loaded head accepts
 (``style_threshold``, ``at_least_one_style``, ``integer``, ``cache_dir``, ``progress``).
+
+The capability columns hold the most probable integer rating 0-5 (``integer=False``: the expected value),
+``<key>_expected`` the expected value (see :class:`~kit.mmssr.distilled.model.DistilledHead`).
 """
 from __future__ import annotations
 

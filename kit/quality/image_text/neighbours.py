@@ -27,11 +27,13 @@ def centred(x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
 
 def neighbour_text_embeddings(image_feats: np.ndarray, text_emb: np.ndarray, ok: np.ndarray | None = None,
                               k: int = 10, max_reference: int = 20000, block: int = 2048, seed: int = 0,
-                              device="cpu") -> np.ndarray | None:
+                              device="cpu", skip_identical: bool = False) -> np.ndarray | None:
     """(N, d_text) normalised mean text embedding of each image's ``k`` nearest other images.
 
-    ``ok`` marks the images that decoded (others get NaN rows and are never neighbours). Returns
-    ``None`` when fewer than two usable images exist.
+    ``ok`` marks the images that decoded (others get NaN rows and are never neighbours). With
+    ``skip_identical``, images whose features equal the sample's (cosine above 1 - 1e-5: the same
+    image file used by two samples) are never its neighbours either. Returns ``None`` when fewer than
+    two usable images exist.
     """
     import torch
 
@@ -57,6 +59,8 @@ def neighbour_text_embeddings(image_feats: np.ndarray, text_emb: np.ndarray, ok:
             self_pos = torch.as_tensor(pos_in_ref[idx], device=dev)
             has_self = self_pos >= 0
             sims[has_self.nonzero().squeeze(1), self_pos[has_self]] = -float("inf")  # leave one out
+            if skip_identical:
+                sims[sims > 1 - 1e-5] = -float("inf")
             nb = sims.topk(k_eff, dim=1).indices
             mean = ref_t[nb].mean(1)
             out[idx] = torch.nn.functional.normalize(mean, dim=-1).cpu().numpy()

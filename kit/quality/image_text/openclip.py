@@ -72,6 +72,7 @@ class OpenClipBackend:
         self.dtype = next(self.model.parameters()).dtype
         self.name = f"open_clip {model_name} ({pretrained if pretrained else 'random init'})"
         self.label = self.name if pretrained else f"{self.name}, untrained: scores are meaningless"
+        self.short_label = f"open_clip {model_name}" + ("" if pretrained else ", untrained")
 
     def worker_fns(self):
         return self.preprocess, partial(tokenize_for_clip, self.tokenizer, self.context_length)

@@ -9,7 +9,8 @@ that this work overlaps with the model forward in the main process. A backend su
   float array (N, ``text_dim``);
 - optionally ``finalize(image, text, ok) -> (image_emb, text_emb)``, run once on the whole pool
   (for parts that need every sample, e.g. the stand-in's pool neighbours); without it the encoded
-  arrays are the embeddings. Either way the score is the row-wise dot product of the two
+  arrays are the embeddings. :func:`encode` and :func:`finish` are the two steps apart, so that
+  sharded scoring can encode shard by shard and finish once (``kit.scoring``). Either way the score is the row-wise dot product of the two
   embeddings, which the backend keeps L2-normalised (so it is a cosine).
 
 An image that fails to decode (or to preprocess) gets NaN features and a status naming the error;
@@ -111,9 +112,13 @@ class Encoded:
     errors: list
 
 
-def run(backend, paths, texts, batch_size: int = 64, num_workers: int | None = None,
-        progress: bool = True, desc: str = "image-text") -> Encoded:
-    """Encode every (image, text) pair with ``backend``; score = row-wise dot of the normalised features."""
+def encode(backend, paths, texts, batch_size: int = 64, num_workers: int | None = None,
+           progress: bool = True, desc: str = "image-text") -> Encoded:
+    """Encode every (image, text) pair with ``backend``: the raw per-sample features (no ``finalize``, no score).
+
+    A ``None`` path (a sample without a single image) gets NaN image features and an error, like an
+    image that fails to decode.
+    """
     n = len(paths)
     preprocess, tokenize = backend.worker_fns()
     image = np.full((n, int(backend.image_dim)), np.nan, dtype=np.float32)
@@ -142,8 +147,20 @@ def run(backend, paths, texts, batch_size: int = 64, num_workers: int | None = N
             bar.update(len(idx))
     if bar is not None:
         bar.close()
-    ok = np.array([e is None for e in errors], dtype=bool)
+    return Encoded(image, text, None, truncated, n_tokens, kept, errors)
+
+
+def finish(backend, enc: Encoded) -> Encoded:
+    """The pool-wide step: ``backend.finalize`` (when it has one) on every sample at once, then the scores."""
+    image, text = enc.image, enc.text
+    ok = np.array([e is None for e in enc.errors], dtype=bool)
     if hasattr(backend, "finalize"):
         image, text = backend.finalize(image, text, ok)
     score = np.einsum("ij,ij->i", image.astype(np.float64), text.astype(np.float64))
-    return Encoded(image, text, score, truncated, n_tokens, kept, errors)
+    return Encoded(image, text, score, enc.truncated, enc.n_tokens, enc.kept, enc.errors)
+
+
+def run(backend, paths, texts, batch_size: int = 64, num_workers: int | None = None,
+        progress: bool = True, desc: str = "image-text") -> Encoded:
+    """Encode every (image, text) pair with ``backend``; score = row-wise dot of the normalised features."""
+    return finish(backend, encode(backend, paths, texts, batch_size, num_workers, progress, desc))

@@ -1,4 +1,4 @@
-"""Image-text correlation scorer (the ``s`` of the quality-driven curriculum, papers.md section B).
+"""Image-text correlation scorer (the ``s`` of the quality-driven curriculum; see docs/methods.md).
 
 ``s`` is the cosine similarity of L2-normalised image and text features. Two backends:
 
@@ -118,36 +118,66 @@ class ImageTextScorer:
     def label(self) -> str:
         return self.backend.label
 
-    def score(self, pool) -> pd.DataFrame:
-        from kit.quality.image_text.pipeline import run
+    @property
+    def short_label(self) -> str:
+        return getattr(self.backend, "short_label", self.backend.label)
 
-        ids = list(pool.table.index)
+    def encode(self, pool) -> dict[str, np.ndarray]:
+        """The per-sample step: raw features and text facts of every sample, as arrays (one row per sample).
+
+        Sharded scoring (``kit.scoring``) runs this shard by shard and :meth:`finish` once on all of them,
+        which gives the same scores as :meth:`score` on the whole pool (the stand-in's neighbour part
+        needs every sample). A text-only or multi-image sample gets NaN image features and a status.
+        """
+        from kit.data import image_problem
+        from kit.quality.image_text.pipeline import encode
+
         texts = sample_texts(pool, self.text)
+        counts = pool.table["n_images"] if "n_images" in pool.table else pd.Series(1, index=pool.table.index)
+        problems = [image_problem(n) or "" for n in counts]
+        paths = [None if prob else p for p, prob in zip(pool.table["image_path"], problems)]
         t0 = time.perf_counter()
-        enc = run(self.backend, pool.table["image_path"].tolist(), texts, batch_size=self.batch_size,
-                  num_workers=self.num_workers, progress=self.progress,
-                  desc=f"image-text [{self.backend.name}]")
-        seconds = time.perf_counter() - t0
-        self.last_timing = {"load_s": self.load_seconds, "score_s": seconds,
-                            "samples_per_s": len(ids) / seconds if seconds > 0 else float("nan")}
+        enc = encode(self.backend, paths, texts, batch_size=self.batch_size, num_workers=self.num_workers,
+                     progress=self.progress, desc=f"image-text [{self.backend.name}]")
+        self._encode_seconds = getattr(self, "_encode_seconds", 0.0) + time.perf_counter() - t0
+        return {"image": enc.image, "text": enc.text, "truncated": enc.truncated, "n_tokens": enc.n_tokens,
+                "kept": np.array(enc.kept, dtype=str).reshape(-1),
+                "error": np.array([e or "" for e in enc.errors], dtype=str).reshape(-1),
+                "problem": np.array(problems, dtype=str).reshape(-1),
+                "empty_text": np.array([not t.strip() for t in texts], dtype=bool).reshape(-1)}
+
+    def finish(self, ids, arrays: dict) -> pd.DataFrame:
+        """The pool-wide step on the arrays of :meth:`encode` (of the whole pool, in pool order)."""
+        from kit.quality.image_text.pipeline import Encoded, finish
+
+        ids = list(ids)
+        errors = [str(e) or None for e in arrays["error"]]
+        enc = finish(self.backend, Encoded(arrays["image"], arrays["text"], None, arrays["truncated"],
+                                           arrays["n_tokens"], [str(k) for k in arrays["kept"]], errors))
         score = enc.score.copy()
         status = []
-        for k, err in enumerate(enc.errors):
-            if err is not None:
+        for k, err in enumerate(errors):
+            problem = str(arrays["problem"][k])
+            if problem:
+                status.append(problem)
+            elif err is not None:
                 status.append(f"image failed to decode: {err}")
-            elif not texts[k].strip():
+            elif arrays["empty_text"][k]:
                 score[k] = np.nan
                 status.append(f"empty {self.text} text")
             else:
                 status.append("ok")
-        table = pd.DataFrame({"image_text": score, "text": enc.kept, "truncated": enc.truncated,
-                              "n_tokens": enc.n_tokens, "status": status, "scorer": self.label},
-                             index=pd.Index(ids, name="id"))
+        table = pd.DataFrame({"image_text": score, "text": enc.kept, "truncated": np.asarray(enc.truncated, bool),
+                              "n_tokens": np.asarray(enc.n_tokens, np.int64), "status": status,
+                              "scorer": self.label}, index=pd.Index(ids, name="id"))
         if hasattr(self.backend, "components"):
             for name, values in self.backend.components(enc.image, enc.text).items():
                 table[name] = np.where(np.isnan(score), np.nan, values)
         parts = [c for c in table.columns if c.startswith("image_text_")]
-        table.attrs.update({"scorer": self.label, "text": self.text, "n_truncated": int(enc.truncated.sum()),
+        seconds = getattr(self, "_encode_seconds", float("nan"))
+        self.last_timing = {"load_s": self.load_seconds, "score_s": seconds,
+                            "samples_per_s": len(ids) / seconds if seconds > 0 else float("nan")}
+        table.attrs.update({"scorer": self.label, "short_label": self.short_label, "text": self.text, "n_truncated": int(table["truncated"].sum()),
                             "n_failed": int((table["status"] != "ok").sum()), "timing": dict(self.last_timing),
                             "columns": ["image_text", *parts], "pool_dependent": self.pool_dependent})
         if self.embeddings_dir is not None:
@@ -158,3 +188,7 @@ class ImageTextScorer:
             print(f"image_text: {table.attrs['n_truncated']} of {len(table)} texts were truncated to the "
                   f"text encoder's context")
         return table
+
+    def score(self, pool) -> pd.DataFrame:
+        self._encode_seconds = 0.0
+        return self.finish(list(pool.table.index), self.encode(pool))

@@ -19,23 +19,12 @@ in three parts, each a cosine of L2-normalised embeddings:
 The parts are combined by concatenating the embeddings, each scaled by ``sqrt(weight)`` (weights
 normalised to sum 1), so the score (the dot product of the concatenations, which are unit
 vectors) is exactly ``sum(weight * part cosine)`` and the saved embeddings reproduce it.
-Measured (ROC AUC of clean vs planted ``mismatch``; share of mismatches scoring below their
-clean origin), default weights, shipped head:
-
-============================  ===========  ===========  ===========  ===========
-pool / text                   combined     concept      head         neighbours
-============================  ===========  ===========  ===========  ===========
-data_samples, conversation    0.933 / 91%  0.548 / 73%  0.528 / 55%  0.921 / 100%
-data_samples, questions       0.861 / 91%  0.531 / 73%  0.529 / 82%  0.855 / 91%
-data_samples, answers         0.772 / 82%  0.474 / 64%  0.502 / 45%  0.786 / 82%
-easy-vqa pool*, conversation  0.698 / 57%  0.514 / 42%  0.608 / 57%  0.696 / 53%
-============================  ===========  ===========  ===========  ===========
-
-(*) ``python -m kit.pools easyvqa OUT --n 400 --mismatch 0.1 --exclude-pool
-data_samples/pool.json``: mismatched images are other easy-vqa images that contradict the
-answer, a much harder case. data_samples/ has 11 mismatches (an image from another source) and
-328 clean samples. The fixed parts alone are near chance there; the pool-neighbour part carries
-most of the signal, which is why it has half the weight.
+How well it finds planted mismatches is measured, not written here: ``python -m kit.evaluation report
+data_samples/`` prints the ROC AUC of clean vs planted ``mismatch`` for the combined score and each part,
+for mismatches whose image came from the same source and from another source apart, the share scoring
+below their clean origin, where planted duplicates land, and the same with ``skip_identical_images=True``.
+The fixed parts alone are near chance there; the pool-neighbour part carries most of the signal, which
+is why it has half the weight (a weight chosen on ``data_samples/``).
 """
 from __future__ import annotations
 
@@ -77,11 +66,14 @@ class StandinBackend:
     ``weights``: dict of part -> weight (missing parts 0); ``head``: ``"default"`` (the shipped
     ``kit/weights/lit_head_easyvqa.pt``), a path, or ``None`` to drop that part; ``neighbours``:
     ``k`` (0 drops that part; it is also dropped, and the weights renormalised, when the pool has
-    fewer than 2 decodable images).
+    fewer than 2 decodable images); ``skip_identical_images``: never take as a neighbour an image whose
+    features equal the sample's (the same image file in two samples, e.g. an exact duplicate, or the
+    sample a planted mismatch took its image from).
     """
 
     def __init__(self, device="cpu", weights: dict | None = None, head="default", neighbours: int = 10,
-                 max_reference: int = 20000, prompt: str = CONCEPT_PROMPT, max_length: int | None = None):
+                 max_reference: int = 20000, prompt: str = CONCEPT_PROMPT, max_length: int | None = None,
+                 skip_identical_images: bool = False):
         import torch
 
         self.device = str(torch.device(device))
@@ -103,6 +95,7 @@ class StandinBackend:
         if self.k <= 0:
             weights["neighbours"] = 0.0
         self.max_reference = int(max_reference)
+        self.skip_identical_images = bool(skip_identical_images)
         self.requested = {p: float(weights.get(p, 0.0)) for p in DEFAULT_WEIGHTS}
         if sum(self.requested.values()) <= 0:
             raise ValueError("at least one part needs a positive weight")
@@ -129,8 +122,14 @@ class StandinBackend:
     def label(self) -> str:
         meta = getattr(self.head, "meta", {}) if self.head is not None else {}
         split = f"{meta.get('split', '?')} split" + (f" ({meta['slice']} slice)" if meta.get("slice") else "")
-        parts = [f"{PART_NAMES[p].format(split=split, k=self.k)} x{w:.2f}" for p, w in self.weights.items() if w > 0]
+        parts = [f"{PART_NAMES[p].format(split=split, k=self.k)}"
+                 f"{', identical images skipped' if p == 'neighbours' and self.skip_identical_images else ''} x{w:.2f}"
+                 for p, w in self.weights.items() if w > 0]
         return f"standin ({' + '.join(parts)}), not CLIP"
+
+    @property
+    def short_label(self) -> str:
+        return "stand-in, not CLIP"
 
     def worker_fns(self):
         return oe.preprocess_image, partial(minilm_tokens, self.text_encoder.tokenizer, self.text_encoder.max_length)
@@ -167,7 +166,8 @@ class StandinBackend:
         if weights["neighbours"] > 0:
             text_c = centred(text[:, :c])
             nb = neighbour_text_embeddings(image[:, c + h:], text_c, ok, k=self.k,
-                                           max_reference=self.max_reference, device=self.device)
+                                           max_reference=self.max_reference, device=self.device,
+                                           skip_identical=self.skip_identical_images)
             if nb is None:
                 weights["neighbours"] = 0.0
             else:

@@ -1,0 +1,238 @@
+"""Every figure the README reports about a pool with planted truth, computed in one command.
+
+    python -m kit.evaluation report data_samples/            # all sections (minutes on 2 CPU cores)
+    python -m kit.evaluation report data_samples/ --only image_text --json runs/figures.json
+
+Sections (each prints the pool, whether the figure is in-sample, and what made it):
+
+- ``image_text``: the offline image-text stand-in and each of its parts (columns ``image_text``,
+  ``image_text_concept``, ``image_text_head``, ``image_text_neighbours`` of ``kit.score(pool, "image_text")``):
+  ROC AUC of clean vs planted mismatch, all and within-source / cross-source apart, the share of
+  mismatches scoring below their clean origin, and where planted duplicates land; then the same with the
+  neighbour part never taking a neighbour that shares the sample's image file (``skip_identical_images``).
+- ``loss``: in how many planted wrong-answer pairs the wrong answer costs more (``loss_sum``, ``loss_mean``).
+- ``quality_space``: the default space (``loss_sum``, 1%/99% bounds, points outside in no cell): how many
+  samples lie outside the bounds, and the planted defects per cell.
+- ``style``: the rule styler against the true styles (in-sample: its rules were written on this pool).
+- ``rich``: the shipped distilled head against the reference ratings, overall and per source, and the
+  template-held-out agreement recorded when it was trained.
+
+Nothing here is tuned; every number is measured when the command runs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("image_text", "loss", "quality_space", "style", "rich")
+IMAGE_TEXT_COLUMNS = ("image_text", "image_text_concept", "image_text_head", "image_text_neighbours")
+
+
+def _heading(title: str, pool_path, in_sample: str, command: str) -> str:
+    return f"\n== {title}\n   pool: {pool_path}; {in_sample}\n   made by: {command}"
+
+
+def image_text_figures(pool, labels: pd.DataFrame, table: pd.DataFrame | None = None, **options) -> pd.DataFrame:
+    """:func:`kit.evaluation.detection_table` of the image-text scorer and its parts on ``pool`` (``table``: its
+    scores if already computed with these ``options``); the scores are kept in ``.attrs["scores"]``."""
+    import kit
+    from kit.evaluation import detection_table
+
+    if table is None:
+        table = kit.score(pool, "image_text", progress=False, **options)
+    cols = [c for c in IMAGE_TEXT_COLUMNS if c in table.columns]
+    out = detection_table(table, labels, cols)
+    out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
+    out.attrs["scores"] = table
+    return out
+
+
+def loss_figures(pool, labels: pd.DataFrame, **options) -> pd.DataFrame:
+    """Per loss column: planted wrong-answer pairs in which the wrong answer costs more than the right one."""
+    import kit
+    from kit.evaluation import defect_pairs
+
+    table = kit.score(pool, "loss", progress=False, **options)
+    rows = {}
+    for col in ("loss_sum", "loss_mean"):
+        pairs = defect_pairs(table[col], labels, "wrong_answer").dropna()
+        rows[col] = {"wrong_costs_more": int((pairs["defective"] > pairs["clean"]).sum()), "pairs": len(pairs)}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
+    out.attrs["scores"] = table
+    return out
+
+
+def quality_space_figures(scores: pd.DataFrame, labels: pd.DataFrame, **space_options) -> tuple[dict, pd.DataFrame]:
+    """The default quality space on ``scores`` (``image_text`` and ``loss_sum``): its info and defects per cell."""
+    from kit.quality.space import QualitySpace
+
+    space = QualitySpace.fit(scores, **space_options)
+    return space.info(), space.crosstab(scores, labels["defect"].rename("defect"))
+
+
+def style_figures(pool, labels: pd.DataFrame) -> pd.DataFrame:
+    """The rule styler's per-style agreement with the true styles (``kit.mmssr.style_rules.style_agreement``)."""
+    import kit
+    from kit.mmssr.style_rules import style_agreement
+
+    styles = kit.score(pool, "style", progress=False)
+    return style_agreement(styles["styles"], labels["styles"])
+
+
+def _recorded(path: str) -> Path | None:
+    """A path recorded in a head's metadata (relative ones are relative to the repository, where the training
+    command ran), resolved."""
+    if not path:
+        return None
+    p = Path(path)
+    return (p if p.is_absolute() else ROOT / p).resolve()
+
+
+def rich_figures(pool, weights=None) -> dict:
+    """The distilled head (default: the shipped one) against ``pool``'s reference ratings, overall and per
+    source, with what its metadata says about how it was trained and held out."""
+    from kit.labels import load_ratings
+    from kit.mmssr.distilled import DistilledHead
+    from kit.mmssr.distilled.cv import held_out_agreement
+
+    head = DistilledHead.load(weights, progress=False)
+    ratings = load_ratings(Path(pool.path).with_name("labels.csv"))
+    meta = head.metadata
+    holdout = meta.get("holdout") or {}
+    here = Path(pool.path).resolve()
+    held_out = bool(holdout) and _recorded(holdout.get("pool", "")) == here
+    trained_here = _recorded(meta.get("pool", "")) == here
+    return {"agreement": held_out_agreement(head, pool, ratings, by="source"),
+            "held_out": held_out, "trained_here": trained_here, "metadata": meta}
+
+
+def _fmt(v, digits=3) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
+    """Compute and print the figures of ``sections`` for the pool in ``pool_dir``; return them as JSON-able values."""
+    import kit
+    from kit.labels import load_labels
+
+    pool_path = Path(pool_dir) / "pool.json"
+    pool = kit.load_pool(pool_path)
+    labels = load_labels(Path(pool_dir) / "labels.csv")
+    out: dict = {"pool": str(pool_path), "n_samples": len(pool.table),
+                 "defects": labels["defect"].value_counts().to_dict()}
+    kinds = labels.loc[labels["defect"] == "mismatch", "mismatch_kind"].value_counts().to_dict() \
+        if "mismatch_kind" in labels.columns else {}
+    out["mismatch_kinds"] = kinds
+    stream(f"pool {pool_path}: {len(pool.table)} samples; planted defects "
+           + ", ".join(f"{k} {v}" for k, v in sorted(out["defects"].items()) if k != "none")
+           + (f"; mismatches: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}" if kinds else ""))
+    cmd = f"python -m kit.evaluation report {pool_dir}"
+    scores = {}
+    if "image_text" in sections:
+        for name, options in (("default", {}), ("skip_identical_images", {"skip_identical_images": True})):
+            table = image_text_figures(pool, labels, **options)
+            if name == "default":
+                scores["image_text"] = table.attrs["scores"]
+            title = ("image-text stand-in (offline default, not CLIP)" if name == "default" else
+                     "image-text stand-in, neighbour part never using a neighbour with the same image file")
+            stream(_heading(title, pool_path, "no label of this pool is used; the neighbour part reads the pool's "
+                            "own image-text pairs (pool-dependent)", cmd + (" (kit.score(pool, 'image_text', "
+                            "skip_identical_images=True))" if options else " (kit.score(pool, 'image_text'))")))
+            stream(f"   scorer: {table.attrs['label']}")
+            n = table.attrs.get("n_mismatch", {})
+            stream(f"   ROC AUC clean vs mismatch (all {n.get('all')}, within-source {n.get('within_source')}, "
+                   f"cross-source {n.get('cross_source')}); share of mismatches below their clean origin; "
+                   "duplicates: AUC clean vs duplicate (below 0.5 = duplicates score above clean) and their "
+                   "median percentile among clean samples")
+            stream(table.to_string(float_format=lambda v: f"{v:.3f}"))
+            out[f"image_text_{name}"] = json.loads(table.to_json(orient="index"))
+    if "loss" in sections or "quality_space" in sections:
+        loss = loss_figures(pool, labels)
+        scores["loss"] = loss.attrs["scores"]
+        if "loss" in sections:
+            stream(_heading("answer loss (text only, cannot see the image)", pool_path,
+                            "no label used", cmd + " (kit.score(pool, 'loss'))"))
+            stream(f"   scorer: {loss.attrs['label']}")
+            for col, row in loss.iterrows():
+                stream(f"   {col}: the planted wrong answer costs more than the right one in "
+                       f"{row['wrong_costs_more']} of {row['pairs']} pairs")
+            out["loss"] = json.loads(loss.to_json(orient="index"))
+    if "quality_space" in sections:
+        it = scores.get("image_text")
+        if it is None:
+            it = kit.score(pool, "image_text", progress=False)
+        table = it[["image_text"]].join(scores["loss"][["loss_sum", "loss_mean"]])
+        info, crosstab = quality_space_figures(table, labels)
+        stream(_heading("quality space (defaults: loss_sum, bounds 1%/99%, 3x3 equal-width, outside='exclude')",
+                        pool_path, "no label used to build it", cmd + " (QualitySpace.fit on image_text and loss_sum)"))
+        stream(f"   {info['n_outside']} of {info['n_points']} scored samples lie outside the bounds (in no cell, "
+               "no region, no curriculum stage)")
+        stream("   planted defects per cell:")
+        stream(crosstab.to_string())
+        out["quality_space"] = {"space": info, "defects_per_cell": json.loads(crosstab.to_json(orient="index"))}
+    if "style" in sections:
+        agreement = style_figures(pool, labels)
+        stream(_heading("rule styler against the true styles", pool_path,
+                        "IN-SAMPLE: the rules were written while looking at this pool", cmd + " (kit.score(pool, 'style'))"))
+        stream(f"   macro F1 {_fmt(agreement.loc['macro', 'f1'])}, exact style set "
+               f"{_fmt(agreement.loc['exact', 'recall'])}")
+        out["style"] = {"macro_f1": float(agreement.loc["macro", "f1"]),
+                        "exact": float(agreement.loc["exact", "recall"])}
+    if "rich" in sections:
+        rich = rich_figures(pool)
+        meta = rich["metadata"]
+        status = ("HELD OUT: no sample of this pool was trained on (settings chosen on the training pool)"
+                  if rich["held_out"] else ("IN-SAMPLE: the head was trained on this pool" if rich["trained_here"]
+                                            else "not recorded whether the head saw this pool"))
+        stream(_heading("distilled rich scorer (shipped head) against the reference ratings", pool_path, status,
+                        cmd + " (DistilledHead.load(); expected scores, Spearman per capability)"))
+        stream(f"   head trained on {meta.get('trained_on')} ({meta.get('n_train')} samples) by: "
+               f"{meta.get('pool_command', '')}{' && ' if meta.get('pool_command') else ''}{meta.get('command')}")
+        tuning = meta.get("tuning") or {}
+        if tuning:
+            stream(f"   settings chosen on the training pool by: {tuning.get('command')} (best: {tuning.get('best')})")
+        rows = {k: {"n": len(r.predictions), "mean_spearman": r.mean_spearman, "style_f1_micro": r.style_f1_micro,
+                    "style_f1_macro": r.style_f1_macro} for k, r in rich["agreement"].items()}
+        summary = pd.DataFrame.from_dict(rows, orient="index")
+        stream(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+        caps = rich["agreement"]["all"].capabilities["spearman"]
+        stream("   Spearman per capability (all): " + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in caps.items()))
+        out["rich"] = {"status": status, "by": json.loads(summary.to_json(orient="index")),
+                       "spearman": {k: (None if np.isnan(v) else float(v)) for k, v in caps.items()}}
+        recorded = (meta.get("holdout") or {}).get("template_held_out")
+        if recorded and rich["held_out"]:
+            stream(f"   recorded at training ({meta.get('command')}): with every question template held out of "
+                   f"training ({recorded['folds']} folds), mean Spearman {_fmt(recorded['mean_spearman'])}, style F1 "
+                   f"micro {_fmt(recorded['style_f1_micro'])} / macro {_fmt(recorded['style_f1_macro'])}")
+            cv = meta.get("cv", {})
+            stream(f"   recorded at training: {cv.get('folds')}-fold CV on the training pool grouped by "
+                   f"{cv.get('options', {}).get('groups')}: mean Spearman {_fmt(cv.get('mean_spearman'))}")
+            out["rich"]["template_held_out"] = {k: recorded[k] for k in ("folds", "mean_spearman", "style_f1_micro",
+                                                                           "style_f1_macro")}
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(out, indent=1, default=str) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m kit.evaluation", description="Figures against a pool's planted truth.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("report", help="print every figure the README reports for POOL_DIR (pool.json + labels.csv)")
+    r.add_argument("pool_dir")
+    r.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    r.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        ap.error(f"unknown sections {unknown}; choose from {SECTIONS}")
+    report(args.pool_dir, sections, args.json)
+    return 0

@@ -1,0 +1,120 @@
+"""What every notebook does first, in one line each.
+
+    nb = kit.notebook.start(pool_path, run_dir)        # the pool, its truth table, the run folders
+    scores = nb.score_table({"image_text": {...}, ...}) # cached under <run_dir>/scores/, reused on a re-run
+    scores = nb.scores()                                # the table an earlier notebook scored, else score it
+    nb.save(fig, "01_image_text")                       # <run_dir>/figures/01_image_text.png
+    kit.notebook.timings(scores)                        # wall time per scorer, and whether it was reused
+
+``run_dir`` defaults to ``runs/interactive`` in the repository, so notebooks run by hand and under ``make demo``
+(which passes ``runs/<timestamp>``) keep their scores and figures in the same layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RUN_DIR = ROOT / "runs" / "interactive"
+
+
+@dataclass
+class NotebookRun:
+    """A pool, its truth table (``labels``, or ``None`` when the pool has no ``labels.csv``) and the run folders."""
+
+    pool_path: Path
+    run_dir: Path
+    pool: object
+    labels: pd.DataFrame | None = None
+    scorer_options: dict = field(default_factory=dict)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.run_dir / "scores"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.run_dir / "figures"
+
+    @property
+    def subsets_dir(self) -> Path:
+        return self.run_dir / "subsets"
+
+    @property
+    def embeddings_dir(self) -> Path:
+        """Where the image-text scorer keeps its embeddings (``image.npy``, ``text.npy``, ``ids.json``)."""
+        return self.run_dir / "embeddings"
+
+    def save(self, fig, name: str) -> Path:
+        """Save ``fig`` as ``<run_dir>/figures/<name>.png``."""
+        from kit.plotting import save_figure
+
+        return save_figure(fig, self.figures_dir, name)
+
+    def defects(self, index=None) -> pd.Series | None:
+        """The planted defect of each sample (``"none"`` when clean), in ``index`` order; ``None`` without labels."""
+        if self.labels is None:
+            return None
+        defect = self.labels["defect"]
+        return defect.reindex(self.pool.table.index if index is None else index)
+
+    def score(self, name: str, **options) -> pd.DataFrame:
+        """One scorer's own table (with its diagnostic columns), cached where :meth:`score_table` keeps it."""
+        from kit.scoring import part_path, score_cached
+
+        return score_cached(self.pool, name, part_path(self.scores_dir, name), **options)
+
+    def default_scorers(self) -> dict:
+        """The four scorers with their offline defaults (the image-text scorer keeps its embeddings)."""
+        return {"image_text": {"embeddings_dir": str(self.embeddings_dir)}, "loss": {}, "rich": {}, "style": {}}
+
+    def score_table(self, scorers=None, **common) -> pd.DataFrame:
+        """:func:`kit.score_table` of this pool, cached under ``scores/`` (``scorers``: see there; default
+        :meth:`default_scorers`)."""
+        from kit.scoring import score_table
+
+        return score_table(self.pool, scorers or self.default_scorers(), out=self.scores_dir, **common)
+
+    def scores(self, scorers=None) -> pd.DataFrame:
+        """The run's score table: the one an earlier notebook scored (same pool), else :meth:`score_table`."""
+        from kit.scoring import load_score_table
+
+        table = load_score_table(self.scores_dir, self.pool)
+        if table is not None and (scorers is None or set(scorers) <= set(table.attrs.get("scorers", {}))):
+            return table
+        return self.score_table(scorers)
+
+
+def start(pool_path, run_dir=None, quiet: bool = False) -> NotebookRun:
+    """Load the pool (and ``labels.csv`` beside it when there is one) and set up the run folders."""
+    from kit.data import load_pool
+    from kit.labels import labels_path_for, load_labels
+
+    pool_path = Path(pool_path)
+    run_dir = Path(run_dir) if run_dir else DEFAULT_RUN_DIR
+    pool = load_pool(pool_path)
+    labels_file = labels_path_for(pool_path)
+    labels = load_labels(labels_file) if labels_file.exists() else None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not quiet:
+        print(pool.summary())
+        print(f"truth table: {labels_file if labels is not None else 'none (no labels.csv beside the pool)'}")
+        print(f"run folder: {run_dir}")
+    return NotebookRun(pool_path, run_dir, pool, labels)
+
+
+def timings(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per scorer of a score table: seconds, samples per second, and whether a cached table was reused."""
+    rows = {}
+    for name, info in scores.attrs.get("scorers", {}).items():
+        timing = info.get("timing", {})
+        rows[name] = {"seconds": timing.get("seconds"), "samples/s": timing.get("samples_per_s"),
+                      "reused": bool(info.get("reused", False)), "pool_dependent": bool(info.get("pool_dependent")),
+                      "label": info.get("label", name)}
+    return pd.DataFrame.from_dict(rows, orient="index")
