@@ -25,7 +25,8 @@ class _QualityForTests:
     def score(self, pool):
         rng = np.random.default_rng(0)
         n = len(pool.table)
-        return pd.DataFrame({"image_text": rng.random(n), "loss_mean": rng.random(n), "status": "ok"},
+        return pd.DataFrame({"image_text": rng.random(n), "loss_mean": rng.random(n), "loss_sum": rng.random(n) * 5,
+                             "status": "ok"},
                             index=pool.table.index)
 
 
@@ -126,3 +127,23 @@ def test_ablation_grid_runs_and_resumes(small_pool, base, tmp_path, monkeypatch)
 def test_unknown_method_is_an_error_with_a_suggestion(small_pool, tmp_path):
     with pytest.raises(KeyError, match="did you mean"):
         ablate(small_pool, methods=["randomm"], out=tmp_path, scorers={"_test_quality": {}})
+
+
+def test_verdicts_against_random_and_curriculum_order_use_the_seeds_spread():
+    from kit.experiments import against_random, curriculum_vs_shuffled
+
+    acc = {("random", 0): [0.40, 0.42, 0.44], ("dis", 0): [0.50, 0.52, 0.54], ("dil", 0): [0.41, 0.43, 0.45],
+           ("curriculum", 0): [0.30, 0.36, 0.33], ("curriculum_shuffled", 0): [0.31, 0.30, 0.35],
+           ("full", "full"): [0.60, 0.62, 0.64]}
+    rows = [{"method": m, "budget": 0.1 if b == 0 else b, "seed": s, "accuracy": a}
+            for (m, b), values in acc.items() for s, a in enumerate(values)]
+    table = pd.DataFrame(rows)
+    v = against_random(table)
+    assert v.loc[(0.1, "dis"), "diff"] == pytest.approx(0.10) and v.loc[(0.1, "dis"), "verdict"] == "beats random"
+    assert v.loc[(0.1, "dil"), "verdict"] == "within the seeds' spread of random"
+    assert v.loc[(0.1, "curriculum"), "verdict"] == "loses to random"
+    assert v.loc[(0.1, "dis"), "of_full"] == pytest.approx(0.52 / 0.62)
+    assert v.loc[(0.1, "random"), "pooled_sd"] == pytest.approx(0.02)
+    c = curriculum_vs_shuffled(table)
+    assert c.loc[0.1, "mean_diff"] == pytest.approx(np.mean([-0.01, 0.06, -0.02]))
+    assert c.loc[0.1, "curriculum_wins"] == 1 and c.loc[0.1, "seeds"] == 3

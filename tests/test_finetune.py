@@ -16,7 +16,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 MICRO = VLMSpec(vision_hidden=32, vision_layers=1, vision_heads=2, lm_hidden=64, lm_layers=1, lm_heads=2,
                 lm_kv_heads=1, lm_intermediate=128)
 PRESET = Preset(name="micro", spec=MICRO,
-                align=AlignConfig(train=("vision", "projector", "lm"), steps=4, batch_size=8, limit_images=12),
+                align=AlignConfig(train=("projector", "lm"), steps=4, batch_size=8, limit_images=12,
+                                  vision_pretrain_steps=3),
                 train=TrainConfig(lr=3e-3, epochs=1.0, batch_size=4, checkpoint_every=2, group=2, max_length=256))
 
 
@@ -48,7 +49,10 @@ def _weights(model):
 
 def test_align_writes_a_reusable_hf_folder(base, tmp_path):
     info = json.loads((base / "kit_base.json").read_text())
-    assert info["n_records"] == 12 * 4 and info["align"]["train"] == ["vision", "projector", "lm"]
+    assert info["n_records"] == 12 * 4 and info["align"]["train"] == ["projector", "lm"]
+    pre = info["vision_pretraining"]
+    assert pre["steps"] == 3 and set(pre["train_accuracy"]) == {"color", "shape", "size_word", "third"}
+    assert pre["projector"]["output_scale"] > 0 and info["caption_loss_shuffled_images"] > 0
     assert (base / "config.json").is_file() and (base / "align_history.csv").is_file()
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -225,3 +229,56 @@ def test_lora_trains_adapters_and_saves_a_plain_model(pool, ids, base, tmp_path)
     changed = [n for n, p in reloaded.named_parameters() if not np.allclose(p.detach().numpy(), b[n].detach().numpy())]
     assert any("q_proj" in n for n in changed) and all("vision_tower" not in n for n in changed)
     assert run.info["steps"] == 3
+
+
+def test_alignment_is_cached_by_its_settings(base, monkeypatch, tmp_path):
+    import importlib
+    import shutil
+
+    align_module = importlib.import_module("kit.finetune.align")  # the package's ``align`` is the function
+
+    monkeypatch.setattr(align_module, "cache_root", lambda: tmp_path)
+    where = ft.aligned_path(PRESET)
+    assert where.parent == tmp_path / "finetune" and where == ft.aligned_path(PRESET)
+    assert ft.aligned_path(PRESET, steps=5) != where and ft.aligned_path(PRESET, seed=1) != where
+    shutil.copytree(base, where)
+    assert ft.align(PRESET, progress=False) == where and ft.base_model(PRESET) == where  # found, not rebuilt
+    assert sorted(p.name for p in tmp_path.joinpath("finetune").iterdir()) == [where.name]  # no work folder
+
+
+def test_standardised_projector_gives_centred_image_tokens_of_text_size():
+    import torch
+
+    from kit.models.vlm import build_vlm, standardise_projector
+
+    model, _ = build_vlm(MICRO, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.rand(6, 3, MICRO.image_size, MICRO.image_size, generator=gen) * 2 - 1
+    info = standardise_projector(model, pixels, target=2.0)
+    with torch.no_grad():
+        feats = model.model.vision_tower(pixels, output_hidden_states=True).hidden_states[-1]
+        out = model.model.multi_modal_projector(feats).reshape(-1, MICRO.lm_hidden)
+    assert abs(float(out.norm(dim=-1).mean()) - 2.0) < 1e-3
+    assert float(out.mean(0).norm()) < 1e-3 * float(out.norm(dim=-1).mean())
+    assert info["feature_spread"] <= info["feature_norm"]
+
+
+def test_per_sample_loss_reduction_matches_brute_force(pool, ids, processor, base):
+    import torch
+
+    from kit.finetune.train import batch_loss
+
+    model, _ = ft.load_model(base)
+    enc = ExampleEncoder(processor)
+    examples, _ = enc.encode_pool(pool, ids[:3])
+    inputs, labels = enc.collate(examples)
+    with torch.inference_mode():
+        token, n, _ = batch_loss(model, inputs, labels, reduction="token")
+        sample, _, _ = batch_loss(model, inputs, labels, reduction="sample")
+        means = [float(batch_loss(model, *enc.collate([e]), reduction="token")[0]) for e in examples]
+    assert n == int(labels.sum())
+    assert abs(float(sample) - np.mean(means)) < 1e-4
+    weights = [e.n_trained for e in examples]
+    assert abs(float(token) - np.average(means, weights=weights)) < 1e-4
+    with pytest.raises(ValueError, match="reduction"):
+        batch_loss(model, inputs, labels, reduction="mean")

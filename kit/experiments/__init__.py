@@ -8,7 +8,8 @@
 Command line: ``python -m kit.experiments ablate POOL_JSON --out DIR [--methods ...] [--budgets ...]``.
 """
 from kit.experiments.ablation import (BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_METHODS, DEFAULT_SEEDS, ablate,
-                                      add_relative_metrics, default_scorers, load_results, summary_table)
+                                      add_relative_metrics, against_random, curriculum_vs_shuffled, default_scorers,
+                                      load_results, summary_table)
 
-__all__ = ["ablate", "summary_table", "add_relative_metrics", "load_results", "default_scorers", "DEFAULT_METHODS",
+__all__ = ["ablate", "summary_table", "against_random", "curriculum_vs_shuffled", "add_relative_metrics", "load_results", "default_scorers", "DEFAULT_METHODS",
            "DEFAULT_BUDGETS", "DEFAULT_SEEDS", "BENCHMARKS"]

@@ -27,12 +27,14 @@ def main(argv=None) -> int:
     a.add_argument("--budgets", nargs="+", type=_budget, default=None)
     a.add_argument("--seeds", nargs="+", type=int, default=None)
     a.add_argument("--preset", default="tiny")
+    a.add_argument("--base", default=None, help="aligned model folder every run starts from (default: the preset's)")
     a.add_argument("--no-full", action="store_true", help="do not train on the full pool")
     a.add_argument("--per-type", type=int, default=600, help="held-out questions of each type")
     a.add_argument("--generate", type=int, default=0, help="greedy generations per type and run (a check)")
     a.add_argument("--keep-models", action="store_true")
     a.add_argument("--epochs", type=float, default=None)
-    a.add_argument("--threads", type=int, default=None)
+    a.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
+    a.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes")
     args = ap.parse_args(argv)
 
     import kit
@@ -45,7 +47,7 @@ def main(argv=None) -> int:
     table = ablate(pool, args.methods or DEFAULT_METHODS, args.budgets or DEFAULT_BUDGETS,
                    args.seeds or DEFAULT_SEEDS, preset=args.preset, out=args.out, full=not args.no_full,
                    eval_set=ft.easyvqa_eval_set(per_type=args.per_type), keep_models=args.keep_models,
-                   generate=args.generate, **changes)
+                   generate=args.generate, base=args.base, workers=args.workers, **changes)
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -47,8 +47,9 @@ NEEDS = {"random": (), "full": (), "mmssr": ("rich",), "dis": ("image_text",), "
          "curriculum_shuffled": ("image_text", "loss")}
 
 
-def default_scorers(preset="tiny", methods=None) -> dict:
-    """The score table an ablation selects from: image-text (stand-in), loss (the preset's aligned base), rich.
+def default_scorers(preset="tiny", methods=None, base=None) -> dict:
+    """The score table an ablation selects from: image-text (stand-in), loss (the preset's aligned base, or
+    ``base``), rich.
 
     With ``methods``, only the scorers those methods read (:data:`NEEDS`).
     """
@@ -60,7 +61,7 @@ def default_scorers(preset="tiny", methods=None) -> dict:
     if "image_text" in wanted:
         out["image_text"] = {}
     if "loss" in wanted:
-        out["loss"] = {"model": str(base_model(preset))}
+        out["loss"] = {"model": str(base if base is not None else base_model(preset))}
     if "rich" in wanted:
         out["rich"] = {}
     return out
@@ -104,7 +105,7 @@ def defect_shares(ids, labels: pd.DataFrame | None) -> dict:
 def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT_SEEDS, preset="tiny",
            out="runs/ablation", scorers=None, full: bool = True, eval_set=None, labels=None,
            method_options: dict | None = None, curriculum_stages: int = 3, keep_models: bool = False,
-           generate: int = 0, workers: int = 1, progress: bool = True, **train_changes) -> pd.DataFrame:
+           generate: int = 0, workers: int = 1, base=None, progress: bool = True, **train_changes) -> pd.DataFrame:
     """Run the grid and return the tidy table (see the module docstring); resumes from ``out``.
 
     ``scorers``: what :func:`kit.score_table` scores (default :func:`default_scorers`); ``eval_set``: the
@@ -113,7 +114,8 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     ``keep_models`` keeps each run's fine-tuned model folder; ``generate`` greedy-generates answers for that many
     questions of each type per run (a check of the ranking); ``workers`` > 1 trains that many runs at once in
     separate processes (each run stays the same: it depends on its seed only; give ``threads=1`` so that the
-    workers do not fight over the cores); ``train_changes`` override the preset's training config (e.g.
+    workers do not fight over the cores); ``base``: the aligned model every run starts from (default the preset's,
+    :func:`kit.finetune.base_model`); ``train_changes`` override the preset's training config (e.g.
     ``epochs=``, ``threads=``).
     """
     import kit
@@ -135,11 +137,11 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
 
         lp = labels_path_for(pool.path)
         labels = load_labels(lp) if lp.is_file() else None
+    base = str(base) if base is not None else str(ft.base_model(p))
     if scorers is None:
-        scorers = default_scorers(p, methods)
+        scorers = default_scorers(p, methods, base=base)
     scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
-    base = ft.base_model(p)
     plan = [(m, None if m == "full" else b, s) for m in methods for b in (budgets if m != "full" else [None])
             for s in seeds]
     (out / "ablation.json").write_text(json.dumps(jsonable({
@@ -278,3 +280,60 @@ def load_results(out) -> pd.DataFrame:
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"runs/*/{RESULT}"))]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
     return add_relative_metrics(table) if len(table) else table
+
+
+def _spread(a: pd.Series, b: pd.Series) -> float:
+    """The pooled standard deviation of two groups of seeds (NaN with fewer than two seeds in either)."""
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    return float(np.sqrt((a.std(ddof=1) ** 2 + b.std(ddof=1) ** 2) / 2))
+
+
+def verdict(diff: float, spread: float) -> str:
+    """``"beats"`` / ``"loses to"`` / ``"within the seeds' spread of"``: a difference is a win only beyond the spread."""
+    if not np.isfinite(spread):
+        return "one seed: no spread to judge"
+    return "beats" if diff > spread else "loses to" if diff < -spread else "within the seeds' spread of"
+
+
+def against_random(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per (budget, method): mean and sd over seeds of ``metric``, random's at the same budget, the difference,
+    the pooled sd of the two, and the verdict (:func:`verdict`); plus each budget's share of the full pool's mean."""
+    rows = []
+    full = table.loc[table["method"] == "full", metric]
+    for budget in [b for b in dict.fromkeys(table["budget"]) if b != "full"]:
+        at = table[table["budget"] == budget]
+        rand = at.loc[at["method"] == "random", metric]
+        for method in dict.fromkeys(at["method"]):
+            acc = at.loc[at["method"] == method, metric]
+            diff = float(acc.mean() - rand.mean()) if len(rand) else float("nan")
+            spread = _spread(acc, rand)
+            rows.append({"budget": budget, "method": method, "seeds": len(acc), "mean": float(acc.mean()),
+                         "sd": float(acc.std(ddof=1)) if len(acc) > 1 else float("nan"),
+                         "random": float(rand.mean()) if len(rand) else float("nan"), "diff": diff,
+                         "pooled_sd": spread,
+                         "verdict": "baseline" if method == "random" else f"{verdict(diff, spread)} random",
+                         "of_full": float(acc.mean() / full.mean()) if len(full) else float("nan")})
+    return pd.DataFrame(rows).set_index(["budget", "method"])
+
+
+def curriculum_vs_shuffled(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per budget: the curriculum (stages in order) against the same samples shuffled, seed by seed.
+
+    Both train on identical samples for a seed (``kit.build_curriculum`` is seeded), so the per-seed difference
+    isolates the order; ``mean_diff`` and ``sd_diff`` are over seeds.
+    """
+    rows = []
+    for budget in [b for b in dict.fromkeys(table["budget"]) if b != "full"]:
+        at = table[table["budget"] == budget]
+        cur = at[at["method"] == "curriculum"].set_index("seed")[metric]
+        shu = at[at["method"] == "curriculum_shuffled"].set_index("seed")[metric]
+        both = cur.index.intersection(shu.index)
+        if not len(both):
+            continue
+        d = cur[both] - shu[both]
+        rows.append({"budget": budget, "seeds": len(both), "curriculum": float(cur[both].mean()),
+                     "shuffled": float(shu[both].mean()), "mean_diff": float(d.mean()),
+                     "sd_diff": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+                     "curriculum_wins": int((d > 0).sum())})
+    return pd.DataFrame(rows).set_index("budget") if rows else pd.DataFrame()

@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kit.finetune.align import align, aligned_path, base_info, base_model, caption_records
+from kit.finetune.align import align, aligned_path, base_info, base_model, caption_records, quick_base
 from kit.finetune.evaluate import ANSWERS, Evaluation, dev_eval_set, easyvqa_eval_set, evaluate
 from kit.finetune.presets import PRESETS, AlignConfig, Preset, TrainConfig, resolve_preset
 from kit.finetune.train import TrainResult, load_model, part_of
 
 __all__ = ["finetune", "align", "base_model", "evaluate", "easyvqa_eval_set", "dev_eval_set", "Evaluation",
            "PRESETS", "Preset", "TrainConfig", "AlignConfig", "resolve_preset", "TrainResult", "load_model",
-           "caption_records", "subset_manifest", "aligned_path", "base_info", "ANSWERS", "part_of"]
+           "caption_records", "subset_manifest", "aligned_path", "quick_base", "base_info", "ANSWERS", "part_of"]
 
 
 def subset_manifest(pool, ids, stages=None, method=None, params=None, seed=None) -> dict:

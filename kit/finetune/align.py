@@ -100,7 +100,11 @@ def records_pool(records, folder=None):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "records.json"
     path.write_text(json.dumps(records), encoding="utf-8")
-    return kit.load_pool(path, check_images=False)
+    pool = kit.load_pool(path, check_images=False, allow_absolute_paths=True)
+    if len(pool.table) != len(records):
+        first = pool.report.iloc[0].to_dict() if len(pool.report) else {}
+        raise ValueError(f"{len(records) - len(pool.table)} of {len(records)} alignment records rejected, e.g. {first}")
+    return pool
 
 
 # --------------------------------------------------------------------------- building and aligning
@@ -133,7 +137,7 @@ def _plan(preset, out, config, exclude_pool, seed, changes):
     settings = {"preset": preset.name if preset.spec else None, "spec": preset.spec.to_dict() if preset.spec else None,
                 "model": preset.model, "vision_from": preset.vision_from,
                 "align": {k: v for k, v in config.to_dict().items() if k != "threads" and v is not None},
-                "exclude_pool": _pool_tag(exclude_pool), "version": 4}
+                "exclude_pool": _pool_tag(exclude_pool), "version": 5}
     key = settings_hash(settings)
     name = f"{preset.name if preset.spec else 'model'}-{key}"
     final = Path(out) if out is not None else cache_root() / "finetune" / name
@@ -170,16 +174,14 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
     if config.vision_pretrain_steps:
         vision_info = pretrain_vision(model, processor, records, config.vision_pretrain_steps, seed=config.seed,
                                       threads=config.threads)
-        if preset.spec is not None:  # the tower's outputs changed size: image tokens start at a text token's size
-            from kit.models.vlm import scale_projector
+        if preset.spec is not None:  # image tokens that differ between images as much as text tokens do
+            from kit.data import decode_image
+            from kit.models.vlm import standardise_projector
 
             emb = model.get_input_embeddings().weight.detach()
-            sample = [r["image"] for r in records[::max(1, len(records) // 64)]][:64]
-            from kit.data import decode_image
-
+            sample = list(dict.fromkeys(r["image"] for r in records))[:256]
             pixels = processor.image_processor([decode_image(p) for p in sample], return_tensors="pt")["pixel_values"]
-            vision_info["projector_scale"] = scale_projector(model, preset.spec, float(emb.norm(dim=1).mean()),
-                                                             pixels)
+            vision_info["projector"] = standardise_projector(model, pixels, float(emb.norm(dim=1).mean()))
 
     train = TrainConfig(lr=config.lr, epochs=0.0, min_steps=config.steps, max_steps=config.steps,
                         batch_size=config.batch_size, warmup=config.warmup, train=tuple(config.train),
@@ -318,6 +320,22 @@ def base_model(preset="tiny", **changes) -> Path:
     if p.spec is None:
         return Path(p.model) if Path(p.model).exists() else p.model
     return align(p, progress=True, **changes)
+
+
+# A briefly aligned model for quick runs (notebooks' quick parameters, demos): seconds, not minutes; it
+# learns little, so nothing measured with it is reported.
+QUICK = {"steps": 20, "limit_images": 48, "vision_pretrain_steps": 20}
+
+
+def quick_base(preset="tiny") -> Path:
+    """The briefly aligned model of :data:`QUICK` (cached like :func:`base_model`)."""
+    p = resolve_preset(preset)
+    if p.spec is None:
+        return base_model(p)
+    changes = dict(QUICK)
+    if not (p.align and p.align.vision_pretrain_steps):
+        changes.pop("vision_pretrain_steps")
+    return align(p, progress=False, **changes)
 
 
 def base_info(folder) -> dict:

@@ -130,9 +130,9 @@ TINY_SPEC = VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_laye
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", spec=TINY_SPEC,
-        align=AlignConfig(train=("vision", "projector", "lm"), steps=300, batch_size=32, lr=2e-3,
+        align=AlignConfig(train=("projector", "lm"), steps=300, batch_size=32, lr=2e-3,
                           vision_pretrain_steps=200),
-        train=TrainConfig(lr=1e-3, epochs=2.0, min_steps=40, batch_size=16, train=("projector", "lm"))),
+        train=TrainConfig(lr=3e-3, epochs=2.0, min_steps=40, batch_size=16, train=("projector", "lm"), loss="sample")),
     "small": Preset(
         name="small", spec=VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_layers=2, vision_heads=2,
                                    lm="smollm2", lm_layers=30, system_prompt=None),
