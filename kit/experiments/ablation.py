@@ -144,13 +144,16 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
     plan = [(m, None if m == "full" else b, s) for m in methods for b in (budgets if m != "full" else [None])
             for s in seeds]
+    # runs are trained seed after seed (every method and budget of seed 0 first), so a stopped ablation already
+    # holds whole grids of the first seeds; the table keeps the plan's order
+    order = sorted(plan, key=lambda x: (seeds.index(x[2]) if x[2] in seeds else 0, plan.index(x)))
     (out / "ablation.json").write_text(json.dumps(jsonable({
         "methods": methods, "budgets": list(budgets), "seeds": list(seeds), "preset": p.to_dict(), "base": str(base),
         "pool": str(getattr(pool, "path", "")), "n_pool": len(pool.table), "eval": dict(questions.attrs),
         "n_eval": len(questions), "scorers": scores.attrs.get("scorers", {})}), indent=1))
     rows = {}
     jobs = []
-    for method, budget, seed in plan:
+    for method, budget, seed in order:
         folder = out / "runs" / run_name(method, budget, seed)
         if (folder / RESULT).is_file():
             rows[(method, budget, seed)] = json.loads((folder / RESULT).read_text())
