@@ -42,21 +42,21 @@ RESULT = "result.json"
 
 
 # What each method reads from the score table (a method not listed here gets every default scorer).
-NEEDS = {"random": (), "full": (), "mmssr": ("rich",), "dis": ("image_text",), "dil": ("loss",),
+NEEDS = {"random": (), "full": (), "mmssr": ("rich", "style"), "dis": ("image_text",), "dil": ("loss",),
          "diq": ("image_text", "loss"), "cells": ("image_text", "loss"), "curriculum": ("image_text", "loss"),
          "curriculum_shuffled": ("image_text", "loss")}
 
 
 def default_scorers(preset="tiny", methods=None, base=None) -> dict:
     """The score table an ablation selects from: image-text (stand-in), loss (the preset's aligned base, or
-    ``base``), rich.
+    ``base``), rich (the distilled capability scores) and style (the rule styler).
 
     With ``methods``, only the scorers those methods read (:data:`NEEDS`).
     """
     from kit.finetune.align import base_model
 
-    wanted = {"image_text", "loss", "rich"} if methods is None else \
-        {n for m in methods for n in NEEDS.get(m, ("image_text", "loss", "rich"))}
+    wanted = {"image_text", "loss", "rich", "style"} if methods is None else \
+        {n for m in methods for n in NEEDS.get(m, ("image_text", "loss", "rich", "style"))}
     out = {}
     if "image_text" in wanted:
         out["image_text"] = {}
@@ -64,6 +64,8 @@ def default_scorers(preset="tiny", methods=None, base=None) -> dict:
         out["loss"] = {"model": str(base if base is not None else base_model(preset))}
     if "rich" in wanted:
         out["rich"] = {}
+    if "style" in wanted:   # the interaction styles mmSSR's sampler bins by (the rule styler)
+        out["style"] = {}
     return out
 
 
