@@ -5,9 +5,11 @@ preset     what it is
 =========  ==========================================================================================
 ``tiny``   the CPU default for ablations: a LLaVA model (SigLIP tower 64 px / 16 px patches = 16 image
            tokens, 2 layers of width 128; a 2-layer Llama of width 192 whose tied embeddings are
-           SmolLM2-135M's projected onto 192 principal components), aligned once on captions of the
-           reserved easy-vqa train images (everything but the embeddings trains: nothing in it is
-           pretrained but the embeddings), then fine-tuned: language model and projector, tower frozen.
+           SmolLM2-135M's projected onto 192 principal components), built once on the reserved easy-vqa
+           train images: the tower learns their pixel truth (colour, shape, size, position) and is then
+           frozen, the projector is initialised from the data (``standardise_projector``), and projector
+           and language model are aligned on captions; fine-tuned: language model and projector at lr 3e-3,
+           per-sample loss mean, 2 epochs (at least 40 steps).
 ``small``  SmolLM2-135M-Instruct whole (30 layers) behind the tiny preset's aligned vision tower; alignment
            trains the projector only (paper B's protocol); fine-tuning trains LoRA adapters (peft) on
            every linear layer of the language model, plus the projector.
