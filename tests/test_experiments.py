@@ -107,6 +107,7 @@ def test_ablation_grid_runs_and_resumes(small_pool, base, tmp_path, monkeypatch)
             "/FULL", ">Rand", "defect_share", "train_seconds", "steps"}
     assert cols <= set(table.columns)
     assert table["n"].max() <= 40 and (table[table["method"] == "full"]["n_selected"] == 40).all()
+    assert (table["n"] == table["n_selected"]).all() and (table["n_eval"] == len(questions)).all()
     cur = table[table["method"].str.startswith("curriculum")].set_index(["method", "seed"])
     assert (cur.loc["curriculum", "defect_share"].values == cur.loc["curriculum_shuffled", "defect_share"].values).all()
     man = json.loads((tmp_path / "abl" / "runs" / "curriculum_0.25_s0" / "train" / "manifest.json").read_text())
@@ -147,3 +148,14 @@ def test_verdicts_against_random_and_curriculum_order_use_the_seeds_spread():
     c = curriculum_vs_shuffled(table)
     assert c.loc[0.1, "mean_diff"] == pytest.approx(np.mean([-0.01, 0.06, -0.02]))
     assert c.loc[0.1, "curriculum_wins"] == 1 and c.loc[0.1, "seeds"] == 3
+
+
+def test_rows_written_before_n_eval_read_back_the_trained_count(tmp_path):
+    from kit.experiments.ablation import read_result
+
+    run = tmp_path / "random_0.1_s0"
+    (run / "train").mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({"method": "random", "n": 600, "n_selected": 200}))
+    (run / "train" / "done.json").write_text(json.dumps({"n_examples": 199}))
+    row = read_result(run)
+    assert row["n"] == 199 and row["n_eval"] == 600

@@ -158,7 +158,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     for method, budget, seed in order:
         folder = out / "runs" / run_name(method, budget, seed)
         if (folder / RESULT).is_file():
-            rows[(method, budget, seed)] = json.loads((folder / RESULT).read_text())
+            rows[(method, budget, seed)] = read_result(folder)
             continue
         ids, stages, info = selection_for(scores, method, budget, seed, curriculum_stages,
                                           (method_options or {}).get(method))
@@ -224,8 +224,10 @@ def run_job(job: dict, pool, questions: pd.DataFrame) -> dict:
     t2 = time.perf_counter()
     evaluation.table.to_parquet(folder / "predictions.parquet")
     budget = job["budget"]
+    summary = dict(evaluation.summary)
+    summary["n_eval"] = summary.pop("n", len(questions))
     row = {"method": job["method"], "budget": "full" if budget is None else budget, "seed": job["seed"],
-           "n": int(run.info["n_examples"]), "n_selected": len(job["ids"]), **evaluation.summary, **job["defects"],
+           "n": int(run.info["n_examples"]), "n_selected": len(job["ids"]), **summary, **job["defects"],
            "steps": run.info["steps"], "train_seconds": run.info["train_seconds"], "eval_seconds": round(t2 - t1, 2),
            "final_loss": run.info["final_loss"], "selection": job["info"], "wall_seconds": round(t2 - t0, 2)}
     (folder / RESULT).write_text(json.dumps(jsonable(row), indent=1))
@@ -280,9 +282,22 @@ def summary_table(table: pd.DataFrame, methods=None) -> pd.DataFrame:
     return out
 
 
+def read_result(folder) -> dict:
+    """One finished run's row (``result.json``); ``n`` is the number of samples trained on, ``n_eval`` the number
+    of held-out questions (rows written before ``n_eval`` existed held the question count in ``n``: read back
+    from the run's ``done.json``)."""
+    folder = Path(folder)
+    row = json.loads((folder / RESULT).read_text())
+    if "n_eval" not in row:
+        row["n_eval"] = row["n"]
+        done = folder / "train" / "done.json"
+        row["n"] = json.loads(done.read_text())["n_examples"] if done.is_file() else row.get("n_selected")
+    return row
+
+
 def load_results(out) -> pd.DataFrame:
     """The tidy table of an ablation folder from its finished runs (``result.json`` of each)."""
-    rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"runs/*/{RESULT}"))]
+    rows = [read_result(p.parent) for p in sorted(Path(out).glob(f"runs/*/{RESULT}"))]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
     return add_relative_metrics(table) if len(table) else table
 
