@@ -166,3 +166,31 @@ if __name__ == "__main__":  # python -m kit.evaluation report POOL_DIR
     from kit.figures import main
 
     raise SystemExit(main())
+
+
+def wrong_answer_flags(tables: dict, labels: pd.DataFrame, sources: pd.Series | None = None,
+                       columns=("loss_sum", "loss_mean")) -> pd.DataFrame:
+    """In how many planted wrong-answer pairs each loss table gives the wrong answer the higher loss.
+
+    ``tables``: ``{name: loss table}`` (e.g. the text-only model and an aligned vision-language model);
+    ``sources``: the pool's ``source`` column, for a count per source beside the total. One row per
+    (name, source); columns: ``pairs`` and, per loss column, the number of pairs it flags.
+    """
+    rows = []
+    for name, table in tables.items():
+        groups = {"all": None}
+        if sources is not None:
+            groups.update({s: s for s in sorted(sources.dropna().unique())})
+        for group, source in groups.items():
+            row = {"scorer": name, "source": group}
+            for col in columns:
+                if col not in table:
+                    continue
+                pairs = defect_pairs(table[col], labels, "wrong_answer").dropna(subset=["clean", "defective"])
+                if source is not None:
+                    pairs = pairs[sources.reindex(pairs.index).to_numpy() == source]
+                row["pairs"] = len(pairs)
+                row[col] = int((pairs["defective"] > pairs["clean"]).sum())
+            if row.get("pairs"):
+                rows.append(row)
+    return pd.DataFrame(rows).set_index(["scorer", "source"])

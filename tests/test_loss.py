@@ -292,7 +292,7 @@ def test_vlm_string_only_chat_template_gives_the_same_losses(tiny_vlm, pool):
                                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
     scorer = LossScorer(tiny_vlm.model, processor=processor, progress=False).load()
     table = scorer.score(pool)
-    assert scorer._parts_format is False
+    assert scorer._encoder._parts_format is False
     reference = tiny_vlm.score(pool)
     assert (table["n_answer_tokens"] == reference["n_answer_tokens"]).all()
     assert (table["status"] == "ok").all()

@@ -27,9 +27,9 @@ def build_sample_pool(out_dir="data_samples", seed: int = 0, progress: bool = Tr
 
 
 def build_easyvqa_pool(out_dir, n: int = 1000, rates=None, seed: int = 0, split: str = "train",
-                       templates=None, exclude_pool=None, progress: bool = True):
+                       templates=None, exclude_pool=None, reserved: bool = False, progress: bool = True):
     """Write a larger easy-vqa pool with chosen defect rates; see :mod:`kit.pools.build`."""
     from kit.pools.build import build_easyvqa_pool as _build
 
     return _build(out_dir, n=n, rates=rates, seed=seed, split=split, templates=templates,
-                  exclude_pool=exclude_pool, progress=progress)
+                  exclude_pool=exclude_pool, reserved=reserved, progress=progress)

@@ -30,7 +30,9 @@ def main(argv=None) -> int:
     e.add_argument("--truncated", type=float, default=0.02)
     e.add_argument("--duplicate", type=float, default=0.02)
     e.add_argument("--split", choices=["train", "test"], default="train",
-                   help="easy-vqa split to draw images from (kit.quality.image_text.lit_training trains on 'test' by default)")
+                   help="easy-vqa split to draw images from ('test' is kit.finetune's held-out evaluation)")
+    e.add_argument("--include-reserved", action="store_true",
+                   help="also draw from the train images kept apart for the LiT head, the alignment and the dev slice")
     e.add_argument("--exclude-pool", default=None, metavar="POOL_JSON",
                    help="leave out the easy-vqa images this pool uses, e.g. data_samples/pool.json")
     e.add_argument("--seed", type=int, default=0)
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
         rates = {"mismatch": args.mismatch, "wrong_answer": args.wrong_answer,
                  "truncated": args.truncated, "duplicate": args.duplicate}
         samples = build_easyvqa_pool(args.out_dir, n=args.n, rates=rates, seed=args.seed, split=args.split,
-                                     exclude_pool=args.exclude_pool)
+                                     exclude_pool=args.exclude_pool, reserved=args.include_reserved)
     print(_summary(samples, args.out_dir, time.perf_counter() - t0))
     return 0
 

@@ -134,15 +134,18 @@ def pool_easyvqa_ids(pool_path, split: str) -> set[int]:
 
 def build_easyvqa_pool(out_dir, n: int = 1000, rates: Mapping[str, float] | None = None, seed: int = 0,
                        split: str = "train", templates: list[str] | None = None, exclude_pool=None,
-                       progress: bool = True) -> list[Sample]:
+                       reserved: bool = False, progress: bool = True) -> list[Sample]:
     """Write a larger easy-vqa pool (pool.json, labels.csv, images/) with chosen defect rates.
 
     ``n`` is the total number of samples; ``round(rate * n)`` of them are defects of each kind,
     the rest clean, spread evenly over ``templates`` (default: all easy-vqa templates). Images are
-    drawn at random (with reuse) from ``split`` and copied. The default is ``"train"`` (4,000
-    images), because ``kit.quality.image_text.lit_training`` trains on the ``"test"`` split by default;
-    ``exclude_pool`` (e.g. ``"data_samples/pool.json"``) leaves out the easy-vqa images that pool
-    already uses, so the two stay apart.
+    drawn at random (with reuse) from ``split`` and copied. The default is ``"train"``, without the
+    slices :data:`kit.pools.easyvqa.TRAIN_SLICES` keeps apart (the images the LiT head and the tiny
+    vision-language model's alignment train on, and the fine-tuning dev slice; ``reserved=True``
+    draws from them too): 2,600 images. easy-vqa's ``"test"`` split is the held-out evaluation of
+    :mod:`kit.finetune`. ``exclude_pool`` (e.g. ``"data_samples/pool.json"``) leaves out the easy-vqa
+    images that pool already uses, so the two stay apart. A planted ``mismatch`` pairs a sample with
+    another easy-vqa image of the pool whose truth contradicts its answer (mismatches within the source).
     """
     if n < 1:
         raise ValueError("n must be positive")
@@ -152,6 +155,8 @@ def build_easyvqa_pool(out_dir, n: int = 1000, rates: Mapping[str, float] | None
     schedule = {name: n_clean // len(names) + (1 if k < n_clean % len(names) else 0)
                 for k, name in enumerate(names)}
     image_ids = sorted(easyvqa.image_paths(split))
+    if split == "train" and not reserved:
+        image_ids = easyvqa.train_slice("pool")
     if exclude_pool is not None:
         used = pool_easyvqa_ids(exclude_pool, split)
         image_ids = [i for i in image_ids if i not in used]

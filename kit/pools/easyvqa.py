@@ -29,6 +29,24 @@ from kit.pools.sample import Sample, conversation
 
 SOURCE = "easyvqa"
 
+# easy-vqa TRAIN image ids that the pools built by kit.pools.build_easyvqa_pool leave out by default:
+# - "reserved" (1,200 images): what the kit's own models train on before they meet a pool: the image-text
+#   stand-in's LiT head (kit.quality.image_text.lit_training) and the alignment of the tiny
+#   vision-language model (kit.finetune.align);
+# - "dev" (200 images): choosing the fine-tuning recipe of kit.finetune (never reported as a result).
+# easy-vqa's TEST split is the held-out evaluation of kit.finetune.evaluate; nothing trains on it.
+TRAIN_SLICES: dict[str, range] = {"dev": range(2600, 2800), "reserved": range(2800, 4000)}
+
+
+def train_slice(name: str) -> list[int]:
+    """The easy-vqa train image ids of one named slice (``"reserved"``, ``"dev"``) or ``"pool"`` (the rest)."""
+    if name == "pool":
+        kept = set().union(*TRAIN_SLICES.values())
+        return [i for i in sorted(image_paths("train")) if i not in kept]
+    if name not in TRAIN_SLICES:
+        raise KeyError(f"unknown easy-vqa train slice {name!r}; use 'pool' or one of {sorted(TRAIN_SLICES)}")
+    return list(TRAIN_SLICES[name])
+
 # easy-vqa draws every shape in one of these exact colours.
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),

@@ -164,8 +164,9 @@ def render_readme(samples: list[Sample]) -> str:
         "## Larger pools",
         "",
         "The same module builds larger easy-vqa pools for experiments, in the same format, with a chosen "
-        "rate of each defect. Images come from easy-vqa's train split by default (`kit.quality.image_text.lit_training` "
-        "trains its image-text head on the test split by default); `--exclude-pool data_samples/pool.json` "
+        "rate of each defect. Images come from easy-vqa's train split by default, without the train slices kept apart "
+        "for the kit's own models (`kit.pools.easyvqa.TRAIN_SLICES`; easy-vqa's test split is the held-out evaluation "
+        "of `kit.finetune`); `--exclude-pool data_samples/pool.json` "
         "leaves out the train images this pool already uses:",
         "",
         "```bash",

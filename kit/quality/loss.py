@@ -164,6 +164,78 @@ def _empty_row(status: str, n_tokens=np.nan, truncated=False) -> dict:
             "truncated": truncated, "status": status}
 
 
+class AnswerEncoder:
+    """Renders LLaVA turns with a model's chat template and finds the answer tokens.
+
+    Shared by :class:`LossScorer` and the fine-tuning code (:mod:`kit.finetune`), so that the tokens a model
+    is scored on and the tokens it is trained on are found the same way. ``processor`` is a tokenizer (text
+    models) or an image-text processor; with ``vision`` the sample's image goes into the first user turn that
+    mentions it, as ``image_token``.
+    """
+
+    def __init__(self, processor, vision: bool, image_token: str | None = None):
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise TypeError(f"{type(self.tokenizer).__name__} is not a fast tokenizer: the answer tokens are "
+                            "found through character offsets")
+        self.vision = bool(vision)
+        self.image_token = (image_token or getattr(processor, "image_token", IMAGE_TOKEN)) if vision else None
+        self._parts_format = None
+
+    def render(self, messages, add_generation_prompt):
+        owner = self.processor if self.vision and getattr(self.processor, "chat_template", None) \
+            else self.tokenizer
+        template = None if getattr(owner, "chat_template", None) else FALLBACK_CHAT_TEMPLATE
+        kwargs = {"chat_template": template} if template else {}
+        return owner.apply_chat_template(messages, tokenize=False,
+                                         add_generation_prompt=add_generation_prompt, **kwargs)
+
+    def messages(self, conversations) -> list[dict]:
+        """The chat messages of LLaVA turns in the format this template takes (found on the first call)."""
+        if not self.vision:
+            return chat_messages(conversations)
+        parts = self._parts_format if self._parts_format is not None else True
+        return chat_messages(conversations, image=self.image_token, image_parts=parts)
+
+    def chat(self, conversations):
+        """Rendered text and answer spans, trying the model's message format(s) until answers are found."""
+        if not self.vision:
+            return render_with_answer_spans(self.render, chat_messages(conversations))
+        formats = [self._parts_format] if self._parts_format is not None else [True, False]
+        errors = []
+        for parts in formats:  # HF multimodal "parts" messages first, then plain strings
+            try:
+                messages = chat_messages(conversations, image=self.image_token, image_parts=parts)
+                text, spans = render_with_answer_spans(self.render, messages)
+                if text.count(self.image_token) != 1:
+                    raise ValueError(f"the rendered chat holds {text.count(self.image_token)} image tokens")
+            except Exception as exc:  # noqa: BLE001 - try the other message format
+                errors.append(f"{'parts' if parts else 'string'} content: {exc}")
+                continue
+            self._parts_format = parts  # the format this template takes, for every later sample
+            return text, spans
+        raise ValueError("cannot render the conversation with the chat template (" + "; ".join(errors) + ")")
+
+    def prompt(self, conversations) -> str:
+        """The rendered chat up to and including the generation prompt of the next assistant turn.
+
+        ``conversations`` ends with a human turn (e.g. one question); the text is what a model generates after.
+        """
+        if self.vision and self._parts_format is None:  # settle the message format on a full exchange first
+            self.chat(list(conversations) + [{"from": "gpt", "value": "x"}])
+        return self.render(self.messages(conversations), True)
+
+    def encode(self, sid, conversations) -> Encoded:
+        """Render and tokenise one sample (no image expansion); truncation happens later, per sample."""
+        try:
+            text, spans = self.chat(conversations)
+        except ValueError as exc:
+            raise ValueError(f"sample {sid!r}: {exc}") from None
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return Encoded(sid, text, list(enc["input_ids"]), answer_token_mask(enc["offset_mapping"], spans))
+
+
 # --------------------------------------------------------------------------- the scorer
 
 class LossScorer:
@@ -222,52 +294,23 @@ class LossScorer:
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
-        if not getattr(self.tokenizer, "is_fast", False):
-            raise TypeError(f"{type(self.tokenizer).__name__} is not a fast tokenizer: the loss scorer needs "
-                            "character offsets to find the answer tokens")
         self.max_length = int(self._max_length_arg or _context_length(model))
         self._mask_logits = _supports_mask_logits(model)
         self._image_token = getattr(processor, "image_token", IMAGE_TOKEN) if self.vision else None
         self._image_token_id = _image_token_id(model, self.tokenizer, self._image_token) if self.vision else None
-        self._parts_format = None
+        self._encoder = AnswerEncoder(processor, self.vision, self._image_token)
         return self
 
     # ----------------------------------------------------------------- chat rendering
     def _render(self, messages, add_generation_prompt):
-        owner = self.processor if self.vision and getattr(self.processor, "chat_template", None) \
-            else self.tokenizer
-        template = None if getattr(owner, "chat_template", None) else FALLBACK_CHAT_TEMPLATE
-        kwargs = {"chat_template": template} if template else {}
-        return owner.apply_chat_template(messages, tokenize=False,
-                                         add_generation_prompt=add_generation_prompt, **kwargs)
+        return self._encoder.render(messages, add_generation_prompt)
 
     def _chat(self, conversations):
-        """Rendered text and answer spans, trying the model's message format(s) until answers are found."""
-        if not self.vision:
-            return render_with_answer_spans(self._render, chat_messages(conversations))
-        formats = [self._parts_format] if self._parts_format is not None else [True, False]
-        errors = []
-        for parts in formats:  # HF multimodal "parts" messages first, then plain strings
-            try:
-                messages = chat_messages(conversations, image=self._image_token, image_parts=parts)
-                text, spans = render_with_answer_spans(self._render, messages)
-                if text.count(self._image_token) != 1:
-                    raise ValueError(f"the rendered chat holds {text.count(self._image_token)} image tokens")
-            except Exception as exc:  # noqa: BLE001 - try the other message format
-                errors.append(f"{'parts' if parts else 'string'} content: {exc}")
-                continue
-            self._parts_format = parts  # the format this template takes, for every later sample
-            return text, spans
-        raise ValueError("cannot render the conversation with the chat template (" + "; ".join(errors) + ")")
+        return self._encoder.chat(conversations)
 
     def encode(self, sid, conversations) -> Encoded:
         """Render and tokenise one sample (no image expansion); truncation happens later, per sample."""
-        try:
-            text, spans = self._chat(conversations)
-        except ValueError as exc:
-            raise ValueError(f"sample {sid!r}: {exc}") from None
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        return Encoded(sid, text, list(enc["input_ids"]), answer_token_mask(enc["offset_mapping"], spans))
+        return self._encoder.encode(sid, conversations)
 
     # ----------------------------------------------------------------- scoring
     def score(self, pool) -> pd.DataFrame:
@@ -368,7 +411,7 @@ class LossScorer:
             lengths = attention.sum(1)
             labels = torch.zeros_like(ids, dtype=torch.bool)
             for b, e in enumerate(kept):
-                labels[b] = torch.from_numpy(_expand_mask(e, ids[b], attention[b], self._image_token_id))
+                labels[b] = torch.from_numpy(expand_answer_mask(e, ids[b], attention[b], self._image_token_id))
             labels[:, self.max_length:] = False
             drop = {}
             for b, e in enumerate(kept):
@@ -435,7 +478,7 @@ class LossScorer:
 
 # --------------------------------------------------------------------------- helpers
 
-def _expand_mask(e: Encoded, ids, attention, image_token_id) -> np.ndarray:
+def expand_answer_mask(e: Encoded, ids, attention, image_token_id) -> np.ndarray:
     """Map the answer mask of the unexpanded text onto the processor's ids (image tokens expanded).
 
     Both sequences must agree once image tokens are removed; the answer mask is False on image tokens

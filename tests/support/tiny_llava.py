@@ -11,78 +11,23 @@ chat template, key/value cache and ``generate`` behave like a real checkpoint's.
     AutoModelForImageTextToText.from_pretrained("/tmp/tiny-llava"); AutoProcessor.from_pretrained(...)
 
 Reading the GGUF tokenizer takes several seconds, so it is cached in memory and on disk (under
-``$KIT_CACHE``, default ``~/.cache/kit``: see :mod:`kit.cache`).
+``$KIT_CACHE``, default ``~/.cache/kit``: see :mod:`kit.cache`); the tokenizer code lives in
+:mod:`kit.models.vlm`, which also builds the kit's own small LLaVA models for fine-tuning.
 """
 from __future__ import annotations
 
-import copy
-import functools
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from kit.cache import cache_root
-from kit.models.smollm2 import gguf_location
+from kit.models.vlm import CHAT_TEMPLATE, vlm_tokenizer  # noqa: F401 - the one copy of the tokenizer code
 
 IMAGE_SIZE = 32            # pixels, one anyres tile of 32x32
 PATCH_SIZE = 8             # 4x4 = 16 patches -> 16 image tokens per tile
 NUM_IMAGE_TOKENS = (IMAGE_SIZE // PATCH_SIZE) ** 2
 
-# Qwen ChatML (system "You are a helpful assistant."), as the LLaVA-OneVision checkpoints use it: content is
-# either a string (kept verbatim, any <image> placeholder inside it included) or a list of
-# {"type": "image"} / {"type": "text", "text": ...} parts (an image part becomes "<image>\n").
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
-    "{% endif %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}{{ '<image>\\n' }}"
-    "{% elif part['type'] == 'video' %}{{ '<video>\\n' }}"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}"
-    "{{ '<|im_end|>\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-
-@functools.lru_cache(maxsize=1)
-def _base_tokenizer():
-    """SmolLM2's tokenizer with ``<image>``/``<video>`` added and the ChatML template; cached in memory and on disk."""
-    from transformers import AutoTokenizer
-
-    disk = cache_root() / "tiny_llava_tokenizer"
-    if (disk / ".complete").exists():
-        try:
-            return AutoTokenizer.from_pretrained(disk)
-        except Exception:  # a broken cache is rebuilt below
-            shutil.rmtree(disk, ignore_errors=True)
-    folder, gguf_file = gguf_location()
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
-    tok.add_special_tokens({"additional_special_tokens": ["<image>", "<video>"]})
-    tok.chat_template = CHAT_TEMPLATE
-    try:  # write to a temporary folder, then rename, so a half-written cache is never read
-        disk.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=disk.parent, prefix=".tok-"))
-        tok.save_pretrained(tmp)
-        (tmp / ".complete").touch()
-        if not (disk / ".complete").exists():
-            shutil.rmtree(disk, ignore_errors=True)
-            os.replace(tmp, disk)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError:
-        pass  # an unwritable cache only costs time
-    return tok
-
 
 def tiny_tokenizer():
-    """A private copy of the cached tokenizer (callers may change its padding side freely)."""
-    return copy.deepcopy(_base_tokenizer())
+    """A private copy of SmolLM2's tokenizer with image tokens and the Qwen ChatML template (:mod:`kit.models.vlm`)."""
+    return vlm_tokenizer()
 
 
 def grid_pinpoints(image_size: int = IMAGE_SIZE, max_tiles: int = 1) -> list[list[int]]:

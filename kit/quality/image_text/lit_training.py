@@ -6,21 +6,24 @@ trained with the symmetric contrastive (InfoNCE) loss. Pairs that describe the s
 easy-vqa colour and shape) count as positives of each other, so the loss does not push apart
 true matches that happen to share a batch.
 
-Training data: easy-vqa images of one split (``test`` by default: its 1,000 images; the sample
-pool ``data_samples/`` and the larger easy-vqa pools of :mod:`kit.pools` draw from ``train``)
+Training data: easy-vqa images of one split, by default the ``reserved`` slice of the train split
+(:data:`kit.pools.easyvqa.TRAIN_SLICES`: train images 2800-3999, which the easy-vqa pools of
+:mod:`kit.pools` leave out; easy-vqa's test split stays the held-out evaluation of :mod:`kit.finetune`),
 with texts made from easy-vqa's own questions and answers (not from the kit's sample templates):
 a short caption ("a red circle"), two conversations of 1-4 question/answer pairs, questions only
 and answers only (the three text modes of the scorer), 5 texts per image. Images that also appear
 in the pool given with ``exclude_pool`` (matched by file name and by pixel content) are left out.
 
-Rebuild the shipped head (seeded; ~5 min on 2 busy CPU cores, mostly encoding; training itself
+Rebuild the shipped head (seeded; a few minutes on 2 busy CPU cores, mostly encoding; training itself
 400 steps of batch 256, ~15 s)::
 
-    python -m kit.quality.image_text.lit_training train --split test --out kit/weights/lit_head_easyvqa.pt
+    python -m kit.quality.image_text.lit_training train --split train --slice reserved \
+        --out kit/weights/lit_head_easyvqa.pt
 
-and check it on held-out easy-vqa pairs (own text vs another image's text)::
+and check it on held-out easy-vqa pairs (own text vs another image's text), e.g. the first 500 images of
+the test split (which it never saw)::
 
-    python -m kit.quality.image_text.lit_training eval --split train --n 500
+    python -m kit.quality.image_text.lit_training eval --split test --n 500
 """
 from __future__ import annotations
 
@@ -147,14 +150,22 @@ def pool_easyvqa_images(pool_path) -> tuple[set[str], set[tuple[str, int]]]:
     return hashes, named
 
 
-def build_training_set(split: str = "test", exclude_pool=None, limit: int | None = None, seed: int = 0):
+def build_training_set(split: str = "train", exclude_pool=None, limit: int | None = None, seed: int = 0,
+                       slice: str | None = "reserved"):
     """Images, texts and labels for training: ``(paths, texts, owner, image_labels, info)``.
 
+    ``slice`` names a part of the train split (:func:`kit.pools.easyvqa.train_slice`: ``"reserved"``,
+    ``"dev"``, ``"pool"``); ``None`` (or any test-split call) takes every image of ``split``.
     ``owner[j]`` is the image index of ``texts[j]``; ``image_labels[i]`` is a label id shared by
     images with the same (colour, shape), or unique when the truth is unknown.
     """
     rng = np.random.default_rng(seed)
     data = easyvqa_split(split)
+    if split == "train" and slice is not None:
+        from kit.pools.easyvqa import train_slice
+
+        wanted = set(train_slice(slice))
+        data = {i: v for i, v in data.items() if i in wanted}
     excluded: list[int] = []
     if exclude_pool is not None and Path(exclude_pool).is_file():
         hashes, named = pool_easyvqa_images(exclude_pool)
@@ -173,7 +184,8 @@ def build_training_set(split: str = "test", exclude_pool=None, limit: int | None
         for t in image_texts(qs, ans, colour, shape, rng):
             texts.append(t)
             owner.append(k)
-    info = {"split": split, "n_images": len(paths), "n_texts": len(texts),
+    info = {"split": split, "slice": slice if split == "train" else None, "n_images": len(paths),
+            "n_texts": len(texts),
             "excluded_pool": str(exclude_pool) if exclude_pool is not None and Path(exclude_pool).is_file() else None,
             "n_excluded": len(excluded), "image_ids": [int(i) for i, _ in items]}
     return paths, texts, np.array(owner), np.array(labels), info
@@ -262,13 +274,19 @@ def pair_auc(head, image_feats, text_feats, owner, labels, seed: int = 0) -> flo
     return float(roc_auc_score(y, np.r_[own, neg]))
 
 
-def train(split: str = "test", out=HEAD_PATH, steps: int = 400, batch_size: int = 256, seed: int = 0,
-          exclude_pool="data_samples/pool.json", limit: int | None = None, device="cpu", progress: bool = True):
-    """Build the training set, encode it with the locked encoders, train and save the head."""
+def train(split: str = "train", out=HEAD_PATH, steps: int = 400, batch_size: int = 256, seed: int = 0,
+          exclude_pool="data_samples/pool.json", limit: int | None = None, device="cpu", progress: bool = True,
+          slice: str | None = "reserved", eval_split: str | None = "test", eval_n: int = 500, command=None):
+    """Build the training set, encode it with the locked encoders, train and save the head.
+
+    The metadata saved with the head holds the command, the image ids, the training pair AUC and, with
+    ``eval_split``, the pair AUC on the first ``eval_n`` images of that split (held out when they are not
+    the training images).
+    """
     import torch
 
     t0 = time.perf_counter()
-    paths, texts, owner, labels, info = build_training_set(split, exclude_pool, limit, seed)
+    paths, texts, owner, labels, info = build_training_set(split, exclude_pool, limit, seed, slice=slice)
     image_feats, text_feats = encode_training_set(paths, texts, device, progress=progress)
     t1 = time.perf_counter()
     head, losses = train_head(image_feats, text_feats, owner, labels, steps=steps, batch_size=batch_size,
@@ -279,15 +297,32 @@ def train(split: str = "test", out=HEAD_PATH, steps: int = 400, batch_size: int 
                                                                                 labels), 4),
                 encode_seconds=round(t1 - t0, 1), train_seconds=round(t2 - t1, 1), torch=str(torch.__version__),
                 image_encoder="efficientnet-lite0 pooled (locked)", text_encoder="all-MiniLM-L6-v2 (locked)")
+    if command is not None:
+        meta["command"] = command
+    if eval_split is not None:
+        meta.update(held_out_auc(head, eval_split, eval_n, device=device, progress=progress))
     save_head(head, out, meta)
     return head, meta
+
+
+def held_out_auc(head, split: str = "test", n: int = 500, device="cpu", progress: bool = False) -> dict:
+    """Pair AUC of ``head`` on the first ``n`` images of ``split`` (the whole split, not a train slice)."""
+    paths, texts, owner, labels, info = build_training_set(split, limit=n, seed=1, slice=None)
+    image_feats, text_feats = encode_training_set(paths, texts, device, progress=progress)
+    return {"eval_split": split, "eval_n_images": info["n_images"],
+            "eval_pair_auc": round(pair_auc(head, image_feats, text_feats, owner, labels), 4)}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m kit.quality.image_text.lit_training", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train the head and save it")
-    t.add_argument("--split", default="test", choices=["train", "test"])
+    t.add_argument("--split", default="train", choices=["train", "test"])
+    t.add_argument("--slice", default="reserved", choices=["reserved", "dev", "pool", "all"],
+                   help="part of the train split (kit.pools.easyvqa.TRAIN_SLICES); 'all' = the whole split")
+    t.add_argument("--eval-split", default="test", choices=["train", "test"],
+                   help="held-out pair AUC on the first --eval-n images of this split, saved with the head")
+    t.add_argument("--eval-n", type=int, default=500)
     t.add_argument("--out", default=str(HEAD_PATH))
     t.add_argument("--steps", type=int, default=400)
     t.add_argument("--batch-size", type=int, default=256)
@@ -298,18 +333,24 @@ def main(argv=None):
     t.add_argument("--device", default="cpu")
     e = sub.add_parser("eval", help="pair AUC of a saved head on an easy-vqa split")
     e.add_argument("--head", default=str(HEAD_PATH))
-    e.add_argument("--split", default="train", choices=["train", "test"])
+    e.add_argument("--split", default="test", choices=["train", "test"])
     e.add_argument("--n", type=int, default=1000)
     e.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     if args.cmd == "train":
+        import shlex
+        import sys
+
+        command = "python -m kit.quality.image_text.lit_training " + " ".join(
+            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
         _, meta = train(args.split, args.out, args.steps, args.batch_size, args.seed, args.exclude_pool,
-                        args.limit, args.device)
+                        args.limit, args.device, slice=None if args.slice == "all" else args.slice,
+                        eval_split=args.eval_split, eval_n=args.eval_n, command=command)
         shown = {k: v for k, v in meta.items() if k != "image_ids"}
         print(json.dumps(dict(shown, n_image_ids=len(meta["image_ids"])), indent=1))
     else:
         head = load_head(args.head, "cpu")
-        paths, texts, owner, labels, info = build_training_set(args.split, limit=args.n, seed=1)
+        paths, texts, owner, labels, info = build_training_set(args.split, limit=args.n, seed=1, slice=None)
         image_feats, text_feats = encode_training_set(paths, texts, args.device)
         info.pop("image_ids")
         print(json.dumps({"head": args.head, "trained_on": head.meta.get("split"), **info,

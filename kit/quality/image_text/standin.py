@@ -8,7 +8,8 @@ in three parts, each a cosine of L2-normalised embeddings:
   embeddings of ``"a photo of a {label}"`` for the 1000 labels; image embedding
   ``normalise(p @ L)``, text embedding ``MiniLM(text)``. Knows ImageNet objects only.
 - ``head`` (LiT head, :mod:`kit.models.lit_head`): two linear projections of the locked features
-  to 128-d, trained contrastively on easy-vqa images (test split) that the sample pools do not use.
+  to 128-d, trained contrastively on easy-vqa train images of the ``reserved`` slice that the pools do
+  not use (:data:`kit.pools.easyvqa.TRAIN_SLICES`).
   Knows easy-vqa colours and shapes only.
 - ``neighbours`` (:mod:`kit.quality.image_text.neighbours`): the image embedded as the mean
   (centred) MiniLM embedding of the texts paired with its ``k`` nearest other images in the pool,
@@ -39,7 +40,7 @@ from kit.quality.image_text.pipeline import TextTokens
 CONCEPT_PROMPT = "a photo of a {}"
 DEFAULT_WEIGHTS = {"concept": 0.25, "head": 0.25, "neighbours": 0.5}
 PART_NAMES = {"concept": "EfficientNet-Lite0 + MiniLM concept bottleneck",
-              "head": "LiT head trained on easy-vqa {split} split",
+              "head": "LiT head trained on easy-vqa {split}",
               "neighbours": "pool-neighbour text map (k={k})"}
 
 
@@ -119,7 +120,8 @@ class StandinBackend:
 
     @property
     def label(self) -> str:
-        split = getattr(self.head, "meta", {}).get("split", "?") if self.head is not None else "?"
+        meta = getattr(self.head, "meta", {}) if self.head is not None else {}
+        split = f"{meta.get('split', '?')} split" + (f" ({meta['slice']} slice)" if meta.get("slice") else "")
         parts = [f"{PART_NAMES[p].format(split=split, k=self.k)}"
                  f"{', identical images skipped' if p == 'neighbours' and self.skip_identical_images else ''} x{w:.2f}"
                  for p, w in self.weights.items() if w > 0]

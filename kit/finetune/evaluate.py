@@ -1,0 +1,333 @@
+"""Held-out evaluation on easy-vqa's test split: rank the 13 possible answers by likelihood (and generate).
+
+No pool built by :mod:`kit.pools` and no model the kit trains touches easy-vqa's test split (the pools and
+the alignment draw from the train split; the LiT head of the image-text stand-in trains on the train split's
+reserved slice), so every selection is judged on images and questions it never saw.
+
+The evaluation set (:func:`easyvqa_eval_set`) is a seeded sample of the test questions, ``per_type`` of each
+type (colour, shape, yes/no; the split itself is 74% yes/no), each asked as in a chat (first letter
+capitalised: "What color is the shape?") with the image before the question. The answer is one of easy-vqa's
+13 answers, written as the pools write one-word answers ("Red", "Circle", "Yes").
+
+Scoring (:func:`rank_answers`, exact): the log-likelihood of each of the 13 answers' tokens after the prompt,
+``sum_t log p(answer_t | prompt, answer_<t)``; the prediction is the most likely answer. The prompt is run once
+(its key/value cache kept) and only the answers' later tokens run again, one row per question and answer
+(SmolLM2's tokenizer spells every answer in one or two tokens), so the whole ranking costs about one prompt
+forward per question. Greedy generation (:func:`generate_answers`) checks that the model also *says* the answer:
+its first word, compared case-insensitively.
+
+Accuracy (:func:`summarise`): overall (the balanced set's mean), per type, and per capability: for each of the
+kit's capabilities, the questions whose easy-vqa template (``kit.pools.easyvqa.TEMPLATES``: word_color,
+yn_shape_negated, ...) rates it above 0. The majority-answer rate of the set (and per type) is reported beside.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+ANSWERS = ("red", "green", "blue", "yellow", "teal", "brown", "gray", "black",
+           "circle", "rectangle", "triangle", "yes", "no")
+TYPES = ("colour", "shape", "yes/no")
+COLOURS = ANSWERS[:8]
+SHAPES = ANSWERS[8:11]
+
+
+def answer_text(answer: str) -> str:
+    """How the pools write a one-word answer: first letter capitalised."""
+    return answer[:1].upper() + answer[1:]
+
+
+def question_type(answer: str) -> str:
+    return "yes/no" if answer in ("yes", "no") else ("shape" if answer in SHAPES else "colour")
+
+
+def question_template(question: str, answer: str) -> str:
+    """The kit.pools easy-vqa template a test question corresponds to (for per-capability accuracy)."""
+    kind = question_type(answer)
+    if kind == "colour":
+        return "word_color"
+    if kind == "shape":
+        return "word_shape"
+    q = question.lower()
+    negated = bool(re.search(r"\bnot\b|^is no\b", q))
+    about_colour = any(re.search(rf"\b{c}\b", q) for c in COLOURS)
+    return ("yn_color" if about_colour else "yn_shape") + ("_negated" if negated else "")
+
+
+def easyvqa_eval_set(per_type: int | None = 600, seed: int = 0, split: str = "test") -> pd.DataFrame:
+    """The held-out questions: one row each (``question``, ``answer``, ``type``, ``template``, image).
+
+    ``per_type=None`` keeps every question of the split (natural mix). Rows are ordered by type, then by a
+    seeded draw; the index is ``"<split>_<question number>"``.
+    """
+    import easy_vqa
+
+    if split == "test":
+        qs, ans, ids = easy_vqa.get_test_questions()
+        paths = easy_vqa.get_test_image_paths()
+    elif split == "train":
+        qs, ans, ids = easy_vqa.get_train_questions()
+        paths = easy_vqa.get_train_image_paths()
+    else:
+        raise ValueError(f"split must be 'test' or 'train', not {split!r}")
+    table = pd.DataFrame({"question_raw": qs, "answer": ans, "image_id": [int(i) for i in ids]})
+    table.index = [f"{split}_{k:05d}" for k in range(len(table))]
+    table["type"] = table["answer"].map(question_type)
+    if per_type is not None:
+        rng = np.random.default_rng(seed)
+        parts = []
+        for kind in TYPES:
+            rows = table[table["type"] == kind]
+            take = rng.permutation(len(rows))[:min(per_type, len(rows))]
+            parts.append(rows.iloc[np.sort(take)])
+        table = pd.concat(parts)
+    table["question"] = table["question_raw"].map(lambda q: q[:1].upper() + q[1:])
+    table["template"] = [question_template(q, a) for q, a in zip(table["question"], table["answer"])]
+    table["image_path"] = table["image_id"].map(lambda i: str(paths[i]))
+    table.index.name = "qid"
+    table.attrs["split"] = split
+    table.attrs["per_type"] = per_type
+    table.attrs["seed"] = seed
+    return table[["question", "answer", "type", "template", "image_id", "image_path", "question_raw"]]
+
+
+def dev_eval_set(per_type: int | None = 300, seed: int = 0) -> pd.DataFrame:
+    """Questions about the train split's ``dev`` slice (for choosing a recipe; never reported as a result)."""
+    from kit.pools.easyvqa import train_slice
+
+    table = easyvqa_eval_set(None, seed, split="train")
+    table = table[table["image_id"].isin(set(train_slice("dev")))]
+    if per_type is not None:
+        rng = np.random.default_rng(seed)
+        table = pd.concat([rows.iloc[np.sort(rng.permutation(len(rows))[:per_type])]
+                           for _, rows in table.groupby("type", sort=False)])
+    table.attrs["split"] = "train (dev slice)"
+    return table
+
+
+# --------------------------------------------------------------------------- the model side
+
+class _Prompts:
+    """Prompt texts, answer token ids and images of an evaluation set, for one processor."""
+
+    def __init__(self, processor, vision: bool = True):
+        from kit.quality.loss import AnswerEncoder
+
+        self.processor = processor
+        self.encoder = AnswerEncoder(processor, vision)
+        self.tokenizer = self.encoder.tokenizer
+        self.vision = vision
+
+    def prompt(self, question: str) -> str:
+        turn = f"<image>\n{question}" if self.vision else question
+        return self.encoder.prompt([{"from": "human", "value": turn}])
+
+    def answer_ids(self, prompt: str) -> list[list[int]]:
+        """Token ids of each answer as it follows ``prompt`` (checked: the prompt's tokens are unchanged)."""
+        tok = self.tokenizer
+        base = tok(prompt, add_special_tokens=False)["input_ids"]
+        out = []
+        for a in ANSWERS:
+            full = tok(prompt + answer_text(a), add_special_tokens=False)["input_ids"]
+            if full[:len(base)] != base or len(full) == len(base):
+                raise ValueError(f"the answer {answer_text(a)!r} changes the prompt's tokens")
+            out.append(full[len(base):])
+        return out
+
+
+def _images(paths):
+    from kit.data import decode_image
+
+    return [decode_image(p) for p in paths]
+
+
+def _forward(model, **kwargs):
+    out = model(use_cache=True, **kwargs)
+    cache = getattr(out, "cache", None)
+    if cache is None:
+        cache = getattr(out, "past_key_values", None)
+    return out.logits, cache
+
+
+def _cache_kwarg(model) -> str:
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def rank_answers(model, processor, questions: pd.DataFrame, batch_size: int = 32, device: str = "cpu",
+                 progress: bool = False) -> pd.DataFrame:
+    """Log-likelihood of each of the 13 answers per question (one column each) and the ``prediction``.
+
+    Exact: equal, to float rounding, to scoring every (prompt + answer) sequence on its own.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    prompts = _Prompts(processor, vision=getattr(model.config, "vision_config", None) is not None)
+    texts = [prompts.prompt(q) for q in questions["question"]]
+    answer_ids = prompts.answer_ids(texts[0])
+    for t in texts[1:2]:
+        if prompts.answer_ids(t) != answer_ids:
+            raise ValueError("answer tokens depend on the question; rank them per question")
+    tok = prompts.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    first = torch.tensor([ids[0] for ids in answer_ids])
+    longer = [k for k, ids in enumerate(answer_ids) if len(ids) > 1]
+    width = max((len(answer_ids[k]) - 1 for k in longer), default=0)
+    cache_kw = _cache_kwarg(model)
+    dtype = next(model.parameters()).dtype
+    scores = np.zeros((len(questions), len(ANSWERS)))
+    model.eval()
+    side = tok.padding_side
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(texts), batch_size), desc="ranking answers", unit="batch",
+                          disable=not progress):
+            rows = slice(start, start + batch_size)
+            batch_texts = texts[rows]
+            tok.padding_side = "left"
+            try:
+                if prompts.vision:
+                    enc = processor(text=batch_texts, images=_images(questions["image_path"].iloc[rows]),
+                                    padding=True, add_special_tokens=False, return_tensors="pt")
+                else:
+                    enc = tok(batch_texts, padding=True, add_special_tokens=False, return_tensors="pt")
+            finally:
+                tok.padding_side = side
+            enc = {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
+                   for k, v in dict(enc).items() if isinstance(v, torch.Tensor)}
+            logits, cache = _forward(model, **enc, logits_to_keep=1)
+            logp = torch.log_softmax(logits[:, -1].float(), -1).cpu()
+            part = logp[:, first].double().numpy()  # (B, 13): the first token of every answer
+            if longer:
+                n = logp.shape[0]
+                row = torch.arange(n).repeat_interleave(len(longer))
+                suffix = torch.full((len(row), width), pad, dtype=torch.long)
+                smask = torch.zeros((len(row), width), dtype=torch.long)
+                targets = torch.full((len(row), width), -1, dtype=torch.long)
+                for j, k in enumerate(longer * n):
+                    ids = answer_ids[k]
+                    suffix[j, :len(ids) - 1] = torch.tensor(ids[:-1])
+                    smask[j, :len(ids) - 1] = 1
+                    targets[j, :len(ids) - 1] = torch.tensor(ids[1:])
+                cache.batch_select_indices(row.to(device))
+                mask = torch.cat([enc["attention_mask"][row.to(device)], smask.to(device)], 1)
+                more, _ = _forward(model, input_ids=suffix.to(device), attention_mask=mask, **{cache_kw: cache})
+                lp = torch.log_softmax(more.float(), -1).cpu()
+                picked = lp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+                picked = (picked * (targets >= 0)).sum(1).double().numpy().reshape(n, len(longer))
+                part[:, longer] += picked
+            scores[rows] = part
+    out = pd.DataFrame(scores, index=questions.index, columns=list(ANSWERS))
+    out["prediction"] = np.array(ANSWERS)[scores.argmax(1)]
+    return out
+
+
+def generate_answers(model, processor, questions: pd.DataFrame, max_new_tokens: int = 6, batch_size: int = 32,
+                     device: str = "cpu", progress: bool = False) -> pd.Series:
+    """Greedy generations (decoded, stripped) for the questions' prompts."""
+    import torch
+    from tqdm.auto import tqdm
+
+    prompts = _Prompts(processor, vision=getattr(model.config, "vision_config", None) is not None)
+    tok = prompts.tokenizer
+    texts = [prompts.prompt(q) for q in questions["question"]]
+    out = []
+    side = tok.padding_side
+    dtype = next(model.parameters()).dtype
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(texts), batch_size), desc="generating", unit="batch", disable=not progress):
+            rows = slice(start, start + batch_size)
+            tok.padding_side = "left"
+            try:
+                if prompts.vision:
+                    enc = processor(text=texts[rows], images=_images(questions["image_path"].iloc[rows]),
+                                    padding=True, add_special_tokens=False, return_tensors="pt")
+                else:
+                    enc = tok(texts[rows], padding=True, add_special_tokens=False, return_tensors="pt")
+            finally:
+                tok.padding_side = side
+            enc = {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
+                   for k, v in dict(enc).items() if isinstance(v, torch.Tensor)}
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tok.pad_token_id)
+            new = gen[:, enc["input_ids"].shape[1]:]
+            out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+    return pd.Series(out, index=questions.index, name="generated")
+
+
+def first_word(text: str) -> str:
+    m = re.match(r"\s*([A-Za-z]+)", str(text))
+    return m.group(1).lower() if m else ""
+
+
+# --------------------------------------------------------------------------- accuracy
+
+def capability_questions(questions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For each capability some question exercises: a boolean mask over the questions (template rating > 0)."""
+    from kit.capabilities import capability_keys
+    from kit.pools.easyvqa import TEMPLATES
+
+    out = {}
+    for cap in capability_keys():
+        mask = questions["template"].map(lambda t: TEMPLATES[t].ratings.get(cap, 0) > 0).to_numpy()
+        if mask.any():
+            out[cap] = mask
+    return out
+
+
+def summarise(questions: pd.DataFrame, predictions: pd.Series, generated: pd.Series | None = None) -> dict:
+    """Accuracy overall, per type and per capability; majority-answer rates; generation agreement."""
+    correct = (predictions.reindex(questions.index) == questions["answer"]).to_numpy()
+    out = {"n": int(len(questions)), "accuracy": float(correct.mean())}
+    for kind in TYPES:
+        m = (questions["type"] == kind).to_numpy()
+        if m.any():
+            out[f"accuracy_{kind}"] = float(correct[m].mean())
+            out[f"majority_{kind}"] = float(questions.loc[m, "answer"].value_counts(normalize=True).iloc[0])
+    out["majority"] = float(questions["answer"].value_counts(normalize=True).iloc[0])
+    types = [k for k in TYPES if f"majority_{k}" in out]
+    out["majority_by_type"] = float(np.mean([out[f"majority_{k}"] for k in types]))
+    for cap, m in capability_questions(questions).items():
+        out[f"accuracy_cap_{cap}"] = float(correct[m].mean())
+    if generated is not None:
+        g = generated.dropna().map(first_word)
+        sub = questions.loc[g.index]
+        out["generated_n"] = int(len(g))
+        out["generated_accuracy"] = float((g == sub["answer"]).mean())
+        out["generated_agrees"] = float((g == predictions.reindex(g.index)).mean())
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Per-question results (``table``) and the summary (``summary``) of one model on one evaluation set."""
+
+    table: pd.DataFrame
+    summary: dict
+
+
+def evaluate(model, processor=None, questions: pd.DataFrame | None = None, generate: int = 0,
+             batch_size: int = 32, device: str = "cpu", progress: bool = False) -> Evaluation:
+    """Rank the answers for every question (and greedily generate for the first ``generate`` of each type).
+
+    ``model`` is a loaded model (with ``processor``) or a folder (a model, or a run folder with ``model/``).
+    """
+    if processor is None:
+        from kit.finetune.train import load_model
+
+        model, processor = load_model(model, device=device)
+    questions = easyvqa_eval_set() if questions is None else questions
+    ranks = rank_answers(model, processor, questions, batch_size=batch_size, device=device, progress=progress)
+    table = questions[["question", "answer", "type", "template", "image_path"]].join(ranks)
+    table["correct"] = table["prediction"] == table["answer"]
+    generated = None
+    if generate:
+        pick = pd.concat([rows.iloc[:generate] for _, rows in questions.groupby("type", sort=False)])
+        generated = generate_answers(model, processor, pick, batch_size=batch_size, device=device, progress=progress)
+        table["generated"] = generated.reindex(table.index)
+    return Evaluation(table, summarise(questions, ranks["prediction"], generated))
