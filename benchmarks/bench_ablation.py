@@ -14,7 +14,7 @@ Prints, in one run:
 
     python benchmarks/bench_ablation.py                    # both parts, the default grid (long)
     python benchmarks/bench_ablation.py --quick            # fewer repeats; 1 seed, 10%, random and DIL only
-    python benchmarks/bench_ablation.py --skip-speed --out runs/ablation --workers 2 --threads 1
+    python benchmarks/bench_ablation.py --skip-speed --out runs/ablation --workers 2 --threads 1   # the README's run
 
 The experiment pool is built first if ``--pool`` does not exist (``python -m kit.pools easyvqa`` with the
 settings in ``docs/methods.md``). An existing ``--out`` folder is resumed (its finished runs are not timed again).
@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
+    ap.add_argument("--per-type", type=int, default=200, help="held-out questions of each type (the README's run: 200)")
     args = ap.parse_args(argv)
 
     import torch
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     budgets = [0.1] if args.quick else list(DEFAULT_BUDGETS)
     seeds = [0] if args.quick else list(DEFAULT_SEEDS)
     out = Path(args.out) if args.out else ROOT / "runs" / f"bench_ablation_{time.strftime('%Y%m%d-%H%M%S')}"
-    eval_set = ft.easyvqa_eval_set(per_type=100 if args.quick else 600)
+    eval_set = ft.easyvqa_eval_set(per_type=min(args.per_type, 100) if args.quick else args.per_type)
     changes = {"threads": args.threads} if args.threads else {}
     print(f"\n2. ablation: {methods} x {budgets} x seeds {seeds} (+ full), {len(eval_set)} held-out questions, "
           f"workers {args.workers} -> {out}", flush=True)
@@ -159,7 +160,7 @@ def main(argv=None) -> int:
     from kit.experiments import default_scorers
 
     t1 = time.perf_counter()
-    kit.score_table(pool, default_scorers("tiny"), out=out / "scores")
+    kit.score_table(pool, default_scorers("tiny", methods + ["full"]), out=out / "scores")
     t2 = time.perf_counter()
     table = ablate(pool, methods, budgets, seeds, preset="tiny", out=out, eval_set=eval_set, workers=args.workers,
                    progress=False, **changes)
