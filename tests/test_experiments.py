@@ -159,3 +159,33 @@ def test_rows_written_before_n_eval_read_back_the_trained_count(tmp_path):
     (run / "train" / "done.json").write_text(json.dumps({"n_examples": 199}))
     row = read_result(run)
     assert row["n"] == 199 and row["n_eval"] == 600
+
+
+def test_baselines_run_by_name_and_the_embedding_selectors_get_the_scorers_embeddings(tmp_path):
+    from kit.capabilities import capability_keys
+    from kit.experiments.ablation import NEEDS, default_scorers, selection_for, with_embeddings
+
+    methods = ["random", "clip_top", "ppl_band", "deita", "coincide"]
+    scorers = {"image_text": {}, "rich": {}}
+    options = with_embeddings(methods, {"coincide": {"clusters": 3}}, scorers, tmp_path / "emb")
+    assert scorers["image_text"]["embeddings_dir"] == str(tmp_path / "emb")
+    assert options == {"deita": {"embeddings": str(tmp_path / "emb")},
+                       "coincide": {"clusters": 3, "embeddings": str(tmp_path / "emb")}}
+    given = with_embeddings(["deita"], {"deita": {"embeddings": "mine"}}, {}, tmp_path / "emb")
+    assert given == {"deita": {"embeddings": "mine"}}                 # the caller's embeddings are kept
+    with pytest.raises(ValueError, match="no image_text scorer"):
+        with_embeddings(["deita"], None, {"loss": {}}, tmp_path / "emb")
+    assert {m for m in methods if m != "random"} <= set(NEEDS)
+    assert set(default_scorers(methods=["clip_top"], base="unused")) == {"image_text"}
+    assert set(default_scorers(methods=["ppl_band"], base="unused")) == {"loss"}
+    # each baseline selects by name from a score table with embeddings, within the budget
+    rng = np.random.default_rng(0)
+    ids = pd.Index([f"s{i}" for i in range(60)], name="id")
+    scores = pd.DataFrame({"image_text": rng.random(60), "loss_mean": rng.random(60), "loss_sum": rng.random(60),
+                           **{c: rng.integers(0, 6, 60) for c in capability_keys()}}, index=ids)
+    emb = pd.DataFrame(rng.normal(size=(60, 8)), index=ids)
+    for m in methods:
+        opts = {"embeddings": emb, **({"clusters": 3} if m == "coincide" else {})} if m in ("deita", "coincide") else {}
+        chosen, stages, info = selection_for(scores, m, 0.25, 0, options=opts)
+        assert 0 < len(chosen) <= 15 and len(set(chosen)) == len(chosen) and stages is None, m
+        assert info["method"] == m

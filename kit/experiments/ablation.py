@@ -44,7 +44,10 @@ RESULT = "result.json"
 # What each method reads from the score table (a method not listed here gets every default scorer).
 NEEDS = {"random": (), "full": (), "mmssr": ("rich", "style"), "dis": ("image_text",), "dil": ("loss",),
          "diq": ("image_text", "loss"), "cells": ("image_text", "loss"), "curriculum": ("image_text", "loss"),
-         "curriculum_shuffled": ("image_text", "loss")}
+         "curriculum_shuffled": ("image_text", "loss"), "clip_top": ("image_text",), "ppl_band": ("loss",),
+         "deita": ("image_text", "rich"), "coincide": ("image_text",)}
+# Selectors that read embeddings: the ablation keeps the image-text scorer's and hands them over.
+EMBEDDING_METHODS = ("deita", "coincide")
 
 
 def default_scorers(preset="tiny", methods=None, base=None) -> dict:
@@ -67,6 +70,24 @@ def default_scorers(preset="tiny", methods=None, base=None) -> dict:
     if "style" in wanted:   # the interaction styles mmSSR's sampler bins by (the rule styler)
         out["style"] = {}
     return out
+
+
+def with_embeddings(methods, method_options, scorers: dict, folder) -> dict:
+    """``method_options`` with ``embeddings=`` for the selectors that read them (deita, coincide), pointing at
+    the folder where the image-text scorer of ``scorers`` keeps its embeddings (``embeddings_dir``, set to
+    ``folder`` when the scorer has none). Options the caller gave are kept."""
+    options = {m: dict(o or {}) for m, o in (method_options or {}).items()}
+    wanted = [m for m in methods if m in EMBEDDING_METHODS and "embeddings" not in options.get(m, {})]
+    if not wanted:
+        return options
+    if "image_text" not in scorers:
+        raise ValueError(f"{', '.join(wanted)} read the image-text scorer's embeddings, but the score table has no "
+                         "image_text scorer; add it to scorers= or pass method_options={m: {'embeddings': ...}}")
+    scorers["image_text"] = dict(scorers["image_text"] or {})
+    folder = scorers["image_text"].setdefault("embeddings_dir", str(folder))
+    for m in wanted:
+        options.setdefault(m, {})["embeddings"] = str(folder)
+    return options
 
 
 def _budget_label(budget) -> str:
@@ -142,6 +163,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     base = str(base) if base is not None else str(ft.base_model(p))
     if scorers is None:
         scorers = default_scorers(p, methods, base=base)
+    method_options = with_embeddings(methods, method_options, scorers, out / "scores" / "embeddings")
     scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
     plan = [(m, None if m == "full" else b, s) for m in methods for b in (budgets if m != "full" else [None])
