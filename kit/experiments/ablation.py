@@ -163,6 +163,10 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     base = str(base) if base is not None else str(ft.base_model(p))
     if scorers is None:
         scorers = default_scorers(p, methods, base=base)
+    if isinstance(scorers, (str, list, tuple)):   # names only, as kit.score_table takes them
+        scorers = [scorers] if isinstance(scorers, str) else list(scorers)
+        scorers = {name: {} for name in scorers}
+    scorers = {name: dict(opts or {}) for name, opts in scorers.items()}   # the caller's dict stays as given
     method_options = with_embeddings(methods, method_options, scorers, out / "scores" / "embeddings")
     scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
