@@ -165,7 +165,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
         scorers = default_scorers(p, methods, base=base)
     if isinstance(scorers, (str, list, tuple)):   # names only, as kit.score_table takes them
         scorers = [scorers] if isinstance(scorers, str) else list(scorers)
-        scorers = {name: {} for name in scorers}
+        scorers = dict(entry if isinstance(entry, (list, tuple)) else (entry, {}) for entry in scorers)
     scorers = {name: dict(opts or {}) for name, opts in scorers.items()}   # the caller's dict stays as given
     method_options = with_embeddings(methods, method_options, scorers, out / "scores" / "embeddings")
     scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
