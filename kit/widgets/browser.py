@@ -23,7 +23,7 @@ import pandas as pd
 from kit.capabilities import STYLES, style_names
 from kit.widgets.filters import column_range, filter_samples, score_columns
 from kit.widgets.frontend import has_frontend
-from kit.widgets.render import escape, show_static, thin
+from kit.widgets.render import LazyWidget, escape, show_static, thin
 
 ROOT_CLASS = "kit-sample-browser"
 MATCH_CLASS = "kit-browser-matches"
@@ -41,7 +41,7 @@ def plane_loss_col(scores: pd.DataFrame) -> str | None:
     return next((c for c in (LOSS_COL, "loss_mean") if c in scores.columns), None)
 
 
-class SampleBrowser:
+class SampleBrowser(LazyWidget):
     """Browse the samples of ``pool`` with their scores from ``scores`` (see the module docstring).
 
     ``labels``: the truth table (planted defects; without it the defect filter is off); ``page_size``:
@@ -336,15 +336,6 @@ class SampleBrowser:
             display(fig)
             plt.close(fig)
         show_static(self.page_figure(), self.counts())
-
-    @property
-    def widget(self):
-        """The ipywidgets box (built on first use)."""
-        if self._widget is None:
-            self._widget = self._build()
-            self._sync_controls()
-            self._render()
-        return self._widget
 
     def _build(self):
         import ipywidgets as w

@@ -24,7 +24,7 @@ import pandas as pd
 from kit.widgets.debounce import Debouncer
 from kit.widgets.frontend import has_frontend
 from kit.widgets.methods import MethodControls, builtin_controls, controls_for, selector_options
-from kit.widgets.render import MAX_POINTS, bullet_list, escape, figure_png, show_static, thin
+from kit.widgets.render import MAX_POINTS, LazyWidget, bullet_list, escape, figure_png, show_static, thin
 
 ROOT_CLASS = "kit-selection-explorer"
 BUDGET_CLASS = "kit-budget"
@@ -34,7 +34,7 @@ EXPORT_PATH_CLASS = "kit-export-path"
 NO_CHOICE = "—"
 
 
-class SelectionExplorer:
+class SelectionExplorer(LazyWidget):
     """Interactive selection over one score table (see the module docstring).
 
     ``scores``: the score table (``nb.scores()``); ``pool``: the pool, for exporting (without it the export
@@ -328,15 +328,6 @@ class SelectionExplorer:
     def show_static(self) -> None:
         """The static fallback: the figure and the numbers as ordinary outputs."""
         show_static(self.figure(), self.summary_table())
-
-    @property
-    def widget(self):
-        """The ipywidgets box (built on first use)."""
-        if self._widget is None:
-            self._widget = self._build()
-            self._sync_controls()
-            self._render()
-        return self._widget
 
     def _build(self):
         import ipywidgets as w

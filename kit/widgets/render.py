@@ -44,6 +44,20 @@ def bullet_list(lines, css_class: str = "") -> str:
     return f"<ul class='{css_class}' style='margin:2px 0 2px 18px;padding:0'>{items}</ul>"
 
 
+class LazyWidget:
+    """What the explorer and the browser share: their ipywidgets box, built on first use (a subclass sets
+    ``self._widget = None`` and gives ``_build``, ``_sync_controls`` and ``_render``)."""
+
+    @property
+    def widget(self):
+        """The ipywidgets box (built on first use)."""
+        if self._widget is None:
+            self._widget = self._build()
+            self._sync_controls()
+            self._render()
+        return self._widget
+
+
 def show_static(fig, *tables) -> None:
     """Display a figure and tables as ordinary outputs (what an explorer does without a frontend)."""
     from IPython.display import display
