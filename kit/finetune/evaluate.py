@@ -63,16 +63,10 @@ def easyvqa_eval_set(per_type: int | None = 600, seed: int = 0, split: str = "te
     ``per_type=None`` keeps every question of the split (natural mix). Rows are ordered by type, then by a
     seeded draw; the index is ``"<split>_<question number>"``.
     """
-    import easy_vqa
+    from kit.pools.easyvqa import image_paths, split_questions
 
-    if split == "test":
-        qs, ans, ids = easy_vqa.get_test_questions()
-        paths = easy_vqa.get_test_image_paths()
-    elif split == "train":
-        qs, ans, ids = easy_vqa.get_train_questions()
-        paths = easy_vqa.get_train_image_paths()
-    else:
-        raise ValueError(f"split must be 'test' or 'train', not {split!r}")
+    qs, ans, ids = split_questions(split)
+    paths = image_paths(split)
     table = pd.DataFrame({"question_raw": qs, "answer": ans, "image_id": [int(i) for i in ids]})
     table.index = [f"{split}_{k:05d}" for k in range(len(table))]
     table["type"] = table["answer"].map(question_type)

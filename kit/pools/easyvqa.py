@@ -120,11 +120,20 @@ def image_paths(split: str) -> dict[int, str]:
     raise ValueError(f"easy-vqa split must be 'train' or 'test', not {split!r}")
 
 
+def split_questions(split: str) -> tuple[list, list, list]:
+    """easy-vqa's (questions, answers, image ids) of a split (``train`` or ``test``), in the package's order."""
+    ev = _package()
+    if split == "train":
+        return ev.get_train_questions()
+    if split == "test":
+        return ev.get_test_questions()
+    raise ValueError(f"easy-vqa split must be 'train' or 'test', not {split!r}")
+
+
 @lru_cache(maxsize=2)
 def questions(split: str) -> dict[int, list[tuple[str, str]]]:
     """easy-vqa's own (question, answer) pairs, grouped by image id."""
-    ev = _package()
-    texts, answers, ids = ev.get_train_questions() if split == "train" else ev.get_test_questions()
+    texts, answers, ids = split_questions(split)
     out: dict[int, list[tuple[str, str]]] = {}
     for q, a, i in zip(texts, answers, ids):
         out.setdefault(int(i), []).append((q, a))

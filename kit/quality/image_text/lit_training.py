@@ -84,16 +84,10 @@ def easyvqa_truth(questions, answers) -> tuple[str | None, str | None]:
 
 def easyvqa_split(split: str = "test"):
     """``{image id: (path, [questions], [answers])}`` of an easy-vqa split (``train`` or ``test``)."""
-    import easy_vqa
+    from kit.pools.easyvqa import image_paths, split_questions
 
-    if split == "train":
-        qs, ans, ids = easy_vqa.get_train_questions()
-        paths = easy_vqa.get_train_image_paths()
-    elif split == "test":
-        qs, ans, ids = easy_vqa.get_test_questions()
-        paths = easy_vqa.get_test_image_paths()
-    else:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    qs, ans, ids = split_questions(split)
+    paths = image_paths(split)
     by_image: dict[int, tuple[str, list, list]] = {i: (str(p), [], []) for i, p in paths.items()}
     for q, a, i in zip(qs, ans, ids):
         by_image[i][1].append(q)
