@@ -132,6 +132,22 @@ def test_training_is_deterministic_and_learns(pool, ids, base, tmp_path):
     assert (tmp_path / "a" / "done.json").is_file() and not (tmp_path / "a" / "checkpoint.pt").exists()
 
 
+def test_bfloat16_autocast_is_deterministic_and_keeps_float32_weights(pool, ids, base, tmp_path):
+    import torch
+
+    runs = [ft.finetune(pool, ids, preset=PRESET, base=base, out=tmp_path / name, seed=0, progress=False,
+                        epochs=2.0, save_model=False, autocast="bfloat16") for name in ("a", "b")]
+    plain = ft.finetune(pool, ids, preset=PRESET, base=base, out=tmp_path / "fp32", seed=0, progress=False,
+                        epochs=2.0, save_model=False)
+    wa, wb, wp = (_weights(r.model) for r in (*runs, plain))
+    assert all(np.array_equal(wa[n].numpy(), wb[n].numpy()) for n in wa)
+    assert all(w.dtype == torch.float32 for w in wa.values())
+    # the matmuls ran in bfloat16: same start, other rounding, so the losses differ a little, not a lot
+    la, lp = runs[0].history["loss"].to_numpy(), plain.history["loss"].to_numpy()
+    assert not np.array_equal(la, lp) and np.allclose(la[0], lp[0], rtol=0.05)
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["config"]["autocast"] == "bfloat16"
+
+
 def test_resume_after_interruption_gives_the_same_model(pool, ids, base, tmp_path):
     whole = ft.finetune(pool, ids, preset=PRESET, base=base, out=tmp_path / "whole", seed=3, progress=False,
                         epochs=2.0, save_model=False)

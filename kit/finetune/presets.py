@@ -9,7 +9,8 @@ preset     what it is
            train images: the tower learns their pixel truth (colour, shape, size, position) and is then
            frozen, the projector is initialised from the data (``standardise_projector``), and projector
            and language model are aligned on captions; fine-tuned: language model and projector at lr 3e-3,
-           per-sample loss mean, 2 epochs (at least 40 steps).
+           per-sample loss mean, 6 epochs and at least 600 steps (so a 10% or 30% subset gets as many
+           steps as 600 steps of the full pool would give it), matmuls in bfloat16 (autocast).
 ``small``  SmolLM2-135M-Instruct whole (30 layers) behind the tiny preset's aligned vision tower; alignment
            trains the projector only (paper B's protocol); fine-tuning trains LoRA adapters (peft) on
            every linear layer of the language model, plus the projector.
@@ -63,6 +64,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     device: str = "cpu"
     dtype: str | None = None
+    autocast: str | None = None   # e.g. "bfloat16": matmuls in that precision, weights and optimiser in float32
     threads: int | None = None
 
     def to_dict(self) -> dict:
@@ -134,7 +136,8 @@ PRESETS: dict[str, Preset] = {
         name="tiny", spec=TINY_SPEC,
         align=AlignConfig(train=("projector", "lm"), steps=300, batch_size=32, lr=2e-3,
                           vision_pretrain_steps=200),
-        train=TrainConfig(lr=3e-3, epochs=2.0, min_steps=40, batch_size=16, train=("projector", "lm"), loss="sample")),
+        train=TrainConfig(lr=3e-3, epochs=6.0, min_steps=600, batch_size=16, train=("projector", "lm"), loss="sample",
+                          autocast="bfloat16")),
     "small": Preset(
         name="small", spec=VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_layers=2, vision_heads=2,
                                    lm="smollm2", lm_layers=30, system_prompt=None),

@@ -221,6 +221,7 @@ def train_examples(model, encoder: ExampleEncoder, examples: list[Example], conf
     from kit.models.hf import resolve_dtype
 
     dtype = resolve_dtype(config.dtype, device)
+    autocast_dtype = resolve_dtype(config.autocast, device) if config.autocast else None
     threads_before = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(int(config.threads))
@@ -277,7 +278,9 @@ def train_examples(model, encoder: ExampleEncoder, examples: list[Example], conf
             batch = [examples[i] for i in batches[step]]
             inputs, labels = encoder.collate(batch)
             inputs = _to_device(inputs, device, dtype)
-            loss, n_tok, mask_logits = batch_loss(model, inputs, labels.to(device), mask_logits, config.loss)
+            with torch.autocast(device_type=device.split(":")[0], dtype=autocast_dtype or torch.bfloat16,
+                                enabled=autocast_dtype is not None):
+                loss, n_tok, mask_logits = batch_loss(model, inputs, labels.to(device), mask_logits, config.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
