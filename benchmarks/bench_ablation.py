@@ -7,7 +7,8 @@ Prints, in one run:
    - SmolLM2-135M-Instruct behind the tiny vision tower, every language-model weight trained (reference),
    - the same with the language model frozen (gradients flow through it to the projector),
    - the ``small`` preset (LoRA r=16 on every linear layer of SmolLM2, plus the projector),
-   - the ``tiny`` preset (2-layer, width-192 language model; logits only at the trained positions);
+   - the ``tiny`` preset (2-layer, width-192 language model; logits only at the trained positions), in float32
+     and with the preset's bfloat16 autocast;
 2. the default ablation (``kit.experiments.ablate``: random, mmSSR, DIQ, DIS, DIL, curriculum, shuffled
    curriculum at 10% and 30%, the full pool, three seeds) on the experiment pool, timed: scoring (once per pool),
    then the runs (train + evaluate), with the summary table.
@@ -82,23 +83,25 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
     def setups():
         m = smollm2_vlm()
         set_trainable(m, ("projector", "lm", "embeddings"))
-        yield "SmolLM2-135M, full fine-tuning (reference)", m
+        yield "SmolLM2-135M, full fine-tuning (reference)", m, None
         m = smollm2_vlm()
         set_trainable(m, ("projector",))
-        yield "SmolLM2-135M frozen, projector trained", m
+        yield "SmolLM2-135M frozen, projector trained", m, None
         m = smollm2_vlm()
         set_trainable(m, ())
         m = add_lora(m, PRESETS["small"].train, seed=0)
         for name, p in m.named_parameters():
             if "lora_" in name or "multi_modal_projector" in name:
                 p.requires_grad_(True)
-        yield "small preset (SmolLM2-135M + LoRA r=16)", m
-        m, _ = ft.load_model(tiny_base)
-        set_trainable(m, PRESETS["tiny"].train.train)
-        yield "tiny preset (2 layers, width 192)", m
+        yield "small preset (SmolLM2-135M + LoRA r=16)", m, None
+        for autocast in (None, PRESETS["tiny"].train.autocast):
+            m, _ = ft.load_model(tiny_base)
+            set_trainable(m, PRESETS["tiny"].train.train)
+            yield ("tiny preset (2 layers, width 192)" + (f", {autocast} autocast" if autocast else ", float32")), \
+                m, autocast
 
     rows = []
-    for name, model in setups():
+    for name, model, autocast in setups():
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-5)
@@ -107,14 +110,15 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
             t0 = time.perf_counter()
             for b in batches:
                 inputs, labels = encoder.collate([examples[i] for i in b])
-                loss, _, _ = batch_loss(model, inputs, labels)
+                with torch.autocast("cpu", dtype=getattr(torch, autocast or "bfloat16"), enabled=bool(autocast)):
+                    loss, _, _ = batch_loss(model, inputs, labels)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
             best = min(best, time.perf_counter() - t0)
         rows.append((name, sum(p.numel() for p in params), n / best))
         ref = rows[0][2]
-        print(f"   {name:<46} trainable {rows[-1][1] / 1e6:6.1f}M  {n / best:6.1f} samples/s  "
+        print(f"   {name:<52} trainable {rows[-1][1] / 1e6:6.1f}M  {n / best:6.1f} samples/s  "
               f"{n / best / ref:5.1f}x the reference", flush=True)
         del model, opt
     return rows

@@ -11,6 +11,9 @@ Sections (each prints the pool, whether the figure is in-sample, and what made i
   mismatches scoring below their clean origin, and where planted duplicates land; then the same with the
   neighbour part never taking a neighbour that shares the sample's image file (``skip_identical_images``).
 - ``loss``: in how many planted wrong-answer pairs the wrong answer costs more (``loss_sum``, ``loss_mean``).
+- ``aligned_loss``: the same with paper B's protocol, the loss from the ``tiny`` preset's aligned base
+  (``kit.finetune.base_model("tiny")``: aligned on captions of reserved easy-vqa images, before instruction
+  tuning, image included; built on first use), overall and per question template.
 - ``quality_space``: the default space (``loss_sum``, 1%/99% bounds, points outside in no cell): how many
   samples lie outside the bounds, and the planted defects per cell.
 - ``style``: the rule styler against the true styles (in-sample: its rules were written on this pool).
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("image_text", "loss", "quality_space", "style", "rich")
+SECTIONS = ("image_text", "loss", "aligned_loss", "quality_space", "style", "rich")
 IMAGE_TEXT_COLUMNS = ("image_text", "image_text_concept", "image_text_head", "image_text_neighbours")
 
 
@@ -57,14 +60,25 @@ def loss_figures(pool, labels: pd.DataFrame, **options) -> pd.DataFrame:
     from kit.evaluation import defect_pairs
 
     table = kit.score(pool, "loss", progress=False, **options)
-    rows = {}
+    rows, by_template = {}, {}
     for col in ("loss_sum", "loss_mean"):
         pairs = defect_pairs(table[col], labels, "wrong_answer").dropna()
-        rows[col] = {"wrong_costs_more": int((pairs["defective"] > pairs["clean"]).sum()), "pairs": len(pairs)}
+        flags = pairs["defective"] > pairs["clean"]
+        rows[col] = {"wrong_costs_more": int(flags.sum()), "pairs": len(pairs)}
+        if "template" in labels.columns:
+            by_template[col] = flags.groupby(labels["template"].reindex(pairs.index).to_numpy()).agg(["sum", "count"])
     out = pd.DataFrame.from_dict(rows, orient="index")
+    out.attrs["by_template"] = by_template
     out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
     out.attrs["scores"] = table
     return out
+
+
+def _per_template(figures: pd.DataFrame, stream, col: str = "loss_sum") -> None:
+    per = figures.attrs.get("by_template", {}).get(col)
+    if per is not None and len(per):
+        stream(f"   {col}, per question template (flagged / pairs): "
+               + ", ".join(f"{t.split('/')[-1]} {int(r['sum'])}/{int(r['count'])}" for t, r in per.iterrows()))
 
 
 def quality_space_figures(scores: pd.DataFrame, labels: pd.DataFrame, **space_options) -> tuple[dict, pd.DataFrame]:
@@ -161,7 +175,22 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
             for col, row in loss.iterrows():
                 stream(f"   {col}: the planted wrong answer costs more than the right one in "
                        f"{row['wrong_costs_more']} of {row['pairs']} pairs")
+            _per_template(loss, stream)
             out["loss"] = json.loads(loss.to_json(orient="index"))
+    if "aligned_loss" in sections:
+        from kit.finetune import base_model
+
+        base = base_model("tiny")
+        aligned = loss_figures(pool, labels, model=str(base))
+        stream(_heading("answer loss from the aligned tiny model (paper B's protocol: the model being tuned, before "
+                        "instruction tuning, image included)", pool_path, "no label used; nothing tuned on this pool",
+                        cmd + " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))"))
+        stream(f"   scorer: {aligned.attrs['label']} ({base})")
+        for col, row in aligned.iterrows():
+            stream(f"   {col}: the planted wrong answer costs more than the right one in "
+                   f"{row['wrong_costs_more']} of {row['pairs']} pairs")
+        _per_template(aligned, stream)
+        out["aligned_loss"] = json.loads(aligned.to_json(orient="index"))
     if "quality_space" in sections:
         it = scores.get("image_text")
         if it is None:

@@ -31,3 +31,27 @@ def test_recorded_paths_are_relative_to_the_repository():
     assert figures._recorded("data_samples/pool.json") == (DATA / "pool.json").resolve()
     assert figures._recorded(str(DATA / "pool.json")) == (DATA / "pool.json").resolve()
     assert figures._recorded("") is None
+
+
+def test_loss_figures_count_flagged_pairs_per_template(monkeypatch):
+    import pandas as pd
+
+    import kit
+    from kit.labels import load_labels
+
+    labels = load_labels(DATA / "labels.csv")
+    wrong = labels[labels["defect"] == "wrong_answer"]
+    flagged = set(wrong.index[::2])          # every other wrong answer costs more than its origin
+    values = pd.Series(1.0, index=labels.index)
+    values[list(flagged)] = 2.0
+    values[list(set(wrong.index) - flagged)] = 0.5
+    table = pd.DataFrame({"loss_sum": values, "loss_mean": values})
+    monkeypatch.setattr(kit, "score", lambda pool, name, **options: table)
+    out = figures.loss_figures(None, labels)
+    assert out.loc["loss_sum", "wrong_costs_more"] == len(flagged) and out.loc["loss_sum", "pairs"] == len(wrong)
+    per = out.attrs["by_template"]["loss_sum"]
+    expected = pd.Series(wrong.index.isin(list(flagged)), index=wrong.index).groupby(wrong["template"]).sum()
+    assert per["sum"].to_dict() == expected.astype(int).to_dict() and per["count"].sum() == len(wrong)
+    lines = []
+    figures._per_template(out, lines.append)
+    assert lines and all(f"{t.split('/')[-1]} {int(n)}/" in lines[0] for t, n in expected.items())

@@ -9,8 +9,8 @@ preset     what it is
            train images: the tower learns their pixel truth (colour, shape, size, position) and is then
            frozen, the projector is initialised from the data (``standardise_projector``), and projector
            and language model are aligned on captions; fine-tuned: language model and projector at lr 3e-3,
-           per-sample loss mean, 6 epochs and at least 600 steps (so a 10% or 30% subset gets as many
-           steps as 600 steps of the full pool would give it), matmuls in bfloat16 (autocast).
+           per-sample loss mean, 6 epochs and at least 600 steps (a 10% or 30% subset of a 2,000-sample
+           pool trains for 600 steps, the whole pool for 750), matmuls in bfloat16 (autocast).
 ``small``  SmolLM2-135M-Instruct whole (30 layers) behind the tiny preset's aligned vision tower; alignment
            trains the projector only (paper B's protocol); fine-tuning trains LoRA adapters (peft) on
            every linear layer of the language model, plus the projector.
