@@ -185,7 +185,7 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
         stream(_heading("answer loss from the aligned tiny model (paper B's protocol: the model being tuned, before "
                         "instruction tuning, image included)", pool_path, "no label used; nothing tuned on this pool",
                         cmd + " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))"))
-        stream(f"   scorer: {aligned.attrs['label']} ({base})")
+        stream(f"   scorer: {aligned.attrs['label']}" + ("" if str(base) in aligned.attrs["label"] else f" ({base})"))
         for col, row in aligned.iterrows():
             stream(f"   {col}: the planted wrong answer costs more than the right one in "
                    f"{row['wrong_costs_more']} of {row['pairs']} pairs")
