@@ -78,7 +78,7 @@ def _per_template(figures: pd.DataFrame, stream, col: str = "loss_sum") -> None:
     per = figures.attrs.get("by_template", {}).get(col)
     if per is not None and len(per):
         stream(f"   {col}, per question template (flagged / pairs): "
-               + ", ".join(f"{t.split('/')[-1]} {int(r['sum'])}/{int(r['count'])}" for t, r in per.iterrows()))
+               + ", ".join(f"{t} {int(r['sum'])}/{int(r['count'])}" for t, r in per.iterrows()))
 
 
 def quality_space_figures(scores: pd.DataFrame, labels: pd.DataFrame, **space_options) -> tuple[dict, pd.DataFrame]:

@@ -54,4 +54,4 @@ def test_loss_figures_count_flagged_pairs_per_template(monkeypatch):
     assert per["sum"].to_dict() == expected.astype(int).to_dict() and per["count"].sum() == len(wrong)
     lines = []
     figures._per_template(out, lines.append)
-    assert lines and all(f"{t.split('/')[-1]} {int(n)}/" in lines[0] for t, n in expected.items())
+    assert lines and all(f"{t} {int(n)}/" in lines[0] for t, n in expected.items())
