@@ -74,6 +74,14 @@ def loss_figures(pool, labels: pd.DataFrame, **options) -> pd.DataFrame:
     return out
 
 
+def _loss_lines(figures: pd.DataFrame, stream) -> None:
+    """Print :func:`loss_figures`: each loss column's count of flagged pairs, then ``loss_sum`` per template."""
+    for col, row in figures.iterrows():
+        stream(f"   {col}: the planted wrong answer costs more than the right one in "
+               f"{row['wrong_costs_more']} of {row['pairs']} pairs")
+    _per_template(figures, stream)
+
+
 def _per_template(figures: pd.DataFrame, stream, col: str = "loss_sum") -> None:
     per = figures.attrs.get("by_template", {}).get(col)
     if per is not None and len(per):
@@ -172,10 +180,7 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
             stream(_heading("answer loss (text only, cannot see the image)", pool_path,
                             "no label used", cmd + " (kit.score(pool, 'loss'))"))
             stream(f"   scorer: {loss.attrs['label']}")
-            for col, row in loss.iterrows():
-                stream(f"   {col}: the planted wrong answer costs more than the right one in "
-                       f"{row['wrong_costs_more']} of {row['pairs']} pairs")
-            _per_template(loss, stream)
+            _loss_lines(loss, stream)
             out["loss"] = json.loads(loss.to_json(orient="index"))
     if "aligned_loss" in sections:
         from kit.finetune import base_model
@@ -186,10 +191,7 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
                         "instruction tuning, image included)", pool_path, "no label used; nothing tuned on this pool",
                         cmd + " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))"))
         stream(f"   scorer: {aligned.attrs['label']}" + ("" if str(base) in aligned.attrs["label"] else f" ({base})"))
-        for col, row in aligned.iterrows():
-            stream(f"   {col}: the planted wrong answer costs more than the right one in "
-                   f"{row['wrong_costs_more']} of {row['pairs']} pairs")
-        _per_template(aligned, stream)
+        _loss_lines(aligned, stream)
         out["aligned_loss"] = json.loads(aligned.to_json(orient="index"))
     if "quality_space" in sections:
         it = scores.get("image_text")
