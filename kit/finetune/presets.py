@@ -5,7 +5,9 @@ preset     what it is
 =========  ==========================================================================================
 ``tiny``   the CPU default for ablations: a LLaVA model (SigLIP tower 64 px / 16 px patches = 16 image
            tokens, 2 layers of width 128; a 2-layer Llama of width 192 whose tied embeddings are
-           SmolLM2-135M's projected onto 192 principal components), built once on the reserved easy-vqa
+           SmolLM2-135M's projected onto 192 principal components, over a vocabulary cut to SmolLM2's 4,096
+           commonest tokens plus those of the kit's easy-vqa texts: 4,245), built once (on one thread, so
+           that the build is the same on any machine) on the reserved easy-vqa
            train images: the tower learns their pixel truth (colour, shape, size, position) and is then
            frozen, the projector is initialised from the data (``standardise_projector``), and projector
            and language model are aligned on captions; fine-tuned: language model and projector at lr 3e-3,
@@ -129,13 +131,14 @@ class Preset:
 
 
 TINY_SPEC = VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_layers=2, vision_heads=2, lm="pca",
-                    lm_hidden=192, lm_layers=2, lm_heads=3, lm_kv_heads=1, lm_intermediate=512, system_prompt=None)
+                    lm_hidden=192, lm_layers=2, lm_heads=3, lm_kv_heads=1, lm_intermediate=512, system_prompt=None,
+                    vocab=4096)
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny", spec=TINY_SPEC,
         align=AlignConfig(train=("projector", "lm"), steps=300, batch_size=32, lr=2e-3,
-                          vision_pretrain_steps=200),
+                          vision_pretrain_steps=200, threads=1),
         train=TrainConfig(lr=3e-3, epochs=6.0, min_steps=600, batch_size=16, train=("projector", "lm"), loss="sample",
                           autocast="bfloat16")),
     "small": Preset(

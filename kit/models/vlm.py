@@ -109,7 +109,9 @@ class VLMSpec:
     trained from scratch. Projector: LLaVA's two-layer GELU MLP. Language model: ``lm="pca"`` a Llama of
     width ``lm_hidden`` with ``lm_layers`` layers, random except the (tied) embeddings, which are SmolLM2's
     projected onto their top ``lm_hidden`` principal components; ``lm="smollm2"`` SmolLM2-135M-Instruct's own
-    first ``lm_layers`` layers (30 = all of it; ``lm_hidden`` etc. are then SmolLM2's).
+    first ``lm_layers`` layers (30 = all of it; ``lm_hidden`` etc. are then SmolLM2's). ``vocab``: ``None``
+    keeps SmolLM2's whole vocabulary; a number ``K`` cuts it to its ``K`` commonest tokens plus every token of
+    the kit's easy-vqa texts (:mod:`kit.models.vocab`), with the embeddings cut the same way.
     """
 
     image_size: int = 64
@@ -124,6 +126,7 @@ class VLMSpec:
     lm_kv_heads: int = 1
     lm_intermediate: int = 512
     system_prompt: str | None = None
+    vocab: int | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -134,11 +137,22 @@ class VLMSpec:
         return asdict(self)
 
 
+def spec_tokenizer(spec: VLMSpec):
+    """``(tokenizer, old_ids)``: SmolLM2's tokenizer for ``spec``; ``old_ids[i]`` is new token ``i``'s id in the
+    whole tokenizer (``None`` when ``spec.vocab`` keeps the whole vocabulary)."""
+    tok = vlm_tokenizer(spec.system_prompt)
+    if spec.vocab is None:
+        return tok, None
+    from kit.models.vocab import easyvqa_texts, trim_tokenizer
+
+    return trim_tokenizer(tok, int(spec.vocab), easyvqa_texts())
+
+
 def build_processor(spec: VLMSpec, tokenizer=None):
     """A ``LlavaProcessor``: SigLIP image processing at ``spec.image_size`` and SmolLM2's tokenizer."""
     from transformers import LlavaProcessor, SiglipImageProcessor
 
-    tok = tokenizer if tokenizer is not None else vlm_tokenizer(spec.system_prompt)
+    tok = tokenizer if tokenizer is not None else spec_tokenizer(spec)[0]
     image_processor = SiglipImageProcessor(size={"height": spec.image_size, "width": spec.image_size})
     return LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=spec.patch_size,
                           vision_feature_select_strategy="full", chat_template=tok.chat_template,
@@ -189,8 +203,8 @@ def build_vlm(spec: VLMSpec = VLMSpec(), seed: int = 0):
     import torch
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, SiglipVisionConfig
 
-    processor = build_processor(spec)
-    tok = processor.tokenizer
+    tok, old_ids = spec_tokenizer(spec)
+    processor = build_processor(spec, tok)
     vocab = len(tok)
     if spec.lm == "smollm2":
         text, lm = _smollm2_text_config(spec.lm_layers, vocab)
@@ -223,7 +237,10 @@ def build_vlm(spec: VLMSpec = VLMSpec(), seed: int = 0):
         torch.random.set_rng_state(state)
     language = model.model.language_model
     with torch.no_grad():
-        embeddings = _extended_embeddings(lm, vocab)
+        if old_ids is None:
+            embeddings = _extended_embeddings(lm, vocab)
+        else:  # SmolLM2's rows of the kept tokens (added ones: the mean row)
+            embeddings = _extended_embeddings(lm, max(old_ids) + 1)[torch.as_tensor(old_ids)]
         if spec.lm == "smollm2":
             weights = {k: v for k, v in lm.model.state_dict().items()
                        if not k.startswith("layers.") or int(k.split(".")[1]) < spec.lm_layers}
