@@ -6,7 +6,7 @@ preset     what it is
 ``tiny``   the CPU default for ablations: a LLaVA model (SigLIP tower 64 px / 16 px patches = 16 image
            tokens, 2 layers of width 128; a 2-layer Llama of width 192 whose tied embeddings are
            SmolLM2-135M's projected onto 192 principal components, over a vocabulary cut to SmolLM2's 4,096
-           commonest tokens plus those of the kit's easy-vqa texts: 4,245), built once (on one thread, so
+           commonest tokens plus those of the kit's easy-vqa texts: 4,247), built once (on one thread, so
            that the build is the same on any machine) on the reserved easy-vqa
            train images: the tower learns their pixel truth (colour, shape, size, position) and is then
            frozen, the projector is initialised from the data (``standardise_projector``), and projector
