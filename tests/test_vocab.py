@@ -7,7 +7,8 @@ import json
 import pytest
 
 from kit.models.vlm import VLMSpec, build_vlm, spec_tokenizer, vlm_tokenizer
-from kit.models.vocab import easyvqa_texts, kept_tokens, trim_tokenizer
+from kit.finetune.align import easyvqa_texts
+from kit.models.vocab import kept_tokens, trim_tokenizer
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,3 +90,18 @@ def test_a_model_with_a_cut_vocabulary_keeps_smollm2s_rows():
     n = len(old_ids) - 2  # the last two are <image>, <video>
     assert torch.equal(rows[:n], reference[torch.as_tensor(old_ids[:n])])
     assert torch.allclose(rows[n], reference.mean(0), atol=1e-6)
+
+
+def test_a_preset_with_a_cut_vocabulary_keeps_the_kits_texts_whole():
+    from kit.finetune.align import initial_model
+    from kit.finetune.presets import Preset
+
+    spec = VLMSpec(image_size=32, patch_size=16, vision_hidden=32, vision_layers=1, vision_heads=1, lm="smollm2",
+                   lm_layers=1, system_prompt=None, vocab=1024)
+    _, processor = initial_model(Preset(name="micro", spec=spec))
+    full, tok, old_ids, texts = _trimmed()  # the same cut, made from the same texts
+    assert len(processor.tokenizer) == len(tok)
+    for text in texts[1::50]:
+        assert _ids(processor.tokenizer, text) == _ids(tok, text), text
+    bare = spec_tokenizer(spec)[0]  # without the texts, the cut keeps fewer tokens
+    assert len(bare) < len(tok)

@@ -92,6 +92,33 @@ def caption_records(slice: str = "reserved", captions_per_image: int = 4, seed: 
     return records
 
 
+def easyvqa_texts() -> list[str]:
+    """The texts the kit's easy-vqa data can hold, which a cut vocabulary (``VLMSpec.vocab``) must keep whole:
+    easy-vqa's questions and answers (both splits), every template of :mod:`kit.pools.easyvqa` rendered for
+    each colour and shape in several places and sizes, and the alignment captions (:func:`captions_for`)."""
+    from kit.pools import easyvqa
+
+    texts: list[str] = []
+    for split in ("train", "test"):
+        qs, answers, _ = easyvqa.split_questions(split)
+        texts.extend(sorted(set(qs)))
+        texts.extend(sorted(set(answers)))
+    rng = np.random.default_rng(0)
+    boxes = [(0.05, 0.05, 0.2, 0.2), (0.4, 0.4, 0.6, 0.6), (0.7, 0.65, 0.95, 0.9), (0.1, 0.5, 0.6, 0.95)]
+    truths = [easyvqa.Shape("train", 0, s, c, box, round((box[2] - box[0]) * (box[3] - box[1]), 4))
+              for c in easyvqa.COLORS for s in easyvqa.SHAPES for box in boxes]
+    for k, t in enumerate(truths):
+        texts.extend(captions_for(t, rng))
+        for tpl in easyvqa.TEMPLATES.values():
+            subject = (t, truths[(k * 7 + 3) % len(truths)]) if tpl.pair else t
+            for _ in range(2):
+                try:  # a template that does not apply to this subject says so with ValueError
+                    texts.extend(tpl.render(subject, tpl.params(subject, rng)))
+                except ValueError:
+                    continue
+    return texts
+
+
 def records_pool(records, folder=None):
     """A :class:`kit.data.Pool` of LLaVA records whose images are absolute paths (written to a temp file)."""
     import kit
@@ -116,7 +143,8 @@ def initial_model(preset: Preset, seed: int = 0):
 
     if preset.spec is None:
         return load_pretrained(preset.model, device="cpu")
-    model, processor = build_vlm(preset.spec, seed=seed)
+    texts = easyvqa_texts() if preset.spec.vocab is not None else ()
+    model, processor = build_vlm(preset.spec, seed=seed, texts=texts)
     if preset.vision_from:
         donor, _ = load_pretrained(str(base_model(preset.vision_from)), device="cpu")
         model.model.vision_tower.load_state_dict(donor.model.vision_tower.state_dict())

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from kit.cache import cache_root
 from kit.models.smollm2 import gguf_location
@@ -111,7 +112,7 @@ class VLMSpec:
     projected onto their top ``lm_hidden`` principal components; ``lm="smollm2"`` SmolLM2-135M-Instruct's own
     first ``lm_layers`` layers (30 = all of it; ``lm_hidden`` etc. are then SmolLM2's). ``vocab``: ``None``
     keeps SmolLM2's whole vocabulary; a number ``K`` cuts it to its ``K`` commonest tokens plus every token of
-    the kit's easy-vqa texts (:mod:`kit.models.vocab`), with the embeddings cut the same way.
+    the texts given to :func:`build_vlm` (:mod:`kit.models.vocab`), with the embeddings cut the same way.
     """
 
     image_size: int = 64
@@ -137,15 +138,16 @@ class VLMSpec:
         return asdict(self)
 
 
-def spec_tokenizer(spec: VLMSpec):
+def spec_tokenizer(spec: VLMSpec, texts: Iterable[str] = ()):
     """``(tokenizer, old_ids)``: SmolLM2's tokenizer for ``spec``; ``old_ids[i]`` is new token ``i``'s id in the
-    whole tokenizer (``None`` when ``spec.vocab`` keeps the whole vocabulary)."""
+    whole tokenizer (``None`` when ``spec.vocab`` keeps the whole vocabulary). A cut vocabulary keeps every
+    token of ``texts`` (see :func:`kit.models.vocab.trim_tokenizer`)."""
     tok = vlm_tokenizer(spec.system_prompt)
     if spec.vocab is None:
         return tok, None
-    from kit.models.vocab import easyvqa_texts, trim_tokenizer
+    from kit.models.vocab import trim_tokenizer
 
-    return trim_tokenizer(tok, int(spec.vocab), easyvqa_texts())
+    return trim_tokenizer(tok, int(spec.vocab), texts)
 
 
 def build_processor(spec: VLMSpec, tokenizer=None):
@@ -195,15 +197,16 @@ def _extended_embeddings(lm, vocab_size: int):
     return w[:vocab_size]
 
 
-def build_vlm(spec: VLMSpec = VLMSpec(), seed: int = 0):
+def build_vlm(spec: VLMSpec = VLMSpec(), seed: int = 0, texts: Iterable[str] = ()):
     """``(model, processor)``: a LLaVA model of shape ``spec``, float32, eval mode, seeded.
 
-    Random everywhere except the language model's pretrained parts (see :class:`VLMSpec`).
+    Random everywhere except the language model's pretrained parts (see :class:`VLMSpec`). ``texts``: with a
+    cut vocabulary (``spec.vocab``), texts that must tokenize exactly as with the whole one.
     """
     import torch
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, SiglipVisionConfig
 
-    tok, old_ids = spec_tokenizer(spec)
+    tok, old_ids = spec_tokenizer(spec, texts)
     processor = build_processor(spec, tok)
     vocab = len(tok)
     if spec.lm == "smollm2":

@@ -9,7 +9,8 @@ answers of 40 tokens, one training step takes 0.59 s with the whole vocabulary a
 - the ``keep_first`` tokens of lowest id (SmolLM2 numbers its merges in the order BPE learned them, commonest
   first), and
 - every token that tokenizing ``texts`` produces, alone and inside the chat template, with the tokens its
-  merges are built from.
+  merges are built from (the ``tiny`` preset passes the kit's easy-vqa texts,
+  :func:`kit.finetune.align.easyvqa_texts`).
 
 Merges whose result or parts are dropped are removed. A text made of kept tokens therefore tokenizes exactly as
 before (the merges that fire on it all survive, and the ones removed never fire on it), only with new ids;
@@ -103,32 +104,3 @@ def trim_tokenizer(tokenizer, keep_first: int, texts: Iterable[str]):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-
-def easyvqa_texts() -> list[str]:
-    """The texts the kit's easy-vqa data can hold: easy-vqa's questions and answers (both splits), every
-    template of :mod:`kit.pools.easyvqa` rendered for each colour and shape in several places and sizes, and
-    the alignment captions (:func:`kit.finetune.align.captions_for`)."""
-    import numpy as np
-
-    from kit.finetune.align import captions_for
-    from kit.pools import easyvqa
-
-    texts: list[str] = []
-    for split in ("train", "test"):
-        qs, answers, _ = easyvqa.split_questions(split)
-        texts.extend(sorted(set(qs)))
-        texts.extend(sorted(set(answers)))
-    rng = np.random.default_rng(0)
-    boxes = [(0.05, 0.05, 0.2, 0.2), (0.4, 0.4, 0.6, 0.6), (0.7, 0.65, 0.95, 0.9), (0.1, 0.5, 0.6, 0.95)]
-    truths = [easyvqa.Shape("train", 0, s, c, box, round((box[2] - box[0]) * (box[3] - box[1]), 4))
-              for c in easyvqa.COLORS for s in easyvqa.SHAPES for box in boxes]
-    for k, t in enumerate(truths):
-        texts.extend(captions_for(t, rng))
-        for tpl in easyvqa.TEMPLATES.values():
-            subject = (t, truths[(k * 7 + 3) % len(truths)]) if tpl.pair else t
-            for _ in range(2):
-                try:  # a template that does not apply to this subject says so with ValueError
-                    texts.extend(tpl.render(subject, tpl.params(subject, rng)))
-                except ValueError:
-                    continue
-    return texts
