@@ -189,3 +189,34 @@ def test_baselines_run_by_name_and_the_embedding_selectors_get_the_scorers_embed
         chosen, stages, info = selection_for(scores, m, 0.25, 0, options=opts)
         assert 0 < len(chosen) <= 15 and len(set(chosen)) == len(chosen) and stages is None, m
         assert info["method"] == m
+
+
+def test_runs_that_would_train_the_same_model_are_trained_once(small_pool, base, tmp_path, monkeypatch):
+    import kit.experiments.ablation as ablation
+    import kit.finetune
+
+    real_select = ablation.selection_for
+
+    def capped(scores, method, budget, seed, stages=3, options=None):   # like DIQ on a region smaller than both
+        ids, st, info = real_select(scores, method, budget, seed, stages, options)
+        return (ids[:5], st, info) if method == "dis" else (ids, st, info)
+
+    calls = []
+    real = kit.finetune.finetune
+    monkeypatch.setattr(ablation, "selection_for", capped)
+    monkeypatch.setattr(kit.finetune, "finetune", lambda *a, **kw: calls.append(kw["out"]) or real(*a, **kw))
+    monkeypatch.setattr(kit.finetune, "base_model", lambda preset, **k: base)
+    table = ablate(small_pool, methods=["random", "dis"], budgets=[0.25, 0.5], seeds=[0], preset=PRESET,
+                   out=tmp_path / "abl", scorers={"_test_quality": {}}, eval_set=ft.easyvqa_eval_set(per_type=4),
+                   progress=False, full=False, max_steps=2, epochs=1.0)
+    assert len(table) == 4 and len(calls) == 3                                  # dis 0.5 was not trained again
+    dis = table[table["method"] == "dis"].set_index("budget")
+    assert dis.loc[0.5, "same_run_as"] == "dis_0.25_s0" and pd.isna(dis.loc[0.25, "same_run_as"])
+    assert dis.loc[0.5, "accuracy"] == dis.loc[0.25, "accuracy"] and dis.loc[0.5, "train_seconds"] == 0
+    copied = tmp_path / "abl" / "runs" / "dis_0.5_s0"
+    assert (copied / "result.json").is_file() and (copied / "predictions.parquet").is_file()
+    assert len(load_results(tmp_path / "abl")) == 4
+    again = ablate(small_pool, methods=["random", "dis"], budgets=[0.25, 0.5], seeds=[0], preset=PRESET,
+                   out=tmp_path / "abl", scorers={"_test_quality": {}}, eval_set=ft.easyvqa_eval_set(per_type=4),
+                   progress=False, full=False, max_steps=2, epochs=1.0)
+    assert len(calls) == 3 and again["accuracy"].tolist() == table["accuracy"].tolist()   # resumed, nothing rerun

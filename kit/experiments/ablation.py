@@ -15,7 +15,9 @@
 3. One model per (method, budget, seed) is fine-tuned from the same base (:func:`kit.finetune.finetune`) and
    evaluated on easy-vqa's test split (:func:`kit.finetune.evaluate`, answers ranked by likelihood).
 4. Each finished run writes ``out/runs/<method>_<budget>_s<seed>/result.json`` last (its completion marker):
-   an interrupted ablation resumes where it stopped, inside a run too (the run's own checkpoints).
+   an interrupted ablation resumes where it stopped, inside a run too (the run's own checkpoints). Two runs
+   that would train on the same ids in the same order with the same seed (DIQ at 10% and 30% when its region
+   is smaller than both budgets) are trained once; the second's row is a copy marked ``same_run_as``.
 
 The table has one row per run: method, budget, seed, n (samples trained on), accuracy overall and per type,
 per capability, ``/FULL`` and ``>Rand`` (:func:`add_relative_metrics`, as in ``docs/methods.md`` "Metrics",
@@ -181,6 +183,8 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
         "n_eval": len(questions), "scorers": scores.attrs.get("scorers", {})}), indent=1))
     rows = {}
     jobs = []
+    repeats: dict = {}   # a job's key -> the jobs that would train exactly the same model (copied, not retrained)
+    first_of: dict = {}  # what a run trains on (seed, ids in order, stage sizes) -> the job that trains it
     for method, budget, seed in order:
         folder = out / "runs" / run_name(method, budget, seed)
         if (folder / RESULT).is_file():
@@ -188,14 +192,31 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
             continue
         ids, stages, info = selection_for(scores, method, budget, seed, curriculum_stages,
                                           (method_options or {}).get(method))
-        jobs.append({"method": method, "budget": budget, "seed": seed, "ids": ids, "stages": stages, "info": info,
-                     "defects": defect_shares(ids, labels), "folder": str(folder), "preset": p, "base": str(base),
-                     "keep_models": keep_models, "generate": generate, "progress": progress and workers <= 1})
-    bar = tqdm(total=len(plan), initial=len(plan) - len(jobs), desc="ablation", unit="run", disable=not progress)
+        job = {"method": method, "budget": budget, "seed": seed, "ids": ids, "stages": stages, "info": info,
+               "defects": defect_shares(ids, labels), "folder": str(folder), "preset": p, "base": str(base),
+               "keep_models": keep_models, "generate": generate, "progress": progress and workers <= 1}
+        # e.g. DIQ at 10% and 30% when its region holds fewer samples than either budget: the same ids, order
+        # and seed give the same run, so it is trained once
+        what = (seed, tuple(str(i) for i in ids), None if stages is None else tuple(len(st) for st in stages))
+        if what in first_of:
+            repeats.setdefault(first_of[what], []).append(job)
+            continue
+        first_of[what] = (method, budget, seed)
+        jobs.append(job)
+    bar = tqdm(total=len(plan), initial=len(plan) - len(jobs) - sum(map(len, repeats.values())), desc="ablation",
+               unit="run", disable=not progress)
+
+    def finished(job, row):
+        key = (job["method"], job["budget"], job["seed"])
+        rows[key] = row
+        bar.update(1)
+        for other in repeats.pop(key, []):
+            rows[(other["method"], other["budget"], other["seed"])] = copy_result(other, row, job)
+            bar.update(1)
+
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            rows[(job["method"], job["budget"], job["seed"])] = run_job(job, pool, questions)
-            bar.update(1)
+            finished(job, run_job(job, pool, questions))
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -206,9 +227,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
             futures = {ex.submit(_worker_job, job, str(pool.path), questions): job for job in jobs}
             for fut in as_completed(futures):
-                job = futures[fut]
-                rows[(job["method"], job["budget"], job["seed"])] = fut.result()
-                bar.update(1)
+                finished(futures[fut], fut.result())
     bar.close()
     rows = [rows[x] for x in plan]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
@@ -258,6 +277,25 @@ def run_job(job: dict, pool, questions: pd.DataFrame) -> dict:
            "final_loss": run.info["final_loss"], "selection": job["info"], "wall_seconds": round(t2 - t0, 2)}
     (folder / RESULT).write_text(json.dumps(jsonable(row), indent=1))
     return row
+
+
+def copy_result(job: dict, row: dict, trained: dict) -> dict:
+    """The row of ``job``, which would train exactly what ``trained`` trained (same seed, ids and order): its
+    result and predictions copied, marked ``same_run_as``, with no time of its own (``train_seconds``,
+    ``eval_seconds`` and ``wall_seconds`` 0, so that sums over the table count what ran); written like any run's."""
+    import shutil
+
+    folder, source = Path(job["folder"]), Path(trained["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    if (source / "predictions.parquet").is_file():
+        shutil.copyfile(source / "predictions.parquet", folder / "predictions.parquet")
+    budget = job["budget"]
+    out = {**row, "method": job["method"], "budget": "full" if budget is None else budget, "seed": job["seed"],
+           "n_selected": len(job["ids"]), **job["defects"], "selection": job["info"],
+           "same_run_as": run_name(trained["method"], trained["budget"], trained["seed"]), "train_seconds": 0.0,
+           "eval_seconds": 0.0, "wall_seconds": 0.0}
+    (folder / RESULT).write_text(json.dumps(jsonable(out), indent=1))
+    return out
 
 
 def add_relative_metrics(table: pd.DataFrame) -> pd.DataFrame:
