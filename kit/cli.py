@@ -278,7 +278,7 @@ def cmd_notebooks(args) -> int:
     import datetime as dt
     import time
 
-    from kit.demo import ROOT, notebook_paths, run_notebook
+    from kit.demo import ROOT, describe_pool, notebook_paths, run_notebook
 
     paths = notebook_paths(args.only)
     if not paths:
@@ -286,8 +286,8 @@ def cmd_notebooks(args) -> int:
     params = parse_options(args.parameter, args.parameters)
     run_dir = Path(args.out) if args.out else ROOT / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
-    pool = Path(args.pool).resolve() if args.pool else ROOT / "data_samples" / "pool.json"
-    print(f"{len(paths)} notebooks on {pool} -> {run_dir}", flush=True)
+    pool = Path(args.pool).resolve() if args.pool else None
+    print(f"{len(paths)} notebooks on {describe_pool(pool)} -> {run_dir}", flush=True)
     failed = 0
     for k, path in enumerate(paths, 1):
         print(f"[{k}/{len(paths)}] {path.name} ...", end=" ", flush=True)
@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Execute notebooks/[0-9][0-9]_*.ipynb in order into a run folder; each "
                                    "notebook gets the parameters its parameters cell declares.",
                        epilog="example: kit notebooks --quick --only 00 01 -p grid=4")
-    p.add_argument("--pool", default=None, help="pool_path (default: data_samples/pool.json)")
+    p.add_argument("--pool", default=None, help="pool_path of every notebook (default: each notebook's own)")
     p.add_argument("--out", default=None, metavar="DIR", help="run_dir (default: runs/<timestamp>/)")
     p.add_argument("--quick", action="store_true", help="the notebooks' small parameter set")
     p.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 00 01")

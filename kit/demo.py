@@ -2,8 +2,10 @@
 
     python -m kit.demo [--pool data_samples/pool.json] [--out runs/<timestamp>] [--quick] [--only 00 01]
 
-Each notebook gets the parameters it declares among ``pool_path``, ``run_dir`` (score tables and
-``figures/`` go there; notebooks share it, so later ones reuse earlier scores) and ``quick``.
+Each notebook gets the parameters it declares among ``pool_path`` (only with ``--pool``: otherwise each
+notebook reads its own default, ``data_samples/`` for 00-03 and 06, the 2,000-sample easy-vqa experiment pool
+for 04 and 05), ``run_dir`` (score tables and ``figures/`` go there; notebooks share it, so later ones reuse
+earlier scores) and ``quick``.
 """
 from __future__ import annotations
 
@@ -24,15 +26,18 @@ def notebook_paths(only=None) -> list[Path]:
     return paths
 
 
-def run_notebook(path: Path, run_dir: Path, pool_path: Path, quick: bool, log_output: bool = False,
+def run_notebook(path: Path, run_dir: Path, pool_path: Path | None, quick: bool, log_output: bool = False,
                  parameters: dict | None = None) -> Path:
     """Execute one notebook into ``run_dir`` with the parameters it declares; returns the output path.
 
-    ``parameters`` adds (or overrides) parameters; each notebook gets only those its parameters cell declares.
+    ``pool_path`` ``None`` leaves the notebook's own pool; ``parameters`` adds (or overrides) parameters; each
+    notebook gets only those its parameters cell declares.
     """
     import papermill as pm
 
-    offered = {"pool_path": str(pool_path), "run_dir": str(run_dir), "quick": quick, **(parameters or {})}
+    offered = {"run_dir": str(run_dir), "quick": quick, **(parameters or {})}
+    if pool_path is not None:
+        offered["pool_path"] = str(pool_path)
     declared = pm.inspect_notebook(str(path))
     params = {k: v for k, v in offered.items() if k in declared}
     out = run_dir / path.name
@@ -42,9 +47,13 @@ def run_notebook(path: Path, run_dir: Path, pool_path: Path, quick: bool, log_ou
     return out
 
 
+def describe_pool(pool) -> str:
+    return str(pool) if pool else "their own pools (data_samples/; 04 and 05: the easy-vqa experiment pool)"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pool", default=str(ROOT / "data_samples" / "pool.json"))
+    ap.add_argument("--pool", default=None, help="one pool for every notebook (default: each notebook's own)")
     ap.add_argument("--out", default=None, help="default: runs/<timestamp>/")
     ap.add_argument("--quick", action="store_true", help="the notebooks' small parameter set")
     ap.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 00 01")
@@ -54,14 +63,14 @@ def main(argv=None) -> int:
     run_dir = Path(args.out) if args.out else ROOT / "runs" / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
     paths = notebook_paths(args.only)
-    print(f"kit demo: {len(paths)} notebooks on {args.pool} -> {run_dir}", flush=True)
+    print(f"kit demo: {len(paths)} notebooks on {describe_pool(args.pool)} -> {run_dir}", flush=True)
     results = []
     for k, path in enumerate(paths, 1):
         print(f"[{k}/{len(paths)}] {path.name} ...", end=" ", flush=True)
         started = time.time()
         t0 = time.perf_counter()
         try:
-            run_notebook(path, run_dir, Path(args.pool).resolve(), args.quick)
+            run_notebook(path, run_dir, Path(args.pool).resolve() if args.pool else None, args.quick)
             status, detail = "ok", ""
         except Exception as exc:  # noqa: BLE001 - reported in the summary, the rest still runs
             status, detail = "FAILED", str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else repr(exc)
