@@ -284,7 +284,7 @@ def cmd_notebooks(args) -> int:
     if not paths:
         raise CliError(f"no notebooks match {args.only}")
     params = parse_options(args.parameter, args.parameters)
-    run_dir = Path(args.out) if args.out else ROOT / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = (Path(args.out) if args.out else ROOT / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = Path(args.pool).resolve() if args.pool else None
     print(f"{len(paths)} notebooks on {describe_pool(pool)} -> {run_dir}", flush=True)

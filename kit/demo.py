@@ -35,7 +35,7 @@ def run_notebook(path: Path, run_dir: Path, pool_path: Path | None, quick: bool,
     """
     import papermill as pm
 
-    offered = {"run_dir": str(run_dir), "quick": quick, **(parameters or {})}
+    offered = {"run_dir": str(Path(run_dir).resolve()), "quick": quick, **(parameters or {})}   # the notebook's cwd differs
     if pool_path is not None:
         offered["pool_path"] = str(pool_path)
     declared = pm.inspect_notebook(str(path))
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out) if args.out else ROOT / "runs" / stamp
+    run_dir = (Path(args.out) if args.out else ROOT / "runs" / stamp).resolve()   # notebooks run in notebooks/
     run_dir.mkdir(parents=True, exist_ok=True)
     paths = notebook_paths(args.only)
     print(f"kit demo: {len(paths)} notebooks on {describe_pool(args.pool)} -> {run_dir}", flush=True)

@@ -142,3 +142,17 @@ def test_notebooks_pass_their_parameters(monkeypatch, tmp_path, capsys):
     assert calls == [("00_pool.ipynb", tmp_path, True, {"grid": 4, "corrupt_pool_path": "x.json"})]
     assert cli.main(["notebooks", "--only", "99"]) == 1
     assert "no notebooks match" in capsys.readouterr().err
+
+
+def test_notebooks_get_an_absolute_run_dir_and_keep_their_own_pool(monkeypatch, tmp_path):
+    import kit.demo
+
+    calls = []
+    monkeypatch.setattr(kit.demo, "run_notebook", lambda path, run_dir, pool, quick, parameters=None:
+                        calls.append((run_dir, pool)))
+    monkeypatch.chdir(tmp_path)   # a relative --out must not land under notebooks/, where they run
+    assert cli.main(["notebooks", "--only", "00", "--out", "rel"]) == 0
+    assert kit.demo.main(["--only", "00", "--out", "rel2"]) == 0
+    assert calls == [(tmp_path / "rel", None), (tmp_path / "rel2", None)]
+    assert cli.main(["notebooks", "--only", "00", "--out", "rel", "--pool", "p.json"]) == 0
+    assert calls[-1] == (tmp_path / "rel", tmp_path / "p.json")
