@@ -32,6 +32,21 @@ def test_notebooks_are_ordered_and_stored_clean():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} is stored with outputs"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_papermill_reads_every_parameter(path):
+    """papermill skips a parameter line it cannot parse (e.g. an ``=`` in its comment), and the demo and
+    ``kit notebooks -p`` then cannot set it."""
+    import ast
+
+    import papermill as pm
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)]
+    assert list(pm.inspect_notebook(str(path))) == assigned
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_headless(path, run_dir):
