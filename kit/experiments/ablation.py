@@ -303,7 +303,8 @@ def add_relative_metrics(table: pd.DataFrame) -> pd.DataFrame:
 
     ``/FULL`` = mean over types of (run accuracy / full-pool accuracy, averaged over seeds) x 100;
     ``>Rand`` = on how many of the types the run beats random at the same budget and seed (random's mean over
-    seeds where that seed is missing). Rows of ``full`` get 100 / NaN, rows of ``random`` NaN for ``>Rand``.
+    seeds where that seed is missing). Rows of ``full`` average 100 over seeds (each seed has its own
+    ratio); rows of ``full`` and ``random`` get NaN for ``>Rand``.
     """
     table = table.copy()
     cols = [f"accuracy_{b}" for b in BENCHMARKS if f"accuracy_{b}" in table.columns]
