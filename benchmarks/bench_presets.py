@@ -67,10 +67,8 @@ def main(argv=None) -> int:
         base = ft.base_model(name)
         align_s = None if cached else time.perf_counter() - t
         info = ft.base_info(base)
-        t = time.perf_counter()
         run = ft.finetune(pool, ids, preset=name, out=Path(args.out) / f"{name}_n{len(ids)}_s{args.seed}",
                           seed=args.seed, threads=args.threads)
-        train_s = time.perf_counter() - t
         t = time.perf_counter()
         result = ft.evaluate(run.model, run.processor, questions=questions, generate=args.generate, progress=True)
         s = result.summary
