@@ -148,6 +148,23 @@ def test_bfloat16_autocast_is_deterministic_and_keeps_float32_weights(pool, ids,
     assert json.loads((tmp_path / "a" / "run.json").read_text())["config"]["autocast"] == "bfloat16"
 
 
+def test_attention_implementation_is_set_per_run_and_changes_rounding_only(pool, ids, base, tmp_path):
+    from kit.finetune.presets import PRESETS
+
+    assert PRESETS["tiny"].train.attention == "eager"   # the CPU default: faster backward than SDPA here
+    runs = {name: ft.finetune(pool, ids, preset=PRESET, base=base, out=tmp_path / name, seed=0, progress=False,
+                              epochs=2.0, save_model=False, attention=att)
+            for name, att in (("eager", "eager"), ("eager2", "eager"), ("sdpa", "sdpa"))}
+    assert runs["eager"].model.config._attn_implementation == "eager"
+    assert runs["eager"].model.model.language_model.config._attn_implementation == "eager"
+    assert runs["sdpa"].model.config._attn_implementation == "sdpa"
+    we, we2, ws = (_weights(runs[k].model) for k in ("eager", "eager2", "sdpa"))
+    assert all(np.array_equal(we[n].numpy(), we2[n].numpy()) for n in we)   # deterministic under a seed
+    le, ls = runs["eager"].history["loss"].to_numpy(), runs["sdpa"].history["loss"].to_numpy()
+    np.testing.assert_allclose(le, ls, rtol=1e-3)   # the same attention, computed another way
+    assert json.loads((tmp_path / "eager" / "run.json").read_text())["config"]["attention"] == "eager"
+
+
 def test_resume_after_interruption_gives_the_same_model(pool, ids, base, tmp_path):
     whole = ft.finetune(pool, ids, preset=PRESET, base=base, out=tmp_path / "whole", seed=3, progress=False,
                         epochs=2.0, save_model=False)

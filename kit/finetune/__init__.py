@@ -60,7 +60,7 @@ def finetune(pool, ids=None, *, preset="tiny", out, seed: int = 0, stages=None, 
     import torch
 
     from kit.finetune.data import ExampleEncoder
-    from kit.finetune.train import is_done, read_done, train_examples
+    from kit.finetune.train import is_done, read_done, train_examples, use_attention
 
     p = resolve_preset(preset, **train_changes)
     if stages is not None:
@@ -88,6 +88,7 @@ def finetune(pool, ids=None, *, preset="tiny", out, seed: int = 0, stages=None, 
         model = processor = None
         if info.get("model_saved"):
             model, processor = load_model(out / "model", device=p.train.device if p.train.device != "auto" else "cpu")
+            use_attention(model, p.train.attention)
         return _R(out, hist, info, model=model, processor=processor)
     model, processor = load_model(base, device="cpu")
     if encoder is None:

@@ -12,7 +12,9 @@ preset     what it is
            frozen, the projector is initialised from the data (``standardise_projector``), and projector
            and language model are aligned on captions; fine-tuned: language model and projector at lr 3e-3,
            per-sample loss mean, 6 epochs and at least 600 steps (a 10% or 30% subset of a 2,000-sample
-           pool trains for 600 steps, the whole pool for 750), matmuls in bfloat16 (autocast).
+           pool trains for 600 steps, the whole pool for 750), matmuls in bfloat16 (autocast), eager attention
+           (on one CPU thread a step takes 0.12 s instead of 0.17 s with PyTorch's SDPA kernel, whose backward
+           is slow at these sequence lengths; ``benchmarks/bench_ablation.py`` part 1).
 ``small``  SmolLM2-135M-Instruct whole (30 layers) behind the tiny preset's aligned vision tower; alignment
            trains the projector only (paper B's protocol); fine-tuning trains LoRA adapters (peft) on
            every linear layer of the language model, plus the projector.
@@ -68,6 +70,7 @@ class TrainConfig:
     dtype: str | None = None
     autocast: str | None = None   # e.g. "bfloat16": matmuls in that precision, weights and optimiser in float32
     threads: int | None = None
+    attention: str | None = None  # the attention implementation ("eager", "sdpa"); None keeps the model's own
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -140,7 +143,7 @@ PRESETS: dict[str, Preset] = {
         align=AlignConfig(train=("projector", "lm"), steps=300, batch_size=32, lr=2e-3,
                           vision_pretrain_steps=200, threads=1),
         train=TrainConfig(lr=3e-3, epochs=6.0, min_steps=600, batch_size=16, train=("projector", "lm"), loss="sample",
-                          autocast="bfloat16")),
+                          autocast="bfloat16", attention="eager")),
     "small": Preset(
         name="small", spec=VLMSpec(image_size=64, patch_size=16, vision_hidden=128, vision_layers=2, vision_heads=2,
                                    lm="smollm2", lm_layers=30, system_prompt=None),

@@ -83,6 +83,17 @@ def add_lora(model, config: TrainConfig, seed: int):
     return get_peft_model(model, lora)
 
 
+def use_attention(model, attention: str | None):
+    """Switch ``model`` (and its sub-models) to the attention implementation ``attention`` (``None``: leave it).
+
+    The implementations compute the same attention; they differ in speed and in float rounding."""
+    if attention:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if getattr(base.config, "_attn_implementation", None) != attention:
+            base.set_attn_implementation(attention)
+    return model
+
+
 def _supports_mask_logits(model) -> bool:
     from kit.quality.loss import _supports_mask_logits as supports
 
@@ -227,6 +238,7 @@ def train_examples(model, encoder: ExampleEncoder, examples: list[Example], conf
         torch.set_num_threads(int(config.threads))
     try:
         torch.manual_seed(seed)
+        use_attention(model, config.attention)
         if config.lora:
             set_trainable(model, ())
             model = add_lora(model, config, seed)
