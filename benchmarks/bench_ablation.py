@@ -8,7 +8,7 @@ Prints, in one run:
    - the same with the language model frozen (gradients flow through it to the projector),
    - the ``small`` preset (LoRA r=16 on every linear layer of SmolLM2, plus the projector),
    - the ``tiny`` preset (2-layer, width-192 language model; logits only at the trained positions), in float32
-     and with the preset's bfloat16 autocast;
+     and with the preset's bfloat16 autocast, with PyTorch's SDPA attention and with the preset's eager attention;
 2. the default ablation (``kit.experiments.ablate``: random, mmSSR, DIQ, DIS, DIL, curriculum, shuffled
    curriculum at 10% and 30%, the full pool, three seeds) on the experiment pool, timed: scoring (once per pool),
    then the runs (train + evaluate), with the summary table.
@@ -57,7 +57,7 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
     import kit.finetune as ft
     from kit.finetune.data import ExampleEncoder, batch_order
     from kit.finetune.presets import PRESETS
-    from kit.finetune.train import add_lora, batch_loss, set_trainable
+    from kit.finetune.train import add_lora, batch_loss, set_trainable, use_attention
     from kit.models.vlm import build_vlm
 
     if threads:
@@ -94,11 +94,15 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
             if "lora_" in name or "multi_modal_projector" in name:
                 p.requires_grad_(True)
         yield "small preset (SmolLM2-135M + LoRA r=16)", m, None
-        for autocast in (None, PRESETS["tiny"].train.autocast):
+        tiny_train = PRESETS["tiny"].train
+        for autocast, attention in ((None, "sdpa"), (tiny_train.autocast, "sdpa"),
+                                    (tiny_train.autocast, tiny_train.attention)):
             m, _ = ft.load_model(tiny_base)
-            set_trainable(m, PRESETS["tiny"].train.train)
-            yield ("tiny preset (2 layers, width 192)" + (f", {autocast} autocast" if autocast else ", float32")), \
-                m, autocast
+            use_attention(m, attention)
+            set_trainable(m, tiny_train.train)
+            yield ("tiny (2 layers, width 192), " + (f"{autocast}" if autocast else "float32") + f", {attention}"
+                   + (" = the preset" if (autocast, attention) == (tiny_train.autocast, tiny_train.attention)
+                      else "")), m, autocast
 
     rows = []
     for name, model, autocast in setups():

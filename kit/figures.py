@@ -137,8 +137,11 @@ def _fmt(v, digits=3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
 
 
-def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
-    """Compute and print the figures of ``sections`` for the pool in ``pool_dir``; return them as JSON-able values."""
+def report(pool_dir, sections=SECTIONS, json_path=None, stream=print, loss_model=None) -> dict:
+    """Compute and print the figures of ``sections`` for the pool in ``pool_dir``; return them as JSON-able values.
+
+    ``loss_model``: a model folder whose answer loss the ``aligned_loss`` section reports instead of the aligned
+    ``tiny`` base (e.g. a fine-tuned run's ``model/``: not paper B's protocol, a comparison)."""
     import kit
     from kit.labels import load_labels
 
@@ -185,11 +188,17 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print) -> dict:
     if "aligned_loss" in sections:
         from kit.finetune import base_model
 
-        base = base_model("tiny")
+        base = base_model("tiny") if loss_model is None else Path(loss_model)
         aligned = loss_figures(pool, labels, model=str(base))
-        stream(_heading("answer loss from the aligned tiny model (paper B's protocol: the model being tuned, before "
-                        "instruction tuning, image included)", pool_path, "no label used; nothing tuned on this pool",
-                        cmd + " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))"))
+        if loss_model is None:
+            stream(_heading("answer loss from the aligned tiny model (paper B's protocol: the model being tuned, "
+                            "before instruction tuning, image included)", pool_path,
+                            "no label used; nothing tuned on this pool",
+                            cmd + " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))"))
+        else:
+            stream(_heading(f"answer loss from {base} (image included; not paper B's protocol unless that model is "
+                            "aligned and not instruction-tuned)", pool_path, "no label used",
+                            cmd + f" --loss-model {loss_model}"))
         stream(f"   scorer: {aligned.attrs['label']}" + ("" if str(base) in aligned.attrs["label"] else f" ({base})"))
         _loss_lines(aligned, stream)
         out["aligned_loss"] = json.loads(aligned.to_json(orient="index"))
@@ -260,10 +269,12 @@ def main(argv=None) -> int:
     r.add_argument("pool_dir")
     r.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     r.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    r.add_argument("--loss-model", default=None, metavar="DIR",
+                   help="the model whose answer loss the aligned_loss section reports (default: the aligned tiny base)")
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         ap.error(f"unknown sections {unknown}; choose from {SECTIONS}")
-    report(args.pool_dir, sections, args.json)
+    report(args.pool_dir, sections, args.json, loss_model=args.loss_model)
     return 0

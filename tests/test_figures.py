@@ -55,3 +55,23 @@ def test_loss_figures_count_flagged_pairs_per_template(monkeypatch):
     lines = []
     figures._per_template(out, lines.append)
     assert lines and all(f"{t} {int(n)}/" in lines[0] for t, n in expected.items())
+
+
+def test_aligned_loss_section_reports_the_model_asked_for(monkeypatch, tmp_path):
+    import pandas as pd
+
+    seen = []
+
+    def fake(pool, labels, **options):
+        seen.append(options.get("model"))
+        out = pd.DataFrame({"wrong_costs_more": [3, 4], "pairs": [11, 11]}, index=["loss_sum", "loss_mean"])
+        out.attrs.update(by_template={}, label="loss", scores=pd.DataFrame())
+        return out
+
+    monkeypatch.setattr(figures, "loss_figures", fake)
+    lines = []
+    out = figures.report(DATA, sections=["aligned_loss"], stream=lines.append, loss_model=tmp_path / "tuned")
+    text = "\n".join(lines)
+    assert seen == [str(tmp_path / "tuned")]
+    assert f"--loss-model {tmp_path / 'tuned'}" in text and "not paper B's protocol" in text
+    assert out["aligned_loss"]["loss_sum"]["wrong_costs_more"] == 3

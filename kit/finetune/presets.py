@@ -13,7 +13,7 @@ preset     what it is
            and language model are aligned on captions; fine-tuned: language model and projector at lr 3e-3,
            per-sample loss mean, 6 epochs and at least 600 steps (a 10% or 30% subset of a 2,000-sample
            pool trains for 600 steps, the whole pool for 750), matmuls in bfloat16 (autocast), eager attention
-           (on one CPU thread a step takes 0.12 s instead of 0.17 s with PyTorch's SDPA kernel, whose backward
+           (on one CPU thread a step takes 0.094 s instead of 0.114 s with PyTorch's SDPA kernel, whose backward
            is slow at these sequence lengths; ``benchmarks/bench_ablation.py`` part 1).
 ``small``  SmolLM2-135M-Instruct whole (30 layers) behind the tiny preset's aligned vision tower; alignment
            trains the projector only (paper B's protocol); fine-tuning trains LoRA adapters (peft) on
