@@ -75,6 +75,12 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
     print(f"\n1. training speed: {n_batches} batches of 16 from {pool.path} ({tokens:.0f} tokens and "
           f"{trained:.1f} trained tokens per sample), best of {repeats}, torch threads {torch.get_num_threads()}")
 
+    # SmolLM2's whole vocabulary: its own processor and encoding of the same samples (the tiny preset's vocabulary
+    # is cut, so its token ids, the image token's included, are not SmolLM2's)
+    _, full_processor = build_vlm(PRESETS["small"].spec)
+    full_encoder = ExampleEncoder(full_processor)
+    full_examples, _ = full_encoder.encode_pool(pool, ids)
+
     def smollm2_vlm():
         model, _ = build_vlm(PRESETS["small"].spec)
         model.model.vision_tower.load_state_dict(tiny.model.vision_tower.state_dict())
@@ -83,17 +89,17 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
     def setups():
         m = smollm2_vlm()
         set_trainable(m, ("projector", "lm", "embeddings"))
-        yield "SmolLM2-135M, full fine-tuning (reference)", m, None
+        yield "SmolLM2-135M, full fine-tuning (reference)", m, None, full_encoder, full_examples
         m = smollm2_vlm()
         set_trainable(m, ("projector",))
-        yield "SmolLM2-135M frozen, projector trained", m, None
+        yield "SmolLM2-135M frozen, projector trained", m, None, full_encoder, full_examples
         m = smollm2_vlm()
         set_trainable(m, ())
         m = add_lora(m, PRESETS["small"].train, seed=0)
         for name, p in m.named_parameters():
             if "lora_" in name or "multi_modal_projector" in name:
                 p.requires_grad_(True)
-        yield "small preset (SmolLM2-135M + LoRA r=16)", m, None
+        yield "small preset (SmolLM2-135M + LoRA r=16)", m, None, full_encoder, full_examples
         tiny_train = PRESETS["tiny"].train
         for autocast, attention in ((None, "sdpa"), (tiny_train.autocast, "sdpa"),
                                     (tiny_train.autocast, tiny_train.attention)):
@@ -102,10 +108,10 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
             set_trainable(m, tiny_train.train)
             yield ("tiny (2 layers, width 192), " + (f"{autocast}" if autocast else "float32") + f", {attention}"
                    + (" = the preset" if (autocast, attention) == (tiny_train.autocast, tiny_train.attention)
-                      else "")), m, autocast
+                      else "")), m, autocast, encoder, examples
 
     rows = []
-    for name, model, autocast in setups():
+    for name, model, autocast, enc, exs in setups():
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-5)
@@ -113,7 +119,7 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
         for _ in range(repeats):
             t0 = time.perf_counter()
             for b in batches:
-                inputs, labels = encoder.collate([examples[i] for i in b])
+                inputs, labels = enc.collate([exs[i] for i in b])
                 with torch.autocast("cpu", dtype=getattr(torch, autocast or "bfloat16"), enabled=bool(autocast)):
                     loss, _, _ = batch_loss(model, inputs, labels)
                 opt.zero_grad()
