@@ -58,7 +58,7 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
     from kit.finetune.data import ExampleEncoder, batch_order
     from kit.finetune.presets import PRESETS
     from kit.finetune.train import add_lora, batch_loss, set_trainable, use_attention
-    from kit.models.vlm import build_vlm
+    from kit.models.vlm import build_processor, build_vlm
 
     if threads:
         torch.set_num_threads(threads)
@@ -77,7 +77,7 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
 
     # SmolLM2's whole vocabulary: its own processor and encoding of the same samples (the tiny preset's vocabulary
     # is cut, so its token ids, the image token's included, are not SmolLM2's)
-    _, full_processor = build_vlm(PRESETS["small"].spec)
+    full_processor = build_processor(PRESETS["small"].spec)
     full_encoder = ExampleEncoder(full_processor)
     full_examples, _ = full_encoder.encode_pool(pool, ids)
 
