@@ -85,9 +85,10 @@ class Sample:
         another one (``cross_source``); ``""`` otherwise."""
         return str(self.meta.get("mismatch_kind", "")) if self.defect == "mismatch" else ""
 
-    def label_row(self, origin_id: str) -> dict[str, Any]:
+    def label_row(self, origin_id: str, extra_columns: tuple = ()) -> dict[str, Any]:
+        extra = {c: self.meta.get(c, "") for c in extra_columns}
         return {"id": self.id, "defect": self.defect, "origin": origin_id, "mismatch_kind": self.mismatch_kind,
-                "template": self.template, "styles": "|".join(self.styles), **self.ratings}
+                "template": self.template, **extra, "styles": "|".join(self.styles), **self.ratings}
 
 
 def pool_json(samples: Iterable[Sample]) -> str:
@@ -95,20 +96,24 @@ def pool_json(samples: Iterable[Sample]) -> str:
     return json.dumps([s.record() for s in samples], ensure_ascii=False, indent=1) + "\n"
 
 
-def labels_csv(samples: list[Sample]) -> str:
-    """labels.csv text; ``origin`` is written as the final id of the origin sample."""
+def labels_csv(samples: list[Sample], extra_columns: tuple = ()) -> str:
+    """labels.csv text; ``origin`` is written as the final id of the origin sample; ``extra_columns`` (values
+    from each sample's ``meta``, e.g. the testbed's ``family``) come after ``template``."""
     by_key = {s.key: s for s in samples}
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(LABEL_COLUMNS), lineterminator="\n")
+    k = LABEL_COLUMNS.index("template") + 1
+    columns = [*LABEL_COLUMNS[:k], *extra_columns, *LABEL_COLUMNS[k:]]
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for s in samples:
         origin = by_key[s.origin].id if s.origin else ""
-        writer.writerow(s.label_row(origin))
+        writer.writerow(s.label_row(origin, tuple(extra_columns)))
     return buf.getvalue()
 
 
-def write_pool(out_dir: Path, samples: list[Sample]) -> None:
-    """Write pool.json and labels.csv into ``out_dir`` (the images are written by the builders)."""
+def write_pool(out_dir: Path, samples: list[Sample], extra_columns: tuple = ()) -> None:
+    """Write pool.json and labels.csv (with ``extra_columns`` from the samples' ``meta``) into ``out_dir`` (the
+    images are written by the builders)."""
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids) or not all(ids):
         raise ValueError("every sample needs a unique final id before writing")
@@ -116,7 +121,7 @@ def write_pool(out_dir: Path, samples: list[Sample]) -> None:
     if missing:
         raise FileNotFoundError(f"images missing for samples {missing[:5]}")
     (out_dir / "pool.json").write_text(pool_json(samples), encoding="utf-8")
-    (out_dir / "labels.csv").write_text(labels_csv(samples), encoding="utf-8")
+    (out_dir / "labels.csv").write_text(labels_csv(samples, tuple(extra_columns)), encoding="utf-8")
 
 
 def make_sample(key: str, image: str, turns, source: str, style_spec: str, rating: dict,
