@@ -218,6 +218,36 @@ def test_ranking_is_exact_against_brute_force(base):
     assert (ranked["prediction"] == ranked[list(ANSWERS)].idxmax(axis=1)).all()
 
 
+def test_ranking_of_per_question_candidates_is_exact(base, tmp_path):
+    """Questions that carry their own candidates (the testbed's: words, letters, numbers, two-word answers) are
+    ranked exactly too, one score per candidate in order."""
+    import torch
+
+    from kit.data import decode_image
+    from kit.finetune.evaluate import _Prompts
+    from kit.pools import testbed
+
+    model, processor = ft.load_model(base)
+    q = testbed.heldout_questions(families=["position", "arithmetic", "ocr"], per_family=3, seed=2,
+                                  folder=tmp_path / "q")
+    ranked = ft.evaluate(model, processor, q, batch_size=4).table
+    prompts = _Prompts(processor)
+    with torch.inference_mode():
+        for qid, row in q.iterrows():
+            prompt = prompts.prompt(row["question"])
+            image = decode_image(row["image_path"])
+            n = processor(text=[prompt], images=[image], return_tensors="pt", add_special_tokens=False)[
+                "input_ids"].shape[1]
+            for k, cand in enumerate(row["candidates"]):
+                enc = processor(text=[prompt + cand], images=[image], return_tensors="pt", add_special_tokens=False)
+                logp = torch.log_softmax(model(**enc).logits[0].float(), -1)
+                ids = enc["input_ids"][0]
+                want = sum(float(logp[t - 1, ids[t]]) for t in range(n, len(ids)))
+                assert abs(ranked.loc[qid, "scores"][k] - want) < 1e-3, (qid, cand)
+            assert ranked.loc[qid, "prediction"] == row["candidates"][int(np.argmax(ranked.loc[qid, "scores"]))]
+    assert set(ranked["family"]) == {"position", "arithmetic", "ocr"}
+
+
 def test_eval_set_is_balanced_held_out_and_typed():
     q = ft.easyvqa_eval_set(per_type=50, seed=0)
     assert q["type"].value_counts().to_dict() == {"colour": 50, "shape": 50, "yes/no": 50}

@@ -1,7 +1,9 @@
-"""Command line: ``python -m kit.experiments ablate POOL_JSON --out DIR``.
+"""Command line: ``python -m kit.experiments ablate POOL_JSON --out DIR`` and ``... testbed CONDITION --out DIR``.
 
     python -m kit.experiments ablate pool/pool.json --out runs/ablation \
         --methods random mmssr diq dis dil curriculum curriculum_shuffled --budgets 0.1 0.3 --seeds 0 1 2
+    python -m kit.experiments testbed skewed-noisy --out runs/testbed/skewed-noisy --workers 2 --threads 1 \
+        --results results/testbed
 
 An interrupted ablation resumes where it stopped when run again with the same arguments.
 """
@@ -35,7 +37,21 @@ def main(argv=None) -> int:
     a.add_argument("--epochs", type=float, default=None)
     a.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
     a.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes")
+    t = sub.add_parser("testbed", help="one testbed condition: build its pool, score it, run the grid, export")
+    t.add_argument("condition", help="balanced-clean, skewed-clean, skewed-noisy or redundant")
+    t.add_argument("--out", required=True)
+    t.add_argument("--n", type=int, default=2000, help="pool size")
+    t.add_argument("--pool-seed", type=int, default=0)
+    t.add_argument("--methods", nargs="+", default=None)
+    t.add_argument("--budgets", nargs="+", type=_budget, default=None)
+    t.add_argument("--seeds", nargs="+", type=int, default=None)
+    t.add_argument("--per-family", type=int, default=60, help="held-out questions per family")
+    t.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
+    t.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes")
+    t.add_argument("--results", default=None, help="folder for the tidy table (CONDITION.csv)")
     args = ap.parse_args(argv)
+    if args.cmd == "testbed":
+        return _testbed(args)
 
     import kit
     import kit.finetune as ft
@@ -52,6 +68,24 @@ def main(argv=None) -> int:
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary_table(table, args.methods).round(3).to_string())
+    print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
+    return 0
+
+
+def _testbed(args) -> int:
+    import pandas as pd
+
+    from kit.experiments import DEFAULT_BUDGETS, DEFAULT_SEEDS, summary_table
+    from kit.experiments.testbed import METHODS, export, run_condition
+
+    t0 = time.perf_counter()
+    table = run_condition(args.condition, args.out, n=args.n, pool_seed=args.pool_seed, methods=args.methods or METHODS,
+                          budgets=args.budgets or DEFAULT_BUDGETS, seeds=args.seeds or DEFAULT_SEEDS,
+                          per_family=args.per_family, workers=args.workers, threads=args.threads)
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(summary_table(table, list(args.methods or METHODS)).round(3).to_string())
+    if args.results:
+        print(f"tidy table: {export(table, f'{args.results}/{args.condition}.csv')}")
     print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
     return 0
 

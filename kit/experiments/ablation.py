@@ -118,12 +118,18 @@ def selection_for(scores: pd.DataFrame, method: str, budget, seed: int, stages: 
 
 
 def defect_shares(ids, labels: pd.DataFrame | None) -> dict:
+    """What a subset holds by the pool's truth: its share of planted defects (and of each kind) and, for a
+    testbed pool (a ``family`` column), its share of each family (``family_share_<name>``)."""
     if labels is None or "defect" not in labels.columns:
         return {}
     d = labels["defect"].reindex(list(ids))
     out = {"defect_share": float((d != "none").mean()) if len(d) else float("nan")}
     for kind in sorted(set(labels["defect"]) - {"none"}):
         out[f"share_{kind}"] = float((d == kind).mean()) if len(d) else float("nan")
+    if "family" in labels.columns:
+        fam = labels["family"].reindex(list(ids))
+        for name in dict.fromkeys(labels["family"].dropna()):
+            out[f"family_share_{name}"] = float((fam == name).mean()) if len(fam) else float("nan")
     return out
 
 
@@ -172,6 +178,9 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     method_options = with_embeddings(methods, method_options, scorers, out / "scores" / "embeddings")
     scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
+    from kit.finetune.evaluate import benchmarks as eval_benchmarks
+
+    bench = eval_benchmarks(questions)
     plan = [(m, None if m == "full" else b, s) for m in methods for b in (budgets if m != "full" else [None])
             for s in seeds]
     # runs are trained seed after seed (every method and budget of seed 0 first), so a stopped ablation already
@@ -180,7 +189,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     (out / "ablation.json").write_text(json.dumps(jsonable({
         "methods": methods, "budgets": list(budgets), "seeds": list(seeds), "preset": p.to_dict(), "base": str(base),
         "pool": str(getattr(pool, "path", "")), "n_pool": len(pool.table), "eval": dict(questions.attrs),
-        "n_eval": len(questions), "scorers": scores.attrs.get("scorers", {})}), indent=1))
+        "n_eval": len(questions), "benchmarks": bench, "scorers": scores.attrs.get("scorers", {})}), indent=1))
     rows = {}
     jobs = []
     repeats: dict = {}   # a job's key -> the jobs that would train exactly the same model (copied, not retrained)
@@ -231,9 +240,10 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     bar.close()
     rows = [rows[x] for x in plan]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
-    table = add_relative_metrics(table)
+    table = add_relative_metrics(table, bench)
     table.to_csv(out / "results.csv", index=False)
-    table.attrs = {"out": str(out), "scorers": scores.attrs.get("scorers", {}), "n_eval": len(questions)}
+    table.attrs = {"out": str(out), "scorers": scores.attrs.get("scorers", {}), "n_eval": len(questions),
+                   "benchmarks": bench}
     return table
 
 
@@ -298,16 +308,32 @@ def copy_result(job: dict, row: dict, trained: dict) -> dict:
     return out
 
 
-def add_relative_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """``/FULL`` and ``>Rand`` per run, with the question types as the benchmarks (``docs/methods.md``).
+def benchmarks_of(table: pd.DataFrame) -> list[str]:
+    """The parts of the evaluation that play the papers' benchmarks: ``table.attrs["benchmarks"]`` when set,
+    easy-vqa's question types when the table has their accuracies, else the testbed families it has."""
+    if table.attrs.get("benchmarks"):
+        return list(table.attrs["benchmarks"])
+    if all(f"accuracy_{b}" in table.columns for b in BENCHMARKS):
+        return list(BENCHMARKS)
+    from kit.pools.testbed import family_names
+
+    return [f for f in family_names() if f"accuracy_{f}" in table.columns]
+
+
+def add_relative_metrics(table: pd.DataFrame, benchmarks=None) -> pd.DataFrame:
+    """``/FULL`` and ``>Rand`` per run, with the question types (easy-vqa) or the families (the testbed) as the
+    benchmarks (``docs/methods.md``; ``benchmarks`` overrides :func:`benchmarks_of`).
 
     ``/FULL`` = mean over types of (run accuracy / full-pool accuracy, averaged over seeds) x 100;
     ``>Rand`` = on how many of the types the run beats random at the same budget and seed (random's mean over
     seeds where that seed is missing). Rows of ``full`` average 100 over seeds (each seed has its own
     ratio); rows of ``full`` and ``random`` get NaN for ``>Rand``.
     """
+    bench = benchmarks_of(table) if benchmarks is None else list(benchmarks)
+    attrs = dict(table.attrs)
     table = table.copy()
-    cols = [f"accuracy_{b}" for b in BENCHMARKS if f"accuracy_{b}" in table.columns]
+    table.attrs = attrs
+    cols = [f"accuracy_{b}" for b in bench if f"accuracy_{b}" in table.columns]
     full = table[table["method"] == "full"]
     if len(full) and cols:
         ref = full[cols].mean()
@@ -331,9 +357,9 @@ def add_relative_metrics(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(table: pd.DataFrame, methods=None) -> pd.DataFrame:
-    """Mean over seeds per (method, budget): accuracy (and its sd), per type, /FULL, >Rand, defect share, time."""
-    cols = ["accuracy"] + [f"accuracy_{b}" for b in BENCHMARKS] + ["/FULL", ">Rand", "defect_share", "n",
-                                                                   "train_seconds"]
+    """Mean over seeds per (method, budget): accuracy (and its sd), per benchmark, /FULL, >Rand, defect share, time."""
+    cols = ["accuracy"] + [f"accuracy_{b}" for b in benchmarks_of(table)] + ["/FULL", ">Rand", "defect_share", "n",
+                                                                             "train_seconds"]
     cols = [c for c in cols if c in table.columns]
     g = table.groupby(["method", "budget"], sort=False)
     out = g[cols].mean()
@@ -364,7 +390,11 @@ def load_results(out) -> pd.DataFrame:
     """The tidy table of an ablation folder from its finished runs (``result.json`` of each)."""
     rows = [read_result(p.parent) for p in sorted(Path(out).glob(f"runs/*/{RESULT}"))]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
-    return add_relative_metrics(table) if len(table) else table
+    info = Path(out) / "ablation.json"
+    bench = json.loads(info.read_text()).get("benchmarks") if info.is_file() else None
+    if bench:
+        table.attrs["benchmarks"] = bench
+    return add_relative_metrics(table, bench) if len(table) else table
 
 
 def _spread(a: pd.Series, b: pd.Series) -> float:

@@ -119,6 +119,47 @@ def easyvqa_texts() -> list[str]:
     return texts
 
 
+def vocabulary_texts(data: str | None) -> list[str]:
+    """The texts a cut vocabulary keeps whole for a preset aligned on ``data`` (easy-vqa's or the testbed's)."""
+    if data == "testbed":
+        from kit.pools.testbed.heldout import texts
+
+        return texts()
+    return easyvqa_texts()
+
+
+def alignment_data(config: AlignConfig, exclude_pool) -> tuple[list[dict], tuple | None]:
+    """The alignment records of a config and, for a tower trained from scratch, its pretraining targets
+    ``(paths, {head: class per path}, {head: number of classes})``."""
+    if config.data == "testbed":
+        from kit.pools.testbed.heldout import alignment_records
+
+        records, targets, classes = alignment_records(per_family=config.images_per_family or 150,
+                                                      captions_per_image=config.captions_per_image, seed=config.seed,
+                                                      vision_per_family=config.vision_images_per_family)
+        paths = list(targets)[:config.limit_images] if config.limit_images else list(targets)
+        keep = set(paths)
+        records = [r for r in records if r["image"] in keep]
+        labels = {head: [targets[p].get(head, -100) for p in paths] for head in classes}
+        return records, (paths, labels, classes)
+    if config.data is not None:
+        raise ValueError(f"unknown alignment data {config.data!r}; use None (easy-vqa) or 'testbed'")
+    records = caption_records(config.slice, config.captions_per_image, config.seed, exclude_pool,
+                              limit=config.limit_images)
+    return records, easyvqa_vision_targets(records)
+
+
+def easyvqa_vision_targets(records) -> tuple:
+    """The easy-vqa alignment images' pixel truth as vision pretraining targets (colour, shape, size, third)."""
+    from kit.pools import easyvqa
+
+    paths = list(dict.fromkeys(r["image"] for r in records))
+    ids = [int(Path(p).stem.split("_")[-1]) for p in paths]
+    truths = [easyvqa.truth("train", i) for i in ids]
+    labels = {k: [values.index(getattr(t, k)) for t in truths] for k, values in VISION_TARGETS.items()}
+    return paths, labels, {k: len(v) for k, v in VISION_TARGETS.items()}
+
+
 def records_pool(records, folder=None):
     """A :class:`kit.data.Pool` of LLaVA records whose images are absolute paths (written to a temp file)."""
     import kit
@@ -143,7 +184,7 @@ def initial_model(preset: Preset, seed: int = 0):
 
     if preset.spec is None:
         return load_pretrained(preset.model, device="cpu")
-    texts = easyvqa_texts() if preset.spec.vocab is not None else ()
+    texts = vocabulary_texts(preset.align.data if preset.align else None) if preset.spec.vocab is not None else ()
     model, processor = build_vlm(preset.spec, seed=seed, texts=texts)
     if preset.vision_from:
         donor, _ = load_pretrained(str(base_model(preset.vision_from)), device="cpu")
@@ -162,6 +203,8 @@ def _plan(preset, out, config, exclude_pool, seed, changes):
         config = replace(config, **{k: (tuple(v) if k == "train" else v) for k, v in changes.items()})
     if seed is not None:
         config = replace(config, seed=seed)
+    if config.data == "testbed":   # the testbed's sides keep its alignment images apart from every pool
+        exclude_pool = None
     settings = {"preset": preset.name if preset.spec else None, "spec": preset.spec.to_dict() if preset.spec else None,
                 "model": preset.model, "vision_from": preset.vision_from,
                 "align": {k: v for k, v in config.to_dict().items() if k != "threads" and v is not None},
@@ -191,17 +234,16 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
     if (final / BASE_INFO).is_file():
         return final
     work = final.with_name(f".{final.name}.work")  # the run folder (resumable); the model is moved out at the end
-    model, processor = initial_model(preset, seed=config.seed)
-    records = caption_records(config.slice, config.captions_per_image, config.seed, exclude_pool,
-                              limit=config.limit_images)
+    model, processor = initial_model(replace(preset, align=config), seed=config.seed)
+    records, vision_targets = alignment_data(config, exclude_pool)
     pool = records_pool(records, work / "data")
     from kit.finetune.data import ExampleEncoder
     from kit.finetune.train import train_examples
 
     vision_info = {}
     if config.vision_pretrain_steps:
-        vision_info = pretrain_vision(model, processor, records, config.vision_pretrain_steps, seed=config.seed,
-                                      threads=config.threads)
+        vision_info = pretrain_vision(model, processor, *vision_targets, config.vision_pretrain_steps,
+                                      seed=config.seed, threads=config.threads, pool=config.vision_pool or "mean")
         if preset.spec is not None:  # image tokens that differ between images as much as text tokens do
             from kit.data import decode_image
             from kit.models.vlm import standardise_projector
@@ -228,7 +270,8 @@ def align(preset="tiny", out=None, config: AlignConfig | None = None, exclude_po
             "vision_pretraining": vision_info,
             "rejected": len(rejected), "final_loss": result.info.get("final_loss"),
             "train_seconds": result.info.get("train_seconds"), "seconds": round(time.perf_counter() - t0, 1),
-            "data": "captions of easy-vqa train images, slice " + config.slice}
+            "data": ("captions of the testbed families' reserved images" if config.data == "testbed"
+                     else "captions of easy-vqa train images, slice " + config.slice)}
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
@@ -252,33 +295,43 @@ VISION_TARGETS = {"color": ("red", "green", "blue", "yellow", "teal", "brown", "
                   "third": ("left", "middle", "right")}
 
 
-def pretrain_vision(model, processor, records, steps: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
-                    threads: int | None = None) -> dict:
-    """Train a vision tower from scratch to tell the alignment images' colour, shape, size and position.
+def pretrain_vision(model, processor, paths, labels: dict, classes: dict, steps: int, batch_size: int = 64,
+                    lr: float = 2e-3, seed: int = 0, threads: int | None = None, pool: str = "mean") -> dict:
+    """Train a vision tower from scratch to tell what the alignment images show.
 
-    The kit cannot download a pretrained tower (CLIP, SigLIP), so the tiny preset's tower first learns what
-    easy-vqa images show, from the pixel truth of the alignment images (:func:`kit.pools.easyvqa.truth`): one
-    linear head per attribute on the mean of the tower's last hidden states, cross-entropy summed over the
-    four; the heads are thrown away afterwards. Returns the accuracies on the training images at the end.
+    The kit cannot download a pretrained tower (CLIP, SigLIP), so the tiny presets' tower first learns the
+    pixel truth of the alignment images: ``labels[head]`` gives a class per image of ``paths`` (-100 where the
+    head does not apply: a testbed head belongs to one family), ``classes[head]`` the number of classes. One
+    linear head per target on the mean of the tower's last hidden states (``pool="tokens"``: on all of them,
+    concatenated, so that a head can read where things are, as the language model does), cross-entropy summed
+    over the heads that apply to the batch; the heads are thrown away afterwards. easy-vqa's targets are colour, shape, size
+    and position (:func:`easyvqa_vision_targets`); the testbed's are its families' attributes. Returns the
+    accuracies on the training images at the end.
     """
     import torch
 
     from kit.data import decode_image
-    from kit.pools import easyvqa
 
-    paths = list(dict.fromkeys(r["image"] for r in records))
-    ids = [int(Path(p).stem.split("_")[-1]) for p in paths]
-    truths = [easyvqa.truth("train", i) for i in ids]
-    targets = {k: torch.tensor([values.index(getattr(t, k)) for t in truths]) for k, values in VISION_TARGETS.items()}
+    targets = {k: torch.tensor(v) for k, v in labels.items()}
     pixels = processor.image_processor([decode_image(p) for p in paths], return_tensors="pt")["pixel_values"]
     tower = model.model.vision_tower
     hidden = model.config.vision_config.hidden_size
+    if pool not in ("mean", "tokens"):
+        raise ValueError(f"pool must be 'mean' or 'tokens', not {pool!r}")
+    if pool == "tokens":
+        with torch.no_grad():
+            hidden *= tower(pixels[:1], output_hidden_states=True).hidden_states[-1].shape[1]
+
+    def features(batch):
+        states = tower(batch, output_hidden_states=True).hidden_states[-1]
+        return states.mean(1) if pool == "mean" else states.flatten(1)
+
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
         torch.manual_seed(seed)
-        heads = torch.nn.ModuleDict({k: torch.nn.Linear(hidden, len(v)) for k, v in VISION_TARGETS.items()})
+        heads = torch.nn.ModuleDict({k: torch.nn.Linear(hidden, n) for k, n in classes.items()})
         params = list(tower.parameters()) + list(heads.parameters())
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
@@ -286,21 +339,25 @@ def pretrain_vision(model, processor, records, steps: int, batch_size: int = 64,
         tower.train()
         for _ in range(steps):
             idx = torch.as_tensor(rng.choice(len(paths), size=min(batch_size, len(paths)), replace=False))
-            feats = tower(pixels[idx], output_hidden_states=True).hidden_states[-1].mean(1)
-            loss = sum(torch.nn.functional.cross_entropy(heads[k](feats), targets[k][idx]) for k in heads)
+            feats = features(pixels[idx])
+            loss = sum(torch.nn.functional.cross_entropy(heads[k](feats), targets[k][idx]) for k in heads
+                       if (targets[k][idx] >= 0).any())
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
         tower.eval()
         with torch.no_grad():
-            feats = torch.cat([tower(pixels[i:i + 256], output_hidden_states=True).hidden_states[-1].mean(1)
-                               for i in range(0, len(paths), 256)])
-            acc = {k: round(float((heads[k](feats).argmax(1) == targets[k]).float().mean()), 4) for k in heads}
+            feats = torch.cat([features(pixels[i:i + 256]) for i in range(0, len(paths), 256)])
+            acc = {}
+            for k in heads:
+                valid = targets[k] >= 0
+                hit = heads[k](feats[valid]).argmax(1) == targets[k][valid]
+                acc[k] = round(float(hit.float().mean()), 4)
     finally:
         torch.set_num_threads(before)
-    return {"steps": steps, "batch_size": batch_size, "lr": lr, "n_images": len(paths), "train_accuracy": acc,
-            "final_loss": round(float(loss.detach()), 4)}
+    return {"steps": steps, "batch_size": batch_size, "lr": lr, "n_images": len(paths), "pool": pool,
+            "train_accuracy": acc, "final_loss": round(float(loss.detach()), 4)}
 
 
 def load_pretrained_model(folder):

@@ -119,17 +119,29 @@ class _Prompts:
         turn = f"<image>\n{question}" if self.vision else question
         return self.encoder.prompt([{"from": "human", "value": turn}])
 
-    def answer_ids(self, prompt: str) -> list[list[int]]:
-        """Token ids of each answer as it follows ``prompt`` (checked: the prompt's tokens are unchanged)."""
+    def answer_ids(self, prompt: str, answers=None) -> list[list[int]]:
+        """Token ids of each answer (default: easy-vqa's 13) as it follows ``prompt`` (checked: the prompt's
+        tokens are unchanged)."""
         tok = self.tokenizer
         base = tok(prompt, add_special_tokens=False)["input_ids"]
         out = []
-        for a in ANSWERS:
-            full = tok(prompt + answer_text(a), add_special_tokens=False)["input_ids"]
+        for text in (answer_text(a) for a in ANSWERS) if answers is None else answers:
+            full = tok(prompt + text, add_special_tokens=False)["input_ids"]
             if full[:len(base)] != base or len(full) == len(base):
-                raise ValueError(f"the answer {answer_text(a)!r} changes the prompt's tokens")
+                raise ValueError(f"the answer {text!r} changes the prompt's tokens")
             out.append(full[len(base):])
         return out
+
+
+def candidate_lists(questions: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
+    """Per question: the answer texts to rank and the names they are reported under. A ``candidates`` column
+    (the testbed's questions) gives both; without it (easy-vqa) every question ranks the 13 answers, written as
+    the pools write them and named in lower case (:data:`ANSWERS`)."""
+    if "candidates" in questions.columns:
+        cands = [tuple(c) for c in questions["candidates"]]
+        return cands, cands
+    texts = tuple(answer_text(a) for a in ANSWERS)
+    return [texts] * len(questions), [ANSWERS] * len(questions)
 
 
 def _images(paths):
@@ -153,10 +165,82 @@ def _cache_kwarg(model) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
+def _encode_prompts(prompts: _Prompts, processor, texts, paths, device, dtype) -> dict:
+    """Left-padded model inputs of a batch of prompts (with their images)."""
+    import torch
+
+    tok = prompts.tokenizer
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        if prompts.vision:
+            enc = processor(text=texts, images=_images(paths), padding=True, add_special_tokens=False,
+                            return_tensors="pt")
+        else:
+            enc = tok(texts, padding=True, add_special_tokens=False, return_tensors="pt")
+    finally:
+        tok.padding_side = side
+    return {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
+            for k, v in dict(enc).items() if isinstance(v, torch.Tensor)}
+
+
+def _answer_token_ids(prompts: _Prompts, texts: list[str], cands: list[tuple]) -> list[list[list[int]]]:
+    """Token ids of every question's candidates, tokenised once per distinct candidate set (after that set's
+    first prompt) and checked on a second prompt: an answer's tokens must not depend on the question."""
+    known: dict[tuple, list[list[int]]] = {}
+    checked: set[tuple] = set()
+    out = []
+    for text, c in zip(texts, cands):
+        if c not in known:
+            known[c] = prompts.answer_ids(text, c)
+        elif c not in checked:
+            if prompts.answer_ids(text, c) != known[c]:
+                raise ValueError("answer tokens depend on the question; rank them per question")
+            checked.add(c)
+        out.append(known[c])
+    return out
+
+
+def _score_batch(model, enc: dict, ids: list[list[list[int]]], pad: int, cache_kw: str, device) -> list[np.ndarray]:
+    """Log-likelihood of every candidate of every question of one batch: the prompts run once (their cache
+    kept), the first answer token is read from the prompt's last logits, and only the later tokens of longer
+    answers run again, one row per (question, candidate)."""
+    import torch
+
+    logits, cache = _forward(model, **enc, logits_to_keep=1)
+    logp = torch.log_softmax(logits[:, -1].float(), -1).cpu()
+    scores = [logp[i, torch.tensor([c[0] for c in q])].double().numpy() for i, q in enumerate(ids)]
+    longer = [(i, k) for i, q in enumerate(ids) for k, c in enumerate(q) if len(c) > 1]
+    if not longer:
+        return scores
+    width = max(len(ids[i][k]) - 1 for i, k in longer)
+    row = torch.tensor([i for i, _ in longer])
+    suffix = torch.full((len(longer), width), pad, dtype=torch.long)
+    smask = torch.zeros((len(longer), width), dtype=torch.long)
+    targets = torch.full((len(longer), width), -1, dtype=torch.long)
+    for j, (i, k) in enumerate(longer):
+        c = ids[i][k]
+        suffix[j, :len(c) - 1] = torch.tensor(c[:-1])
+        smask[j, :len(c) - 1] = 1
+        targets[j, :len(c) - 1] = torch.tensor(c[1:])
+    cache.batch_select_indices(row.to(device))
+    mask = torch.cat([enc["attention_mask"][row.to(device)], smask.to(device)], 1)
+    more, _ = _forward(model, input_ids=suffix.to(device), attention_mask=mask, **{cache_kw: cache})
+    lp = torch.log_softmax(more.float(), -1).cpu()
+    picked = lp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    picked = (picked * (targets >= 0)).sum(1).double().numpy()
+    for j, (i, k) in enumerate(longer):
+        scores[i][k] += picked[j]
+    return scores
+
+
 def rank_answers(model, processor, questions: pd.DataFrame, batch_size: int = 32, device: str = "cpu",
                  progress: bool = False) -> pd.DataFrame:
-    """Log-likelihood of each of the 13 answers per question (one column each) and the ``prediction``.
+    """Log-likelihood of each candidate answer per question and the ``prediction`` (the most likely one).
 
+    easy-vqa's questions (no ``candidates`` column) get one column per answer of :data:`ANSWERS` and the
+    prediction as its lower-case name; questions with their own ``candidates`` (the testbed's) get a
+    ``scores`` column (one log-likelihood per candidate, in order) and the prediction as the candidate's text.
     Exact: equal, to float rounding, to scoring every (prompt + answer) sequence on its own.
     """
     import torch
@@ -164,60 +248,29 @@ def rank_answers(model, processor, questions: pd.DataFrame, batch_size: int = 32
 
     prompts = _Prompts(processor, vision=getattr(model.config, "vision_config", None) is not None)
     texts = [prompts.prompt(q) for q in questions["question"]]
-    answer_ids = prompts.answer_ids(texts[0])
-    for t in texts[1:2]:
-        if prompts.answer_ids(t) != answer_ids:
-            raise ValueError("answer tokens depend on the question; rank them per question")
+    cands, names = candidate_lists(questions)
+    ids = _answer_token_ids(prompts, texts, cands)
     tok = prompts.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-    first = torch.tensor([ids[0] for ids in answer_ids])
-    longer = [k for k, ids in enumerate(answer_ids) if len(ids) > 1]
-    width = max((len(answer_ids[k]) - 1 for k in longer), default=0)
     cache_kw = _cache_kwarg(model)
     dtype = next(model.parameters()).dtype
-    scores = np.zeros((len(questions), len(ANSWERS)))
+    paths = questions["image_path"] if prompts.vision else None
+    scores: list[np.ndarray] = []
     model.eval()
-    side = tok.padding_side
     with torch.inference_mode():
         for start in tqdm(range(0, len(texts), batch_size), desc="ranking answers", unit="batch",
                           disable=not progress):
             rows = slice(start, start + batch_size)
-            batch_texts = texts[rows]
-            tok.padding_side = "left"
-            try:
-                if prompts.vision:
-                    enc = processor(text=batch_texts, images=_images(questions["image_path"].iloc[rows]),
-                                    padding=True, add_special_tokens=False, return_tensors="pt")
-                else:
-                    enc = tok(batch_texts, padding=True, add_special_tokens=False, return_tensors="pt")
-            finally:
-                tok.padding_side = side
-            enc = {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
-                   for k, v in dict(enc).items() if isinstance(v, torch.Tensor)}
-            logits, cache = _forward(model, **enc, logits_to_keep=1)
-            logp = torch.log_softmax(logits[:, -1].float(), -1).cpu()
-            part = logp[:, first].double().numpy()  # (B, 13): the first token of every answer
-            if longer:
-                n = logp.shape[0]
-                row = torch.arange(n).repeat_interleave(len(longer))
-                suffix = torch.full((len(row), width), pad, dtype=torch.long)
-                smask = torch.zeros((len(row), width), dtype=torch.long)
-                targets = torch.full((len(row), width), -1, dtype=torch.long)
-                for j, k in enumerate(longer * n):
-                    ids = answer_ids[k]
-                    suffix[j, :len(ids) - 1] = torch.tensor(ids[:-1])
-                    smask[j, :len(ids) - 1] = 1
-                    targets[j, :len(ids) - 1] = torch.tensor(ids[1:])
-                cache.batch_select_indices(row.to(device))
-                mask = torch.cat([enc["attention_mask"][row.to(device)], smask.to(device)], 1)
-                more, _ = _forward(model, input_ids=suffix.to(device), attention_mask=mask, **{cache_kw: cache})
-                lp = torch.log_softmax(more.float(), -1).cpu()
-                picked = lp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
-                picked = (picked * (targets >= 0)).sum(1).double().numpy().reshape(n, len(longer))
-                part[:, longer] += picked
-            scores[rows] = part
-    out = pd.DataFrame(scores, index=questions.index, columns=list(ANSWERS))
-    out["prediction"] = np.array(ANSWERS)[scores.argmax(1)]
+            enc = _encode_prompts(prompts, processor, texts[rows], None if paths is None else paths.iloc[rows],
+                                  device, dtype)
+            scores += _score_batch(model, enc, ids[rows], pad, cache_kw, device)
+    prediction = [n[int(np.argmax(sc))] for n, sc in zip(names, scores)]
+    if "candidates" in questions.columns:
+        return pd.DataFrame({"scores": [list(map(float, sc)) for sc in scores], "prediction": prediction},
+                            index=questions.index)
+    out = pd.DataFrame(np.stack(scores) if scores else np.zeros((0, len(ANSWERS))), index=questions.index,
+                       columns=list(ANSWERS))
+    out["prediction"] = prediction
     return out
 
 
@@ -230,23 +283,14 @@ def generate_answers(model, processor, questions: pd.DataFrame, max_new_tokens: 
     prompts = _Prompts(processor, vision=getattr(model.config, "vision_config", None) is not None)
     tok = prompts.tokenizer
     texts = [prompts.prompt(q) for q in questions["question"]]
+    paths = questions["image_path"] if prompts.vision else None
     out = []
-    side = tok.padding_side
     dtype = next(model.parameters()).dtype
     with torch.inference_mode():
         for start in tqdm(range(0, len(texts), batch_size), desc="generating", unit="batch", disable=not progress):
             rows = slice(start, start + batch_size)
-            tok.padding_side = "left"
-            try:
-                if prompts.vision:
-                    enc = processor(text=texts[rows], images=_images(questions["image_path"].iloc[rows]),
-                                    padding=True, add_special_tokens=False, return_tensors="pt")
-                else:
-                    enc = tok(texts[rows], padding=True, add_special_tokens=False, return_tensors="pt")
-            finally:
-                tok.padding_side = side
-            enc = {k: (v.to(device, dtype) if torch.is_floating_point(v) else v.to(device))
-                   for k, v in dict(enc).items() if isinstance(v, torch.Tensor)}
+            enc = _encode_prompts(prompts, processor, texts[rows], None if paths is None else paths.iloc[rows],
+                                  device, dtype)
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tok.pad_token_id)
             new = gen[:, enc["input_ids"].shape[1]:]
@@ -259,41 +303,96 @@ def first_word(text: str) -> str:
     return m.group(1).lower() if m else ""
 
 
+def says(generated: str, answer: str) -> bool:
+    """Whether a generation gives ``answer``: its first word for easy-vqa's one-word answers (lower case), else
+    its beginning, compared case-insensitively (``"Top left."`` gives ``"Top left"``)."""
+    if " " not in answer and answer.isalpha():
+        return first_word(generated) == answer.lower()
+    return str(generated).strip().lower().startswith(answer.lower())
+
+
 # --------------------------------------------------------------------------- accuracy
+
+def template_ratings(template: str) -> dict:
+    """The reference ratings of an evaluation question's template: a testbed template (``family/name``) or an
+    easy-vqa one (``word_color``, ...)."""
+    if "/" in template:
+        from kit.pools import testbed
+
+        family, name = template.split("/", 1)
+        return testbed.family(family).templates()[name].ratings
+    from kit.pools.easyvqa import TEMPLATES
+
+    return TEMPLATES[template].ratings
+
 
 def capability_questions(questions: pd.DataFrame) -> dict[str, np.ndarray]:
     """For each capability some question exercises: a boolean mask over the questions (template rating > 0)."""
     from kit.capabilities import capability_keys
-    from kit.pools.easyvqa import TEMPLATES
 
+    ratings = {t: template_ratings(t) for t in questions["template"].unique()}
     out = {}
     for cap in capability_keys():
-        mask = questions["template"].map(lambda t: TEMPLATES[t].ratings.get(cap, 0) > 0).to_numpy()
+        mask = questions["template"].map(lambda t: ratings[t].get(cap, 0) > 0).to_numpy()
         if mask.any():
             out[cap] = mask
     return out
 
 
+def benchmark_column(questions: pd.DataFrame) -> str:
+    """What the evaluation set's parts are (the papers' benchmarks in /FULL and >Rand): the testbed's families
+    or easy-vqa's question types."""
+    return "family" if "family" in questions.columns else "type"
+
+
+def benchmarks(questions: pd.DataFrame) -> list[str]:
+    col = benchmark_column(questions)
+    return list(TYPES) if col == "type" else list(dict.fromkeys(questions[col]))
+
+
+def blind_correct(questions: pd.DataFrame) -> np.ndarray:
+    """Per question, whether an image-blind answer is right: the most common answer of its template in the set
+    (the best a model can do that knows the question and the answers' shares but not the image; ties go to the
+    answer first in the set). A stricter baseline than the majority answer of a whole family, whose questions
+    mix answer sets (a yes/no question alone is right half the time)."""
+    top = questions.groupby("template", sort=False)["answer"].agg(lambda a: a.value_counts().index[0])
+    return (questions["answer"] == questions["template"].map(top)).to_numpy()
+
+
 def summarise(questions: pd.DataFrame, predictions: pd.Series, generated: pd.Series | None = None) -> dict:
-    """Accuracy overall, per type and per capability; majority-answer rates; generation agreement."""
+    """Accuracy overall, per benchmark (question type or family), per style and per capability; the macro mean
+    over benchmarks; the majority-answer rates (overall and per benchmark), the image-blind rate per benchmark
+    (:func:`blind_correct`) and the chance rate of the candidates; generation agreement."""
     correct = (predictions.reindex(questions.index) == questions["answer"]).to_numpy()
+    blind = blind_correct(questions)
     out = {"n": int(len(questions)), "accuracy": float(correct.mean())}
-    for kind in TYPES:
-        m = (questions["type"] == kind).to_numpy()
+    col = benchmark_column(questions)
+    parts = []
+    for part in benchmarks(questions):
+        m = (questions[col] == part).to_numpy()
         if m.any():
-            out[f"accuracy_{kind}"] = float(correct[m].mean())
-            out[f"majority_{kind}"] = float(questions.loc[m, "answer"].value_counts(normalize=True).iloc[0])
+            parts.append(part)
+            out[f"accuracy_{part}"] = float(correct[m].mean())
+            out[f"majority_{part}"] = float(questions.loc[m, "answer"].value_counts(normalize=True).iloc[0])
+            out[f"blind_{part}"] = float(blind[m].mean())
+    out["accuracy_macro"] = float(np.mean([out[f"accuracy_{p}"] for p in parts]))
+    out["blind_macro"] = float(np.mean([out[f"blind_{p}"] for p in parts]))
     out["majority"] = float(questions["answer"].value_counts(normalize=True).iloc[0])
-    types = [k for k in TYPES if f"majority_{k}" in out]
-    out["majority_by_type"] = float(np.mean([out[f"majority_{k}"] for k in types]))
+    out["majority_by_type" if col == "type" else "majority_macro"] = float(np.mean([out[f"majority_{p}"]
+                                                                                    for p in parts]))
+    if "candidates" in questions.columns:
+        out["chance"] = float(np.mean([1 / len(c) for c in questions["candidates"]]))
+    if "style" in questions.columns:
+        for style in dict.fromkeys(questions["style"]):
+            out[f"accuracy_style_{style}"] = float(correct[(questions["style"] == style).to_numpy()].mean())
     for cap, m in capability_questions(questions).items():
         out[f"accuracy_cap_{cap}"] = float(correct[m].mean())
     if generated is not None:
-        g = generated.dropna().map(first_word)
+        g = generated.dropna()
         sub = questions.loc[g.index]
         out["generated_n"] = int(len(g))
-        out["generated_accuracy"] = float((g == sub["answer"]).mean())
-        out["generated_agrees"] = float((g == predictions.reindex(g.index)).mean())
+        out["generated_accuracy"] = float(np.mean([says(t, a) for t, a in zip(g, sub["answer"])]))
+        out["generated_agrees"] = float(np.mean([says(t, str(p)) for t, p in zip(g, predictions.reindex(g.index))]))
     return out
 
 
@@ -307,7 +406,7 @@ class Evaluation:
 
 def evaluate(model, processor=None, questions: pd.DataFrame | None = None, generate: int = 0,
              batch_size: int = 32, device: str = "cpu", progress: bool = False) -> Evaluation:
-    """Rank the answers for every question (and greedily generate for the first ``generate`` of each type).
+    """Rank the answers for every question (and greedily generate for the first ``generate`` of each type or family).
 
     ``model`` is a loaded model (with ``processor``) or a folder (a model, or a run folder with ``model/``).
     """
@@ -317,11 +416,14 @@ def evaluate(model, processor=None, questions: pd.DataFrame | None = None, gener
         model, processor = load_model(model, device=device)
     questions = easyvqa_eval_set() if questions is None else questions
     ranks = rank_answers(model, processor, questions, batch_size=batch_size, device=device, progress=progress)
-    table = questions[["question", "answer", "type", "template", "image_path"]].join(ranks)
+    keep = [c for c in ("question", "answer", "type", "family", "style", "template", "image_path")
+            if c in questions.columns]
+    table = questions[keep].join(ranks)
     table["correct"] = table["prediction"] == table["answer"]
     generated = None
     if generate:
-        pick = pd.concat([rows.iloc[:generate] for _, rows in questions.groupby("type", sort=False)])
+        pick = pd.concat([rows.iloc[:generate] for _, rows in questions.groupby(benchmark_column(questions),
+                                                                                sort=False)])
         generated = generate_answers(model, processor, pick, batch_size=batch_size, device=device, progress=progress)
         table["generated"] = generated.reindex(table.index)
     return Evaluation(table, summarise(questions, ranks["prediction"], generated))

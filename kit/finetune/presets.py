@@ -95,7 +95,12 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """Stage 1 (alignment): captions of reserved easy-vqa train images, language loss on the caption only."""
+    """Stage 1 (alignment): captions of reserved images, language loss on the caption only.
+
+    ``data=None`` aligns on easy-vqa train images of ``slice``; ``data="testbed"`` on the ``reserved`` side of
+    every testbed family (:func:`kit.pools.testbed.alignment_records`), ``images_per_family`` of each. Fields left
+    at None are not part of the settings that key a cached base (so adding one keeps older bases valid).
+    """
 
     train: tuple = ("projector",)
     steps: int = 400
@@ -109,6 +114,10 @@ class AlignConfig:
     limit_images: int | None = None    # only the first N images of the slice (quick runs, tests)
     vision_pretrain_steps: int = 0     # a tower trained from scratch: first classify the images' truth (see align)
     weight_decay: float = 0.0
+    data: str | None = None            # None: easy-vqa captions (slice above); "testbed": the testbed's families
+    images_per_family: int | None = None   # testbed data: captioned reserved images per family (default 150)
+    vision_images_per_family: int | None = None  # testbed data: reserved images per family the tower pretrains on
+    vision_pool: str | None = None     # pretraining heads read the tower's tokens: None = their mean, "tokens" = all
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -151,6 +160,14 @@ PRESETS: dict[str, Preset] = {
         align=AlignConfig(train=("projector",), steps=150, batch_size=16, lr=1e-3),
         train=TrainConfig(lr=2e-4, epochs=2.0, min_steps=60, batch_size=8, train=("projector", "lm"), lora=True)),
 }
+
+# The testbed's model: the tiny architecture, its vocabulary cut around the testbed's texts, its tower pretrained
+# and the model aligned on the reserved side of every testbed family (kit.pools.testbed); trained like tiny.
+PRESETS["testbed"] = Preset(
+    name="testbed", spec=TINY_SPEC,
+    align=AlignConfig(train=("projector", "lm"), steps=400, batch_size=32, lr=2e-3, vision_pretrain_steps=600,
+                      threads=1, data="testbed"),
+    train=PRESETS["tiny"].train)
 
 HF_TRAIN = TrainConfig(lr=1e-5, epochs=1.0, batch_size=8, train=("projector", "lm"), warmup=0.03, final_lr_ratio=0.0,
                        max_length=2048, device="cuda", dtype="bfloat16")

@@ -1,5 +1,7 @@
-"""Command line: ``python -m kit.pools build OUT``, ``python -m kit.pools easyvqa OUT --n N ...`` and
-``python -m kit.pools distill OUT`` (the distilled rich scorer's training pool, apart from data_samples/)."""
+"""Command line: ``python -m kit.pools build OUT``, ``python -m kit.pools easyvqa OUT --n N ...``,
+``python -m kit.pools distill OUT`` (the distilled rich scorer's training pool, apart from data_samples/) and
+``python -m kit.pools testbed CONDITION OUT --n N --seed S`` (a testbed pool: balanced-clean, skewed-clean,
+skewed-noisy or redundant; see kit.pools.testbed)."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +42,11 @@ def main(argv=None) -> int:
                                        "(no sample of data_samples/; see kit.pools.distill)")
     d.add_argument("out_dir")
     d.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("testbed", help="build a testbed pool under one of the named conditions")
+    t.add_argument("condition", help="balanced-clean, skewed-clean, skewed-noisy or redundant")
+    t.add_argument("out_dir")
+    t.add_argument("--n", type=int, default=2000, help="total number of samples (defects included)")
+    t.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     from kit.pools.build import build_easyvqa_pool, build_sample_pool
@@ -47,6 +54,14 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.command == "build":
         samples = build_sample_pool(args.out_dir, seed=args.seed)
+    elif args.command == "testbed":
+        from kit.pools.testbed import CONDITIONS, build_condition
+
+        if args.condition not in CONDITIONS:
+            parser.error(f"unknown condition {args.condition!r}; use one of {', '.join(CONDITIONS)}")
+        samples = build_condition(args.condition, args.out_dir, n=args.n, seed=args.seed)
+        families = Counter(s.meta["family"] for s in samples)
+        print(f"  families: {dict(families.most_common())}")
     elif args.command == "distill":
         from kit.pools.distill import build_distill_pool
 

@@ -27,6 +27,12 @@ class Arithmetic(Family):
         return Scene.of(self.name, a=int(rng.integers(1, 6)), b=int(rng.integers(1, 6)), size=int(rng.integers(15, 20)),
                         x=int(rng.integers(26, 39)), y=int(rng.integers(18, 47)), bg=int(rng.integers(3)))
 
+    def vision_targets(self, s):  # the tower learns to read both numbers, not only their sum
+        return {**super().vision_targets(s), "arithmetic:a": s["a"] - 1, "arithmetic:b": s["b"] - 1}
+
+    def vision_classes(self):
+        return {**super().vision_classes(), "arithmetic:a": 5, "arithmetic:b": 5}
+
     def set_value(self, s, attribute, value):
         b = int(value) - s["a"]
         if 1 <= b <= 5:

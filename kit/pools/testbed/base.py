@@ -38,20 +38,27 @@ MC_SUFFIX = "Answer with the option's letter from the given choices directly."
 LETTERS = "ABCD"
 
 
-def _side_bounds() -> list[tuple[str, int]]:
+def _side_bounds(shares: dict) -> list[tuple[str, int]]:
     out, total = [], 0
     for name in SIDES:
-        total += SIDE_SHARES[name]
+        total += shares[name]
         out.append((name, total))
-    assert total == 1000
+    if total != 1000:
+        raise ValueError(f"side shares must add up to 1000, not {total}: {shares}")
     return out
 
 
-def side_of(family: str, key: tuple) -> str:
-    """The side a scene belongs to: a stable hash (sha1) of the family name and the scene's key."""
+def stable_int(text: str) -> int:
+    """A stable 32-bit integer of a text (for seeding a generator per family or template)."""
+    return int.from_bytes(hashlib.sha1(text.encode()).digest()[:4], "big")
+
+
+def side_of(family: str, key: tuple, shares: dict | None = None) -> str:
+    """The side a scene belongs to: a stable hash (sha1) of the family name and the scene's key, cut by the
+    sides' ``shares`` (per mille; default :data:`SIDE_SHARES`)."""
     digest = hashlib.sha1(f"{family}|{key!r}".encode()).digest()
     bucket = int.from_bytes(digest[:4], "big") % 1000
-    for name, bound in _side_bounds():
+    for name, bound in _side_bounds(shares or SIDE_SHARES):
         if bucket < bound:
             return name
     raise AssertionError("unreachable")
@@ -179,6 +186,7 @@ class Family:
     subject: str = "image"      # what the descriptions and captions talk about
     describe_q: tuple = ("Describe the image briefly.", "Give a short description of the image.")
     cot_q: str | None = None    # the chain-of-thought question (None: the family has no such template)
+    side_shares: dict | None = None  # per mille of the scene space per side (None: SIDE_SHARES)
     json_q: str | None = None   # the JSON question (None: one made from the attribute names)
 
     def draw(self, rng: np.random.Generator) -> Scene:
@@ -225,7 +233,7 @@ class Family:
         return scene.items
 
     def side(self, scene: Scene) -> str:
-        return side_of(self.name, self.side_key(scene))
+        return side_of(self.name, self.side_key(scene), self.side_shares)
 
     def draw_on(self, side: str, rng: np.random.Generator, tries: int = 10_000) -> Scene:
         """A scene of ``side`` (drawn until one falls on it)."""
@@ -259,11 +267,12 @@ class Family:
         return [name for name, t in self.templates().items() if t.evaluable]
 
     def vision_targets(self, scene: Scene) -> dict[str, int]:
-        """``{"<family>.<attribute>": class index}`` for the vision tower's pretraining."""
-        return {f"{self.name}.{a.name}": a.values.index(a.of(scene)) for a in self.attributes}
+        """``{"<family>:<fact>": class index}`` for the vision tower's pretraining: every attribute (a family may
+        add facts that are drawn but not asked, such as the two numbers of a sum)."""
+        return {f"{self.name}:{a.name}": a.values.index(a.of(scene)) for a in self.attributes}
 
     def vision_classes(self) -> dict[str, int]:
-        return {f"{self.name}.{a.name}": len(a.values) for a in self.attributes}
+        return {f"{self.name}:{a.name}": len(a.values) for a in self.attributes}
 
 
 def _pick(key: str, options) -> Callable:

@@ -30,7 +30,7 @@ import numpy as np
 from kit.pools.defects import truncate_answer
 from kit.pools.labels import defect_ratings, styles
 from kit.pools.sample import Sample, conversation, write_pool
-from kit.pools.testbed.base import Drawn, render_question
+from kit.pools.testbed.base import Drawn, render_question, stable_int
 
 TEMPLATE_KINDS = ("word", "yn", "mc", "describe", "cot", "json", "multi")
 
@@ -157,7 +157,7 @@ def clean_samples(plan: dict, families, images_dir: Path, seed: int, progress: b
     for (fname, tname), count in plan.items():
         family = by_name[fname]
         template = family.templates()[tname]
-        rng = np.random.default_rng([seed, _stable(fname), _stable(tname)])
+        rng = np.random.default_rng([seed, stable_int(fname), stable_int(tname)])
         for k in range(count):
             scene = family.draw_on("train", rng)
             drawn = render_question(family, template, scene, rng)
@@ -166,10 +166,6 @@ def clean_samples(plan: dict, families, images_dir: Path, seed: int, progress: b
             bar.update(1)
     bar.close()
     return out
-
-
-def _stable(text: str) -> int:
-    return int.from_bytes(hashlib.sha1(text.encode()).digest()[:4], "big")
 
 
 # --------------------------------------------------------------------------- defects

@@ -35,6 +35,8 @@ class Digits(Family):
                   ("Is the handwritten digit a {v}?", "Does the image show the digit {v}?"),
                   "Which digit is handwritten in the image?", answer=str),
     )
+    # scikit-learn holds 1,797 digits only: more of them go to the tower's pretraining (reserved) than the default
+    side_shares = {"train": 450, "reserved": 350, "dev": 50, "test": 150}
     cot_q = "Which digit is handwritten in the image? Describe its strokes first."
     json_q = 'Which digit is handwritten in the image? Answer as a JSON object with the key "digit".'
 

@@ -1,0 +1,119 @@
+"""One testbed condition's whole ablation: build the pool, score it as the protocol says, run the grid, export.
+
+    table = kit.experiments.testbed.run_condition("skewed-noisy", "runs/testbed/skewed-noisy")
+    kit.experiments.testbed.export(table, "results/testbed/skewed-noisy.csv")
+
+Command line: ``python -m kit.experiments testbed CONDITION --out DIR [--results results/testbed]``.
+
+Steps (the protocol is fixed in ``docs/methods.md``, "The testbed"):
+
+1. the pool of the condition (:func:`kit.pools.testbed.build_condition`, ``n`` samples, ``pool_seed``), built once
+   into ``out/pool/``;
+2. mmSSR's rich scores by mmSSR's own protocol: the teacher (the pool's per-template reference ratings) rates a
+   seeded ``teacher_share`` of the pool, a distilled head learns from that sample only
+   (:func:`kit.mmssr.distilled.sample.distil_on_sample`) and rates the whole pool; its agreement with the
+   teacher on the rest of the pool is written to ``out/rich_teacher.json``;
+3. the grid (:func:`kit.experiments.ablate`): every method at every budget and seed, fine-tuned from the
+   ``preset``'s aligned base and evaluated on the testbed's held-out questions (``per_family`` per family,
+   balanced over families; :func:`kit.pools.testbed.heldout_questions`);
+4. :func:`export` writes the tidy table (one row per run) that the results and notebook 05 are drawn from.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+METHODS = ("random", "mmssr", "dis", "dil", "diq", "curriculum", "curriculum_shuffled", "clip_top", "ppl_band",
+           "deita", "coincide")
+PRESET = "testbed"
+
+
+def build_pool(condition: str, folder, n: int = 2000, seed: int = 0, progress: bool = True) -> Path:
+    """The condition's pool in ``folder`` (built once; rebuilt when ``n`` or the seed differ)."""
+    from kit.pools.testbed import build_condition
+
+    folder = Path(folder)
+    info = folder / "build_info.json"
+    if info.is_file():
+        built = json.loads(info.read_text())
+        if built.get("condition", {}).get("name") == condition and built.get("n") == n and built.get("seed") == seed:
+            return folder / "pool.json"
+    build_condition(condition, folder, n=n, seed=seed, progress=progress)
+    return folder / "pool.json"
+
+
+def rich_head(pool, out, share: float = 0.1, seed: int = 0) -> dict:
+    """The distilled rich head trained on the teacher's ratings of a seeded ``share`` of the pool (once)."""
+    from kit.labels import labels_path_for, load_ratings
+    from kit.mmssr.distilled.sample import distil_on_sample
+
+    out = Path(out)
+    record = out.with_suffix(".json")
+    if out.is_file() and record.is_file():
+        info = json.loads(record.read_text())
+        if info.get("share") == share and info.get("seed") == seed:
+            return info
+    ratings = load_ratings(labels_path_for(pool.path))
+    info = distil_on_sample(pool, ratings, out, share=share, seed=seed, by="family", progress=False)
+    record.write_text(json.dumps(info, indent=1), encoding="utf-8")
+    return info
+
+
+def scorers_for(methods, preset: str, base, rich_weights) -> dict:
+    """The ablation's score table: the defaults (:func:`kit.experiments.default_scorers`) with the rich scores
+    from the head trained on the teacher's sample."""
+    from kit.experiments.ablation import default_scorers
+
+    scorers = default_scorers(preset, methods, base=base)
+    if "rich" in scorers:
+        scorers["rich"] = {"weights": str(rich_weights)}
+    return scorers
+
+
+def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, methods=METHODS, budgets=(0.1, 0.3),
+                  seeds=(0, 1, 2), preset: str = PRESET, per_family: int = 60, teacher_share: float = 0.1,
+                  workers: int = 1, threads: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run one condition's grid into ``out`` (resumable) and return its tidy table (see the module docstring)."""
+    import kit
+    import kit.finetune as ft
+    from kit.experiments.ablation import ablate
+    from kit.pools.testbed import heldout_questions
+
+    out = Path(out)
+    pool = kit.load_pool(build_pool(condition, out / "pool", n=n, seed=pool_seed, progress=progress))
+    teacher = rich_head(pool, out / "rich_head.pt", share=teacher_share, seed=pool_seed)
+    base = ft.base_model(preset)
+    changes = {"threads": threads} if threads is not None else {}
+    table = ablate(pool, methods, budgets, seeds, preset=preset, out=out / "ablation", base=base,
+                   scorers=scorers_for(methods, preset, base, teacher["weights"]),
+                   eval_set=heldout_questions(per_family=per_family, side="test"), workers=workers,
+                   progress=progress, **changes)
+    table.insert(0, "condition", condition)
+    table.attrs["teacher"] = teacher
+    return table
+
+
+# The tidy table's columns, in order (the per-family, per-style and per-capability accuracies, the families'
+# shares in the subset and the defects' shares follow, as the run wrote them).
+FIRST_COLUMNS = ("condition", "method", "budget", "seed", "n", "n_selected", "accuracy", "accuracy_macro",
+                 "blind_macro", "majority_macro", "chance", "/FULL", ">Rand", "defect_share", "steps",
+                 "train_seconds", "eval_seconds", "same_run_as")
+
+
+def export(table: pd.DataFrame, path) -> Path:
+    """Write the tidy table as CSV (the committed results): first :data:`FIRST_COLUMNS`, then per-family,
+    per-style, per-capability accuracies, family shares and defect shares; floats rounded to 4 places."""
+    first = [c for c in FIRST_COLUMNS if c in table.columns]
+    groups = ("accuracy_", "blind_", "majority_", "family_share_", "share_")
+    rest = [c for g in groups for c in table.columns if c.startswith(g) and c not in first]
+    rest = list(dict.fromkeys(rest))
+    out = table[first + rest].copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].round(4)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
+    return path
