@@ -34,7 +34,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -168,7 +168,11 @@ def score(pool, name: str, out=None, *, shard_size: int | None = None, on_mismat
 
 @dataclass
 class ScoreRun:
-    """What :func:`score_shards` did: the folder, how many samples it scored now and how many it reused."""
+    """What :func:`score_shards` did: the folder, how many samples it scored now and how many it reused.
+
+    ``damaged`` names the finished shards whose files were missing or damaged (scored again, among
+    ``n_scored``).
+    """
 
     folder: Path
     n_samples: int
@@ -177,10 +181,13 @@ class ScoreRun:
     complete: bool
     seconds: float
     mode: str  # "per-shard", "encode-then-finish" or "whole-pool"
+    damaged: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"{self.folder}: {self.n_samples} samples ({self.n_scored} scored now, {self.n_reused} reused; "
-                f"{self.mode}) in {self.seconds:.1f}s" + ("" if self.complete else " [not complete]"))
+        again = f"; {len(self.damaged)} damaged shards scored again ({', '.join(self.damaged[:3])})" \
+            if self.damaged else ""
+        return (f"{self.folder}: {self.n_samples} samples ({self.n_scored} scored now, {self.n_reused} reused"
+                f"{again}; {self.mode}) in {self.seconds:.1f}s" + ("" if self.complete else " [not complete]"))
 
 
 def _slices(pool, size: int) -> Iterator[tuple[int, int, object]]:
@@ -326,6 +333,7 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
 
             bar = tqdm(total=n_known, desc=f"{name} -> {Path(out).name}", unit="sample")
         counts = {"total": 0, "scored": 0, "reused": 0}
+        damaged: list[str] = []
         order: list[tuple[int, list, str]] = []  # (start, ids, content) of every shard, in pool order
 
         def tasks() -> Iterator[ShardTask]:
@@ -336,11 +344,15 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
                 if mode == "encode-then-finish":
                     order.append((start, list(chunk.table.index), content))
                 if store.is_done(index, content, kind):
-                    counts["reused"] += n
-                    if bar is not None:
-                        bar.update(n)
-                    continue
-                if index in store.finished(kind):
+                    problem = store.damage(index, kind)
+                    if problem is None:
+                        counts["reused"] += n
+                        if bar is not None:
+                            bar.update(n)
+                        continue
+                    damaged.append(problem)  # deleted or truncated by hand: scored again, never "reused"
+                    store.forget(index)
+                elif index in store.finished(kind):
                     if on_mismatch == "error":
                         raise ScoreFolderError(
                             f"{out}: shard {index} (pool positions {start}..{start + n - 1}) was scored on other "
@@ -366,7 +378,8 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
             last = (n_total + size - 1) // size
             finals = store.finished("shards")
             fresh = counts["scored"] == 0 and store.complete and len(finals) == last and all(
-                finals.get(i, {}).get("content_sha256") == c for i, (_, _, c) in enumerate(order))
+                finals.get(i, {}).get("content_sha256") == c and store.damage(i) is None
+                for i, (_, _, c) in enumerate(order))
             if not fresh:
                 encoded = [e for e in store.manifest["encoded"] if int(e["index"]) < last]
                 arrays = load_encoded(store.folder, encoded)
@@ -383,7 +396,7 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
                 counts["scored"] = n_total  # every sample got its final score now
         store.finish(n_total, info())
         return ScoreRun(store.folder, n_total, counts["scored"], counts["reused"], store.complete,
-                        time.perf_counter() - t_start, mode)
+                        time.perf_counter() - t_start, mode, damaged)
     finally:
         store.close()
 
