@@ -183,3 +183,14 @@ def test_an_export_refuses_a_suffix_it_would_not_read_back(corrupt_pool_dir, tmp
     with pytest.raises(ValueError, match="an input"):
         kit.export_subset(pool, ["ok_1"], corrupt_pool_dir / "pool.json")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_budget_that_rounds_to_nothing_warns_and_says_why(scores):
+    with pytest.warns(SelectionShortfall, match=r"0.001 of 50 samples is 0.05 samples, which rounds down to 0"):
+        sel = kit.select(scores, "random", 0.001)
+    assert sel == [] and (sel.shortfall.asked, sel.shortfall.returned) == (1, 0)
+    with pytest.warns(SelectionShortfall, match="nothing is selected"):
+        assert kit.resolve_budget(0.01, 50) == 0          # a selector called directly resolves it the same way
+    sel = kit.select(scores, "random", 0.33)              # 16.5 samples: 16, as documented, and said in the notes
+    assert len(sel) == 16 and sel.shortfall is None
+    assert "the budget 0.33 of 50 samples is 16.5 samples, which rounds down to 16" in sel.notes
