@@ -424,13 +424,13 @@ class _Validator:
         if not self.n_inserted:
             return []
         more = ", ..." if self.n_inserted > len(self.inserted_ids) else ""
-        return [f"{IMAGE_TOKEN} inserted in {self.n_inserted} samples that had none (one per image at the start of "
-                f"the first human turn, as LLaVA-style loaders do: "
-                + ", ".join(repr(i) for i in self.inserted_ids) + more + ")"]
+        samples = "sample that had" if self.n_inserted == 1 else "samples that had"
+        return [f"{IMAGE_TOKEN} inserted in {self.n_inserted} {samples} none (one per image at the start of the "
+                "first human turn, as LLaVA-style loaders do): " + ", ".join(repr(i) for i in self.inserted_ids) + more]
 
     def _reject(self, out: list, sid, line, rej: _Rejected):
         if self.strict:
-            raise PoolValidationError(sid, line, rej.reason, rej.detail)
+            raise PoolValidationError(sid, line, rej.reason, _escape(rej.detail))
         out.append({"id": _escape(sid), "line": line, "reason": rej.reason, "detail": _escape(rej.detail)})
 
     def _stage(self, line, rec) -> tuple[Any, _Staged | _Rejected]:

@@ -303,7 +303,7 @@ def test_a_missing_image_token_is_inserted_and_said_in_the_notes(tmp_path):
     assert _accounted(pool) == {} and pool.ids == ["none", "one"]
     assert pool.table.at["none", "conversations"][0]["value"] == "<image>\nWhat is shown?"
     assert pool.records(["none"])[0]["conversations"][0]["value"] == "<image>\nWhat is shown?"  # exported so
-    assert len(pool.notes) == 1 and "inserted in 1 samples" in pool.notes[0] and "'none'" in pool.notes[0]
+    assert len(pool.notes) == 1 and "inserted in 1 sample that had none" in pool.notes[0] and "'none'" in pool.notes[0]
     assert "inserted" in pool.summary()
     stream = kit.data.iter_pool(path)
     list(stream)
