@@ -49,8 +49,8 @@ def check_outputs(outputs: Iterable, inputs: Iterable = (), *, overwrite: bool =
 
     ``outputs`` are the files a command will write; ``inputs`` are ``(name, path)`` pairs of what it reads: a
     file, a folder (for every file in it) or a set of real paths (a pool's images, compared without touching
-    the disk). An output that is an input is refused; one that exists is refused unless ``overwrite`` (``hint``
-    names the option that allows it).
+    the disk). An output that is an input, or that another output names too, is refused; one that exists is
+    refused unless ``overwrite`` (``hint`` names the option that allows it).
     """
     inputs = list(inputs)
     seen: dict = {}
@@ -58,9 +58,14 @@ def check_outputs(outputs: Iterable, inputs: Iterable = (), *, overwrite: bool =
         for key in _identities(path):
             seen.setdefault(key, (name, path))
     real_sets = [(name, paths) for name, paths in inputs if isinstance(paths, (set, frozenset))]
+    written: dict = {}
     for out in outputs:
-        found = next((seen[key] for key in _identities(out) if key in seen), None)
         real = os.path.realpath(out)
+        if real in written:
+            raise OutputError(f"{out} and {written[real]} are the same file: two outputs of this command would "
+                              "overwrite each other; write them to different paths")
+        written[real] = out
+        found = next((seen[key] for key in _identities(out) if key in seen), None)
         found = found or next(((name, real) for name, paths in real_sets if real in paths), None)
         if found is not None:
             raise OutputError(f"{out} is {found[0]} ({found[1]}), an input of this command: it would be "

@@ -185,13 +185,15 @@ def own_pool(tmp_path):
     ["select", "random", "{d}/scores.parquet", "--budget", "2", "--pool", "{d}/pool.jsonl",
      "--export", "{d}/pool.jsonl", "--overwrite"],
     ["score", "{d}/pool.jsonl", "style", "--out", "{d}", "--no-progress"],
+    ["select", "random", "{d}/scores.parquet", "--budget", "2", "--pool", "{d}/pool.jsonl",  # two outputs, one file
+     "--out", "{d}/sub.manifest.json", "--export", "{d}/sub.json"],
 ])
 def test_no_command_writes_over_its_own_input(own_pool, capsys, argv):
     (own_pool / "link.jsonl").symlink_to(own_pool / "pool.jsonl")
     before = {p: p.read_bytes() for p in own_pool.rglob("*") if p.is_file()}
     assert cli.main([a.format(d=own_pool) for a in argv]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
-    assert "an input" in err and len(err.strip().splitlines()) == 1, err
+    assert ("an input" in err or "two outputs" in err) and len(err.strip().splitlines()) == 1, err
     assert {p: p.read_bytes() for p in own_pool.rglob("*") if p.is_file()} == before
 
 
