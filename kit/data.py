@@ -16,8 +16,9 @@ of each file checked, and decoding checks again that it opens that file (:mod:`k
 are not UTF-8 reject their own line; images are decoded fully while loading (``fast_image_check=True``
 reads headers only), must be in an allowed format (:data:`kit.images.ALLOWED_FORMATS`: no EPS, PostScript
 or PDF) and with more than ``max_image_pixels`` pixels (decompression bombs) are rejected before they are
-decoded. The ``<image>`` tokens must match the images: none is inserted (as LLaVA-style loaders do, and
-said in ``pool.notes``); several for one image, or one in an answer, reject the record. Text-only and
+decoded. The ``<image>`` tokens must match the images: a record with images and no token gets one per
+image (as LLaVA-style loaders do, and said in ``pool.notes``); several for one image, or one in an answer,
+reject the record. Text-only and
 multi-image samples (LLaVA-OneVision has both) are rejected with their own reasons unless
 ``text_only=True`` / ``multi_image=True`` keep them; each scorer then says per sample what it did with
 them (``docs/scale.md``). A record whose checking fails unexpectedly is reported (``record_error``), never
@@ -152,7 +153,8 @@ class Pool:
         return Pool(self.table.loc[ids], self.report, self.path, self.image_root, len(ids), list(self.notes))
 
     def records(self, ids: Iterable[str] | None = None) -> list[dict]:
-        """The original records (as read from the file) of ``ids``, in that order."""
+        """The original records (as read from the file, with the ``<image>`` tokens the loader inserted) of
+        ``ids``, in that order."""
         table = self.table if ids is None else self.table.loc[list(ids)]
         return list(table["record"])
 
