@@ -115,6 +115,9 @@ def open_image(f: IO[bytes], name, max_pixels: int | None = MAX_IMAGE_PIXELS):
         im = Image.open(f, formats=[fmt for fmt in ALLOWED_FORMATS if fmt in Image.OPEN])
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(str(exc)) from None
+    except Image.UnidentifiedImageError:
+        raise Image.UnidentifiedImageError(f"cannot identify {name} as an image of an allowed format "
+                                           f"({', '.join(ALLOWED_FORMATS)})") from None
     w, h = im.size
     if max_pixels is not None and w * h > max_pixels:
         im.close()
