@@ -11,11 +11,15 @@
 Exit codes: 0 success; 1 the command could not do its job (the message says why); 2 wrong usage;
 3 ``validate`` read the pool but rejected some records (the report says which). ``docs/scale.md``
 has the full reference.
+
+No command writes over one of its inputs (the same file after resolving links), and a file that exists
+already is replaced only with ``--overwrite`` (atomically). ``kit score`` resumes its folder instead.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -74,7 +78,7 @@ def parse_budget(text: str):
 def _loader_options(args) -> dict:
     options = {"images": args.images, "text_only": args.text_only, "multi_image": args.multi_image,
                "allow_absolute_paths": args.allow_absolute_paths, "allow_symlinks_out": args.allow_symlinks_out,
-               "check_images": not args.no_check_images}
+               "check_images": not args.no_check_images, "fast_image_check": args.fast_image_check}
     if args.max_image_pixels is not None:
         options["max_image_pixels"] = args.max_image_pixels
     return options
@@ -86,11 +90,26 @@ def _load_pool(path, args):
     return kit.load_pool(path, **_loader_options(args))
 
 
+def _check_outputs(args, outputs, inputs, pool=None) -> None:
+    """Refuse (one line) outputs that are inputs, or exist without --overwrite; with ``pool``, its images too."""
+    from kit.export import pool_inputs
+    from kit.outputs import check_outputs
+
+    outputs = [o for o in outputs if o is not None]
+    check_outputs(outputs, [*inputs, *(pool_inputs(pool) if pool is not None else [])],
+                  overwrite=getattr(args, "overwrite", True))
+
+
 # --------------------------------------------------------------------------- commands
 
 def cmd_validate(args) -> int:
     import kit
+    from kit.export import format_of, write_records
 
+    if args.write:
+        format_of(args.write)  # a suffix the loader reads back, before the (long) load
+    outputs, inputs = [args.report, args.write], [("the pool file", args.pool)]
+    _check_outputs(args, outputs, inputs)
     pool = kit.load_pool(args.pool, strict=args.strict, **_loader_options(args))
     print(pool.summary())
     if len(pool.report) and not args.quiet:
@@ -100,29 +119,35 @@ def cmd_validate(args) -> int:
             print(pool.report.head(args.show).to_string(index=False))
         if len(pool.report) > args.show:
             print(f"... {len(pool.report) - args.show} more (write them all with --report FILE)")
+    for note in pool.notes:
+        print(f"note: {note}")
+    _check_outputs(args, outputs, inputs, pool)
     if args.report:
         _write_table(pool.report, args.report)
         print(f"rejections written to {args.report}")
     if args.write:
-        from kit.export import write_records
-
-        fmt = {".json": "llava", ".jsonl": "jsonl", ".parquet": "parquet"}.get(Path(args.write).suffix.lower())
-        if fmt is None:
-            raise CliError(f"--write takes a .json, .jsonl or .parquet path, not {args.write}")
-        write_records(pool.records(), args.write, fmt)
+        write_records(pool.records(), args.write)
         print(f"{len(pool)} accepted records written to {args.write}")
     return EXIT_REJECTED if len(pool.report) else EXIT_OK
 
 
 def _write_table(table, path) -> None:
+    """A report as .parquet, .jsonl or (any other suffix) .csv, written atomically."""
+    import io
+
+    from kit.shards import atomic_write_bytes
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
-        table.to_parquet(path)
+        buf = io.BytesIO()
+        table.to_parquet(buf)
+        data = buf.getvalue()
     elif path.suffix == ".jsonl":
-        table.to_json(path, orient="records", lines=True, force_ascii=False)
+        data = table.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8")
     else:
-        table.to_csv(path, index=False)
+        data = table.to_csv(index=False).encode("utf-8")
+    atomic_write_bytes(path, data)
 
 
 def cmd_score(args) -> int:
@@ -130,6 +155,10 @@ def cmd_score(args) -> int:
 
     if args.scorer not in SCORERS:
         raise CliError(SCORERS.unknown(args.scorer))
+    pool_real, out_real = os.path.realpath(args.pool), os.path.realpath(args.out)
+    if pool_real == out_real or pool_real.startswith(out_real.rstrip(os.sep) + os.sep):
+        raise CliError(f"--out {args.out} is or holds the pool file {args.pool}, an input: a score folder's files are "
+                       "replaced as it is scored; score into another folder")
     options = parse_options(args.option, args.options)
     common = {"shard_size": args.shard_size, "on_mismatch": "overwrite" if args.overwrite else "error",
               "progress": not args.no_progress, "loader": _loader_options(args)}
@@ -199,6 +228,15 @@ def cmd_select(args) -> int:
 
     if args.method not in SELECTORS:
         raise CliError(SELECTORS.unknown(args.method))
+    from kit.export import format_of, manifest_path
+
+    if args.export:
+        format_of(args.export, args.format)
+    if args.export and not args.pool:
+        raise CliError("--export needs --pool (the records to write)")
+    outputs = [args.out, args.export, manifest_path(args.export) if args.export else None]
+    inputs = [("the pool file", args.pool), *(("a score table", p) for p in args.scores)]
+    _check_outputs(args, outputs, inputs)
     pool = _load_pool(args.pool, args) if args.pool else None
     scores = _join_scores(args.scores, pool)
     options = parse_options(args.option, args.options)
@@ -210,16 +248,18 @@ def cmd_select(args) -> int:
     print(f"{args.method}: selected {len(sel)} of {len(scores)} samples (budget {sel.budget})")
     for note in sel.notes:
         print(f"  note: {note}")
+    if pool is not None:
+        _check_outputs(args, outputs, inputs, pool)
     if args.out:
+        from kit.shards import atomic_write_bytes
+
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_selection_json(sel, {"scores": [str(p) for p in args.scores]}), indent=1),
-                       encoding="utf-8")
+        atomic_write_bytes(out, json.dumps(_selection_json(sel, {"scores": [str(p) for p in args.scores]}),
+                                           indent=1).encode("utf-8"))
         print(f"selection written to {out}")
     if args.export:
-        if pool is None:
-            raise CliError("--export needs --pool (the records to write)")
-        path = kit.export_subset(pool, sel, args.export, format=args.format)
+        path = kit.export_subset(pool, sel, args.export, format=args.format, inputs=inputs)
         print(f"subset written to {path} (+ manifest)")
     return EXIT_OK
 
@@ -228,6 +268,8 @@ def cmd_curriculum(args) -> int:
     import kit
     from kit.quality.curriculum import MANIFEST_NAME
 
+    inputs = [("the pool file", args.pool), *(("a score table", p) for p in args.scores)]
+    _check_outputs(args, [Path(args.out) / MANIFEST_NAME], inputs)
     pool = _load_pool(args.pool, args)
     scores = _join_scores(args.scores, pool)
     options = parse_options(args.option, args.options)
@@ -237,7 +279,7 @@ def cmd_curriculum(args) -> int:
                                   **options)
     for k, stage in enumerate(stages):
         print(f"stage {k}: {len(stage)} samples" + (f" ({stage.shortfall})" if stage.shortfall else ""))
-    path = kit.export_curriculum(pool, stages, args.out, format=args.format)
+    path = kit.export_curriculum(pool, stages, args.out, format=args.format, overwrite=args.overwrite, inputs=inputs)
     print(f"curriculum written to {Path(args.out)} ({MANIFEST_NAME}: {path.name})")
     return EXIT_OK
 
@@ -259,17 +301,18 @@ def _read_ids(path) -> list[str]:
 
 def cmd_export(args) -> int:
     import kit
-    from kit.export import FORMATS
+    from kit.export import format_of, manifest_path
 
-    pool = _load_pool(args.pool, args)
+    fmt = format_of(args.out, args.format)
     ids = _read_ids(args.ids)
-    fmt = args.format or {v: k for k, v in FORMATS.items()}.get(Path(args.out).suffix.lower())
-    if fmt is None:
-        raise CliError(f"cannot tell the format from {args.out}: give --format {'|'.join(FORMATS)}")
+    inputs = [("the pool file", args.pool), ("the id list", args.ids)]
+    _check_outputs(args, [args.out, manifest_path(args.out)], inputs)
+    pool = _load_pool(args.pool, args)
     meta = json.loads(Path(args.ids).read_text(encoding="utf-8")) if Path(args.ids).suffix == ".json" else {}
     meta = meta if isinstance(meta, dict) else {}
     path = kit.export_subset(pool, ids, args.out, format=fmt, method=meta.get("method"), params=meta.get("params"),
-                             seed=meta.get("seed"), scores_hash=meta.get("scores_hash"))
+                             seed=meta.get("seed"), scores_hash=meta.get("scores_hash"), overwrite=args.overwrite,
+                             inputs=inputs)
     print(f"{len(ids)} samples written to {path} (+ manifest)")
     return EXIT_OK
 
@@ -317,7 +360,15 @@ def _add_loader(p, with_images: bool = True) -> None:
                    help="accept image paths whose symbolic links leave the image folder")
     g.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
                    help="reject images with more pixels (default: PIL's limit, about 89 million)")
-    g.add_argument("--no-check-images", action="store_true", help="do not open image headers while loading")
+    g.add_argument("--no-check-images", action="store_true", help="do not open images while loading")
+    g.add_argument("--fast-image-check", action="store_true",
+                   help="read image headers only instead of decoding every image (faster; a truncated JPEG or "
+                        "broken PNG data then passes, and fails later when a scorer decodes it)")
+
+
+def _add_overwrite(p) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that exist (never an input of the command); atomically")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -349,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", metavar="FILE", help="write the accepted records (.json, .jsonl or .parquet)")
     p.add_argument("--show", type=int, default=20, help="how many rejections to print (default 20)")
     p.add_argument("--quiet", action="store_true", help="print the summary line only")
+    _add_overwrite(p)
     _add_loader(p)
     p.set_defaults(func=cmd_validate)
 
@@ -397,7 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", help="the pool (adds 'source'; needed for --export)")
     p.add_argument("--out", metavar="FILE", help="write the selection (ids and how they were chosen) as JSON")
     p.add_argument("--export", metavar="FILE", help="also write the selected records (with a manifest)")
-    p.add_argument("--format", choices=sorted(FORMATS), default="llava", help="format of --export (default llava)")
+    p.add_argument("--format", choices=sorted(FORMATS), default=None,
+                   help="format of --export (default: from its suffix; a disagreeing one is refused)")
+    _add_overwrite(p)
     _add_loader(p)
     p.set_defaults(func=cmd_select)
 
@@ -418,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="quality-space option (loss_col, bounds, ...); repeat for several")
     p.add_argument("--options", metavar="JSON")
+    _add_overwrite(p)
     _add_loader(p)
     p.set_defaults(func=cmd_curriculum)
 
@@ -429,7 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pool")
     p.add_argument("ids", help="selection JSON, JSON list of ids, or one id per line")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=sorted(FORMATS), default=None, help="default: from the --out suffix")
+    p.add_argument("--format", choices=sorted(FORMATS), default=None,
+                   help="default: from the --out suffix (a disagreeing one is refused)")
+    _add_overwrite(p)
     _add_loader(p)
     p.set_defaults(func=cmd_export)
 

@@ -14,7 +14,9 @@ A column (its finite values; NaN = unscored) looks collapsed when
 - it has **no finite value** at all (the scorer failed on every sample), or, with at least ``MIN_SAMPLES``
   (10) finite values,
 - **one value**: every finite value is the same;
-- **almost every sample at one value**: the most common value holds at least ``TOP_SHARE`` (99%) of them;
+- **almost every sample at one value**: the most common value holds at least ``TOP_SHARE`` (99%) of them in
+  a column of whole numbers (integer ratings), or ``CONTINUOUS_TOP_SHARE`` (90%) in a continuous column (any
+  finite value that is not a whole number: image-text scores, losses, expected ratings);
 - **no spread**: the standard deviation is at most ``RELATIVE_SPREAD`` (1e-3) times the absolute median.
 
 Why these thresholds. Capability ratings are legitimately sparse and tied: on ``data_samples/`` the reference
@@ -22,7 +24,14 @@ Why these thresholds. Capability ratings are legitimately sparse and tied: on ``
 only for what it exercises), and a rating column with most samples at 3 is common. A 99% threshold lets such
 columns through and still catches a scorer that returns one default value with a handful of exceptions; a
 column over it can order at most 1% of the pool, so any budget above that is chosen among ties whatever the
-cause. Selection scores that work have a relative spread far above 1e-3 (image-text cosines: std/mean about
+cause. A continuous score is held to 90% instead: a working continuous scorer (a cosine, a loss) almost never
+gives two samples the very same float, so a value shared by many samples is one the scorer returns by
+default (for the samples it failed on, or from a saturated output), and the sparse-rating argument does not
+apply. At 90% the column can order at most 10% of the pool, less than the budgets the kit is used with
+(10-50% of a pool in the notebooks and the papers it follows), so any such budget would be filled from ties;
+a lower threshold would start to flag scorers whose default covers a large minority of a pool (text-only
+samples in a mostly multimodal pool, say), which the selectors handle as unscored. Selection scores that
+work have a relative spread far above 1e-3 (image-text cosines: std/mean about
 0.1; answer loss: about 0.3; ratings: about 0.5), while a saturated head or a model fed constant input gives
 values that agree to 4 or more digits. The spread rule is relative to the median, so a column centred on 0
 is judged by the other rules only. Fewer than 10 finite values are too few to tell ties from collapse.
@@ -37,14 +46,16 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-TOP_SHARE = 0.99
+TOP_SHARE = 0.99             # integer ratings (sparse and tied by nature): see the module docstring
+CONTINUOUS_TOP_SHARE = 0.90  # continuous scores (ties only from a default value): see the module docstring
 RELATIVE_SPREAD = 1e-3
 MIN_SAMPLES = 10
 
 # Columns of a score table that describe how a sample was scored rather than what the scorer found.
 _NOT_SCORES = ("status", "source", "scorer", "text", "truncated", "n_tokens", "styles")
 
-__all__ = ["ScoreCollapseWarning", "ColumnCheck", "TOP_SHARE", "RELATIVE_SPREAD", "MIN_SAMPLES",
+__all__ = ["ScoreCollapseWarning", "ColumnCheck", "TOP_SHARE", "CONTINUOUS_TOP_SHARE", "RELATIVE_SPREAD",
+           "MIN_SAMPLES",
            "check_column", "check_scores", "find_collapsed", "record_collapse", "warn_collapsed", "summary",
            "score_columns", "numeric_columns"]
 
@@ -68,6 +79,7 @@ class ColumnCheck:
     collapsed: bool
     reason: str                 # why it looks collapsed ("" when it does not)
     scorer: str | None = None   # the scorer that made the column, when known
+    kind: str = ""              # "integer" (every finite value a whole number) or "continuous"; "" when empty
 
     def __str__(self) -> str:
         who = f" (scorer {self.scorer!r})" if self.scorer else ""
@@ -100,8 +112,10 @@ def _finite(values) -> tuple[np.ndarray, int]:
 
 def check_column(values, column: str = "", scorer: str | None = None, top_share: float = TOP_SHARE,
                  relative_spread: float = RELATIVE_SPREAD, min_samples: int = MIN_SAMPLES,
-                 exact: bool = True) -> ColumnCheck:
+                 exact: bool = True, continuous_top_share: float = CONTINUOUS_TOP_SHARE) -> ColumnCheck:
     """Check one column of numbers (NaN allowed) against the collapse rules of this module.
+
+    ``top_share`` applies to a column of whole numbers (integer ratings), ``continuous_top_share`` to any other.
 
     ``exact=False`` is the fast path the warnings use: when no value holds half of the samples, the column
     cannot be at one value, and ``top_value`` / ``top_share`` are then those of the median (a lower bound)
@@ -121,16 +135,19 @@ def check_column(values, column: str = "", scorer: str | None = None, top_share:
         best = counts.to_numpy().max()
         top_value = float(counts.index[counts.to_numpy() == best].min())
         share, n_distinct = float(best / n), int(len(counts))
+    kind = "integer" if bool(np.all(finite == np.round(finite))) else "continuous"
+    limit = top_share if kind == "integer" else continuous_top_share
     reason = ""
     if n >= min_samples:
         if n_distinct == 1:
             reason = "one value"
-        elif share >= top_share:
-            reason = f"at least {top_share:.0%} of the samples at one value"
+        elif share >= limit:
+            reason = f"at least {limit:.0%} of the samples at one value" + (
+                " (a continuous score)" if kind == "continuous" else "")
         elif spread <= relative_spread * abs(middle):
             reason = f"spread under {relative_spread:g} of the median"
     return ColumnCheck(str(column), n, n_missing, n_distinct, top_value, share, spread, middle,
-                       bool(reason), reason, scorer)
+                       bool(reason), reason, scorer, kind)
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:

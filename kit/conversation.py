@@ -12,6 +12,22 @@ def strip_image_token(text: str) -> str:
     return _IMAGE_TOKEN_RE.sub(" ", text).strip()
 
 
+def count_image_tokens(conversations, role: str | None = "human") -> int:
+    """How many ``<image>`` placeholders the turns of ``role`` hold (``"human"``, ``"gpt"``, or ``None`` for all)."""
+    return sum(t["value"].count(IMAGE_TOKEN) for t in conversations if role is None or t["from"] == role)
+
+
+def insert_image_tokens(conversations, n: int = 1) -> list[dict]:
+    """A copy of ``conversations`` with ``n`` ``"<image>\\n"`` placeholders put at the start of the first human turn.
+
+    What LLaVA-style loaders do with a sample that has an image but no placeholder in its text.
+    """
+    turns = [dict(t) for t in conversations]
+    if turns and n > 0:
+        turns[0]["value"] = f"{IMAGE_TOKEN}\n" * n + turns[0]["value"]
+    return turns
+
+
 def questions(conversations) -> list[str]:
     return [strip_image_token(t["value"]) for t in conversations if t["from"] == "human"]
 

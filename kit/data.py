@@ -2,18 +2,27 @@
 
 ``load_pool(path)`` reads LLaVA JSON (a list of records), JSONL (one record per line) or parquet,
 checks every record and returns a :class:`Pool`: ``.table`` holds the accepted samples (indexed by
-sample id), ``.report`` one row per rejected record with the reason. Nothing is dropped silently:
+sample id), ``.report`` one row per rejected record with the reason, ``.notes`` what the loader changed
+in accepted records (an inserted ``<image>`` token). Nothing is dropped silently:
 ``pool.n_input == len(pool.table) + len(pool.report)`` always holds. With ``strict=True`` the first
 problem raises :class:`PoolValidationError` naming the sample. :func:`iter_pool` does the same work
 in chunks of accepted samples, so a pool larger than memory can be validated and scored as a stream.
 
-The pool is untrusted input. Image paths cannot leave the image folder (``..``, absolute paths and
-symbolic links that leave it are rejected, each with its own reason; ``allow_absolute_paths`` and
-``allow_symlinks_out`` relax that for pools whose images live elsewhere); bytes that are not UTF-8
-reject their own line; images with more than ``max_image_pixels`` pixels (decompression bombs) are
-rejected before they are decoded. Text-only and multi-image samples (LLaVA-OneVision has both) are
-rejected with their own reasons unless ``text_only=True`` / ``multi_image=True`` keep them; each
-scorer then says per sample what it did with them (``docs/scale.md``).
+The pool is untrusted input. Image paths are resolved through the filesystem, symbolic links first, as
+the operating system opens them, and cannot leave the image folder (``..``, absolute paths and symbolic
+links that leave it are rejected, each with its own reason; ``allow_absolute_paths`` and
+``allow_symlinks_out`` relax that for pools whose images live elsewhere); the table records the real path
+of each file checked, and decoding checks again that it opens that file (:mod:`kit.images`). Bytes that
+are not UTF-8 reject their own line; images are decoded fully while loading (``fast_image_check=True``
+reads headers only), must be in an allowed format (:data:`kit.images.ALLOWED_FORMATS`: no EPS, PostScript
+or PDF) and with more than ``max_image_pixels`` pixels (decompression bombs) are rejected before they are
+decoded. The ``<image>`` tokens must match the images: a record with images and no token gets one per
+image (as LLaVA-style loaders do, and said in ``pool.notes``); several for one image, or one in an answer,
+reject the record. Text-only and
+multi-image samples (LLaVA-OneVision has both) are rejected with their own reasons unless
+``text_only=True`` / ``multi_image=True`` keep them; each scorer then says per sample what it did with
+them (``docs/scale.md``). A record whose checking fails unexpectedly is reported (``record_error``), never
+allowed to abort the load.
 """
 from __future__ import annotations
 
@@ -27,6 +36,9 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
+from kit.conversation import IMAGE_TOKEN, count_image_tokens, insert_image_tokens
+from kit.images import (MAX_IMAGE_PIXELS, ImageFormatNotAllowed, ImageTooLarge, NotAFile, decode_image,
+                        inspect_image)
 from kit.records import PoolFormatError, Unreadable, iter_records
 
 # Every reason a record can be rejected for, with what it means.
@@ -43,18 +55,26 @@ REJECTION_REASONS = {
     "path_escapes_root": "the image path climbs out of the image folder with '..'",
     "absolute_path": "the image path is absolute and outside the image folder "
                      "(load_pool(allow_absolute_paths=True) accepts it)",
-    "symlink_escapes_root": "the image path is a symbolic link (or goes through one) that leaves the image folder "
-                            "(load_pool(allow_symlinks_out=True) accepts it)",
-    "missing_image": "the image file does not exist",
-    "unreadable_image": "the image file cannot be decoded (empty, truncated or not an image)",
+    "symlink_escapes_root": "the image path, resolved through the filesystem as it is opened (symbolic links "
+                            "first, then '..'), leaves the image folder (load_pool(allow_symlinks_out=True) "
+                            "accepts it)",
+    "unopenable_path": "the image path cannot be opened as it is written (a trailing '/', or '..' after a folder "
+                       "that does not exist), though the file it seems to name exists",
+    "missing_image": "the image file does not exist (or the path names a folder, a device or a pipe)",
+    "image_format_not_allowed": "the file is not in an allowed image format (PNG, JPEG, GIF, WebP, BMP, TIFF, "
+                                "PPM): EPS, PostScript and PDF are refused whatever the file is named",
+    "unreadable_image": "the image file cannot be decoded (empty, truncated, broken image data, or not an image)",
     "image_too_large": "the image has more pixels than max_image_pixels (a guard against decompression bombs)",
     "empty_conversation": "the conversation has no turns",
     "malformed_conversation": "'conversations' is not a list of {'from': 'human'|'gpt', 'value': str} turns",
     "not_alternating": "turns do not alternate human/gpt starting with human and ending with gpt",
+    "image_token_in_answer": "an answer (a gpt turn) holds an '<image>' token",
+    "image_token_count": "the human turns hold another number of '<image>' tokens than the record has images "
+                         "(several for one image, or any in a text-only sample); a record with images and no "
+                         "token at all gets them inserted instead (pool.notes says so)",
+    "record_error": "checking the record raised an unexpected error (named in the detail); the record is "
+                    "reported and the rest of the pool still loads",
 }
-
-# The most pixels an image may have (PIL's own default limit, about 89 megapixels; PIL refuses twice that).
-MAX_IMAGE_PIXELS = 89_478_485
 
 TABLE_COLUMNS = ["image", "image_path", "n_images", "image_paths", "source", "conversations", "n_turns",
                  "text_chars", "image_mode", "status", "record"]
@@ -80,10 +100,6 @@ class _Rejected(Exception):
         self.reason, self.detail = reason, detail
 
 
-class ImageTooLarge(ValueError):
-    """An image with more pixels than allowed (raised before its pixels are decoded)."""
-
-
 def image_problem(n_images) -> str | None:
     """Why a sample has no single image to read (``None`` when it has exactly one)."""
     if n_images is None or n_images == 1:
@@ -95,13 +111,15 @@ def image_problem(n_images) -> str | None:
 
 @dataclass
 class Pool:
-    """Accepted samples (``table``, indexed by id) and rejected records (``report``)."""
+    """Accepted samples (``table``, indexed by id), rejected records (``report``) and what the loader changed
+    in accepted records (``notes``, plain lines)."""
 
     table: pd.DataFrame
     report: pd.DataFrame
     path: Path | None = None
     image_root: Path | None = None
     n_input: int = field(default=0)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -112,7 +130,7 @@ class Pool:
 
     def summary(self) -> str:
         """One line: how many records were read, accepted, converted and rejected (and why)."""
-        return summarise(self.n_input, self.table, self.report)
+        return summarise(self.n_input, self.table, self.report, notes=self.notes)
 
     def check_ids(self, ids: Iterable[str], what: str = "ids", unique: bool = True) -> list[str]:
         """``ids`` as a list; raises ``KeyError`` naming ids not in the pool, ``ValueError`` on a repeat.
@@ -132,27 +150,31 @@ class Pool:
     def subset(self, ids: Iterable[str]) -> "Pool":
         """A pool holding only ``ids`` (in that order); the report is kept as it was."""
         ids = self.check_ids(ids)
-        return Pool(self.table.loc[ids], self.report, self.path, self.image_root, len(ids))
+        return Pool(self.table.loc[ids], self.report, self.path, self.image_root, len(ids), list(self.notes))
 
     def records(self, ids: Iterable[str] | None = None) -> list[dict]:
-        """The original records (as read from the file) of ``ids``, in that order."""
+        """The original records (as read from the file, with the ``<image>`` tokens the loader inserted) of
+        ``ids``, in that order."""
         table = self.table if ids is None else self.table.loc[list(ids)]
         return list(table["record"])
 
     def image(self, sample_id: str):
-        """Decode one sample's image as RGB (PIL); raises ``ValueError`` for a text-only or multi-image sample."""
+        """Decode one sample's image as RGB (PIL); raises ``ValueError`` for a text-only or multi-image sample.
+
+        The file must still be the one the loader checked (``kit.images.decode_image(pinned=True)``).
+        """
         problem = image_problem(self.table.at[sample_id, "n_images"]) if "n_images" in self.table else None
         if problem:
             raise ValueError(f"sample {sample_id!r}: {problem}")
-        return decode_image(self.table.at[sample_id, "image_path"])
+        return decode_image(self.table.at[sample_id, "image_path"], pinned=True)
 
     def iter_images(self, ids: Iterable[str] | None = None, workers: int | None = None,
                     chunk: int = 64) -> Iterator[tuple[str, Any, str | None]]:
         """Yield ``(id, image, error)`` in order, decoding ahead in a thread pool.
 
         ``image`` is an RGB PIL image, or ``None`` with ``error`` set if the file can no longer be
-        decoded, or the sample has no single image (text-only or multi-image): a scorer then gives that
-        sample a status instead of dropping it.
+        decoded (or is no longer the file the loader checked: a symbolic link now), or the sample has no single
+        image (text-only or multi-image): a scorer then gives that sample a status instead of dropping it.
         """
         ids = list(self.table.index if ids is None else ids)
         paths = self.table.loc[ids, "image_path"].tolist()
@@ -165,7 +187,7 @@ class Pool:
             if problem:
                 return None, problem
             try:
-                return decode_image(p), None
+                return decode_image(p, pinned=True), None
             except Exception as exc:  # noqa: BLE001 - reported per sample
                 return None, f"{type(exc).__name__}: {exc}"
 
@@ -177,8 +199,9 @@ class Pool:
                     yield sid, img, err
 
 
-def summarise(n_input: int, table, report: pd.DataFrame, n_accepted: int | None = None) -> str:
-    """The one-line summary of a load: records read, accepted (images converted), rejected by reason.
+def summarise(n_input: int, table, report: pd.DataFrame, n_accepted: int | None = None,
+              notes: list[str] | None = None) -> str:
+    """The one-line summary of a load: records read, accepted (images converted), rejected by reason, notes.
 
     ``table`` is the accepted table, or (with ``n_accepted``, for a stream) the number of converted images.
     """
@@ -194,35 +217,9 @@ def summarise(n_input: int, table, report: pd.DataFrame, n_accepted: int | None 
     if len(report):
         counts = report["reason"].value_counts()
         text += " (" + ", ".join(f"{r} {n}" for r, n in counts.items()) + ")"
+    for note in notes or []:
+        text += f"; {note}"
     return text
-
-
-def _quiet_bomb_warnings():
-    """PIL warns about images over its pixel limit; the loader turns those into rejections instead."""
-    import warnings
-
-    from PIL import Image
-
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
-def decode_image(path, max_pixels: int | None = MAX_IMAGE_PIXELS):
-    """Open an image file fully and return it as RGB; refuses more than ``max_pixels`` pixels."""
-    from PIL import Image
-
-    if path is None:
-        raise ValueError("the sample has no single image path")
-    _quiet_bomb_warnings()
-    try:
-        im = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from None
-    with im:
-        w, h = im.size
-        if max_pixels is not None and w * h > max_pixels:
-            raise ImageTooLarge(f"{w}x{h} = {w * h} pixels, more than {max_pixels}")
-        im.load()
-        return im.convert("RGB") if im.mode != "RGB" else im.copy()
 
 
 # --------------------------------------------------------------------------- checking records
@@ -242,15 +239,24 @@ def _check_conversation(conv) -> None:
         raise _Rejected("not_alternating", "roles are " + "/".join(roles[:8]) + ("/…" if len(roles) > 8 else ""))
 
 
-def _check_unicode(sid: str, values: list, conv: list) -> None:
-    """Text with an unpaired surrogate (a JSON escape such as \\ud800) is not valid Unicode: nothing can write it."""
-    for where, text in [("the id", sid), *(("the image path", v) for v in values),
-                        *((f"turn {k}", t["value"]) for k, t in enumerate(conv))]:
+def _check_unicode(texts: list[tuple[str, Any]]) -> None:
+    """Text with an unpaired surrogate (a JSON escape such as \\ud800, or a file name whose bytes are not UTF-8)
+    is not valid Unicode: nothing can write it. ``texts`` holds ``(where, text)`` pairs; non-strings are skipped."""
+    for where, text in texts:
+        if not isinstance(text, str):
+            continue
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise _Rejected("not_utf8", f"{where} holds an unpaired surrogate {text[exc.start]!r} "
                                         "(not valid Unicode)") from None
+
+
+def _escape(text):
+    """``text`` with what UTF-8 cannot hold (unpaired surrogates) written as backslash escapes, for the report."""
+    if not isinstance(text, str):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _image_values(value) -> list[str]:
@@ -266,8 +272,34 @@ def _image_values(value) -> list[str]:
     return values
 
 
+def _check_image_tokens(conv: list, n_images: int) -> list | None:
+    """``None`` when the ``<image>`` tokens match the images; the conversation with one token per image put at
+    the start of the first human turn when it has none (as LLaVA-style loaders do); raises ``_Rejected`` for a
+    token in an answer or another number of tokens."""
+    in_answer = [k for k, t in enumerate(conv) if t["from"] == "gpt" and IMAGE_TOKEN in t["value"]]
+    if in_answer:
+        raise _Rejected("image_token_in_answer", f"turn {in_answer[0]} (an answer) holds {IMAGE_TOKEN!r}")
+    n_tokens = count_image_tokens(conv)
+    if n_tokens == n_images:
+        return None
+    if n_tokens == 0:
+        return insert_image_tokens(conv, n_images)
+    what = "a text-only sample" if n_images == 0 else f"{n_images} image" + ("s" if n_images > 1 else "")
+    raise _Rejected("image_token_count", f"{n_tokens} {IMAGE_TOKEN!r} tokens in the human turns for {what}")
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+@dataclass
+class _Target:
+    """One image a record names: the path as the OS opens it, its real path, and whether it must stay inside."""
+
+    value: str
+    opened: str
+    real: str
+    confined: bool
 
 
 @dataclass
@@ -284,8 +316,14 @@ class _Paths:
         self._dirs: dict[str, str] = {}
 
     def realpath(self, full: str) -> str:
-        """``os.path.realpath`` with the folders' real paths cached (one ``lstat`` per sample, not one per part)."""
+        """``os.path.realpath`` with the folders' real paths cached (one ``lstat`` per sample, not one per part).
+
+        ``full`` is not normalised first: its folders are resolved through the filesystem (symbolic links before
+        '..'), as the OS resolves them when it opens the path.
+        """
         folder, base = os.path.split(full)
+        if base in ("", ".", ".."):
+            return os.path.realpath(full)
         real = self._dirs.get(folder)
         if real is None:
             if len(self._dirs) > 100_000:
@@ -294,49 +332,58 @@ class _Paths:
         path = os.path.join(real, base)
         return os.path.realpath(path) if os.path.islink(path) else path
 
-    def resolve(self, value: str) -> str:
-        """The path to open for ``value``; raises ``_Rejected`` when it leaves the image folder."""
+    def resolve(self, value: str) -> _Target:
+        """Where ``value`` leads; raises ``_Rejected`` when it leaves the image folder, as text or on disk."""
         if os.path.isabs(value):
-            full = os.path.normpath(value)
-            if self.allow_absolute:
-                return full
-            if not _inside(full, self.root_abs):
+            confined = not self.allow_absolute
+            if confined and not _inside(os.path.normpath(value), self.root_abs):
                 raise _Rejected("absolute_path", f"{value} is outside the image folder {self.root}")
+            opened = value
         else:
-            full = os.path.normpath(os.path.join(self.root_abs, value))
-            if not _inside(full, self.root_abs):
+            confined = True
+            opened = os.path.join(self.root_abs, value)  # not normalised: the OS resolves links before '..'
+            if not _inside(os.path.normpath(opened), self.root_abs):
                 raise _Rejected("path_escapes_root", f"{value!r} leaves the image folder {self.root}")
-        if not self.allow_symlinks_out:
-            real = self.realpath(full)
-            if not _inside(real, self.root_real):
-                raise _Rejected("symlink_escapes_root", f"{value!r} resolves to {real}, outside {self.root_real}")
-        return full
+        target = _Target(value, opened, self.realpath(opened), confined)
+        self.confirm(target, target.real)
+        return target
+
+    def confirm(self, target: _Target, real: str) -> None:
+        """Raise ``_Rejected`` when ``real`` (the real path of ``target``) is outside the image folder."""
+        if target.confined and not self.allow_symlinks_out and not _inside(real, self.root_real):
+            raise _Rejected("symlink_escapes_root", f"{target.value!r} resolves to {real}, outside {self.root_real}")
 
 
-def _check_image(path: str, max_pixels: int | None) -> str:
-    """Return the image mode; raise _Rejected if the file is missing, too large or cannot be read."""
-    from PIL import Image
+def _open_failure(path: str, exc: OSError) -> _Rejected:
+    """Why an image path could not be opened: missing, spelled so that the OS cannot open it, or not a file."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        written = os.path.normpath(path)
+        if os.path.isfile(written):  # the text names a file, but the OS cannot reach it as written
+            return _Rejected("unopenable_path", f"{path} cannot be opened as it is written ({exc.strerror}), "
+                                                f"though {written} exists: write the path without the '/' or '..'")
+        return _Rejected("missing_image", f"{path} does not exist")
+    return _Rejected("missing_image", f"{path} is not a file (a folder, a device or a pipe)")
 
-    if not os.path.isfile(path):
-        raise _Rejected("missing_image", f"{path} does not exist")
-    if os.path.getsize(path) == 0:
-        raise _Rejected("unreadable_image", f"{path}: the file is empty (0 bytes)")
-    _quiet_bomb_warnings()
+
+def _check_image(path: str, max_pixels: int | None, decode: bool) -> tuple[str, str]:
+    """``(mode, real path of the file opened)``; raises _Rejected if the file is missing, unopenable, of a format
+    not allowed, too large or cannot be decoded (or, with ``decode=False``, its header cannot be read)."""
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise _Rejected("image_too_large", f"{path}: {w}x{h} = {w * h} pixels, more than "
-                                                   f"max_image_pixels={max_pixels}")
-            mode = im.mode
-            im.verify()
-        return mode
-    except _Rejected:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise _Rejected("image_too_large", f"{path}: {exc}") from None
+        return inspect_image(path, max_pixels, decode=decode)
+    except OSError as exc:
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, NotAFile)):
+            raise _open_failure(path, exc) from None
+        raise _Rejected("unreadable_image", f"{path}: {type(exc).__name__}: {exc}") from None
+    except ImageFormatNotAllowed as exc:
+        raise _Rejected("image_format_not_allowed", str(exc)) from None
+    except ImageTooLarge as exc:
+        raise _Rejected("image_too_large", f"{path}: {exc} (max_image_pixels={max_pixels})") from None
     except Exception as exc:  # noqa: BLE001 - any decoder error means unreadable
         raise _Rejected("unreadable_image", f"{path}: {type(exc).__name__}: {exc}") from None
+
+
+def _unexpected(exc: Exception) -> _Rejected:
+    return _Rejected("record_error", f"{type(exc).__name__}: {_short.repr(str(exc))}")
 
 
 def _source_of(rec: dict, images: list[str]) -> str:
@@ -347,27 +394,49 @@ def _source_of(rec: dict, images: list[str]) -> str:
     return parts[0] if len(parts) > 1 else "unknown"
 
 
+@dataclass
+class _Staged:
+    """A record whose structure passed: what its images and acceptance still need."""
+
+    line: int
+    sid: str
+    rec: dict
+    targets: list[_Target]
+
+
 class _Validator:
     """Checks records chunk by chunk, remembering the ids it has seen (so duplicates are caught across chunks)."""
 
     def __init__(self, root: Path, *, strict=False, check_images=True, workers=None, text_only=False,
                  multi_image=False, allow_absolute_paths=False, allow_symlinks_out=False,
-                 max_image_pixels: int | None = MAX_IMAGE_PIXELS):
+                 max_image_pixels: int | None = MAX_IMAGE_PIXELS, fast_image_check: bool = False):
         self.paths = _Paths(root, allow_absolute_paths, allow_symlinks_out)
-        self.strict, self.check_images = strict, check_images
+        self.strict, self.check_images, self.decode = strict, check_images, not fast_image_check
         self.text_only, self.multi_image = text_only, multi_image
         self.max_pixels = max_image_pixels
         self.workers = workers or min(8, (os.cpu_count() or 2) * 2)
         self.seen: dict[str, int] = {}
         self.n_input = 0
+        self.n_inserted = 0
+        self.inserted_ids: list[str] = []  # the first few, for the note
+
+    @property
+    def notes(self) -> list[str]:
+        """What the loader changed in accepted records, in plain lines."""
+        if not self.n_inserted:
+            return []
+        more = ", ..." if self.n_inserted > len(self.inserted_ids) else ""
+        samples = "sample that had" if self.n_inserted == 1 else "samples that had"
+        return [f"{IMAGE_TOKEN} inserted in {self.n_inserted} {samples} none (one per image at the start of the "
+                "first human turn, as LLaVA-style loaders do): " + ", ".join(repr(i) for i in self.inserted_ids) + more]
 
     def _reject(self, out: list, sid, line, rej: _Rejected):
         if self.strict:
-            raise PoolValidationError(sid, line, rej.reason, rej.detail)
-        out.append({"id": sid, "line": line, "reason": rej.reason, "detail": rej.detail})
+            raise PoolValidationError(sid, line, rej.reason, _escape(rej.detail))
+        out.append({"id": _escape(sid), "line": line, "reason": rej.reason, "detail": _escape(rej.detail)})
 
-    def _stage(self, line, rec):
-        """Check one record's structure; returns ``(sid, rec, resolved image paths)``."""
+    def _stage(self, line, rec) -> tuple[Any, _Staged | _Rejected]:
+        """Check one record's structure, ids and paths: ``(sid, staged record or rejection)``."""
         sid = None
         try:
             if isinstance(rec, Unreadable):
@@ -390,69 +459,99 @@ class _Validator:
                 raise _Rejected("no_image_field", "no 'image' field (a text-only sample)")
             if len(values) > 1 and not self.multi_image:
                 raise _Rejected("multiple_images", f"{len(values)} images: " + _short.repr(values))
-            _check_unicode(sid, values, rec["conversations"])
-            return sid, rec, values, [self.paths.resolve(v) for v in values]
+            _check_unicode([("the id", sid), ("the source", rec.get("source")),
+                            *(("the image path", v) for v in values),
+                            *((f"turn {k}", t["value"]) for k, t in enumerate(rec["conversations"]))])
+            return sid, _Staged(line, sid, rec, [self.paths.resolve(v) for v in values])
         except _Rejected as rej:
-            return sid, rej, None, None
+            return sid, rej
+        except Exception as exc:  # noqa: BLE001 - one record never costs the pool
+            return sid, _unexpected(exc)
 
-    def _modes(self, paths: list[str]):
-        """The mode of the first image (``None`` for a text-only sample); raises _Rejected."""
-        modes = [_check_image(p, self.max_pixels) for p in paths]
-        return modes[0] if modes else None
+    def _images(self, item: _Staged) -> tuple[str | None, list[str]] | _Rejected:
+        """``(mode of the first image, real paths)`` of a staged record (mode ``None`` when images are not
+        checked, or for a text-only sample), or its rejection."""
+        try:
+            modes, reals = [], []
+            for target in item.targets:
+                real = target.real
+                if self.check_images:
+                    mode, real = _check_image(target.opened, self.max_pixels, self.decode)
+                    self.paths.confirm(target, real)  # the file opened, checked again
+                    modes.append(mode)
+                reals.append(real)
+            return (modes[0] if modes else None), reals
+        except _Rejected as rej:
+            return rej
+        except Exception as exc:  # noqa: BLE001
+            return _unexpected(exc)
+
+    def _check_all_images(self, staged: list[_Staged]) -> list:
+        """:meth:`_images` of every staged record, in order (a few contiguous groups, one per thread)."""
+        if not staged:
+            return []
+        if len(staged) <= 4:
+            return [self._images(item) for item in staged]
+        step = -(-len(staged) // self.workers)  # a future per image costs more than the check
+        groups = [staged[i:i + step] for i in range(0, len(staged), step)]
+        with ThreadPoolExecutor(len(groups)) as ex:
+            return [r for group in ex.map(lambda g: [self._images(item) for item in g], groups) for r in group]
+
+    def _accept(self, item: _Staged, mode, reals: list[str]) -> dict:
+        """The table row of a record whose images passed; raises ``_Rejected`` for its ``<image>`` tokens or
+        a real path that is not valid Unicode."""
+        rec, values = item.rec, [t.value for t in item.targets]
+        _check_unicode([("the image's real path", r) for r in reals])
+        conv = _check_image_tokens(rec["conversations"], len(values))
+        if conv is not None:
+            rec = {**rec, "conversations": conv}
+            self.n_inserted += 1
+            if len(self.inserted_ids) < 5:
+                self.inserted_ids.append(item.sid)
+        conv = rec["conversations"]
+        image = rec.get("image")
+        status = "ok" if mode in (None, "RGB") else f"converted from {mode}"
+        if not values:
+            status = "text-only"
+        elif len(values) > 1:
+            status = f"{len(values)} images" + ("" if mode in (None, "RGB") else f" (first converted from {mode})")
+        return {
+            "id": item.sid,
+            "image": image if isinstance(image, str) else json.dumps(image or [], ensure_ascii=False),
+            "image_path": reals[0] if len(reals) == 1 else None,
+            "n_images": len(reals),
+            "image_paths": reals,
+            "source": _source_of(rec, values),
+            "conversations": conv,
+            "n_turns": len(conv),
+            "text_chars": sum(len(t["value"]) for t in conv),
+            "image_mode": mode,
+            "status": status,
+            "record": rec,
+            "_line": item.line,
+        }
 
     def check(self, chunk: list[tuple[int, Any]]) -> tuple[list[dict], list[dict]]:
         """``(accepted rows, rejected rows)`` of a chunk of ``(line, record)`` pairs, in line order."""
         self.n_input += len(chunk)
         accepted: list[dict] = []
         rejected: list[dict] = []
-        staged = []
+        staged: list[_Staged] = []
         for line, rec in chunk:
-            sid, got, values, paths = self._stage(line, rec)
+            sid, got = self._stage(line, rec)
             if isinstance(got, _Rejected):
                 self._reject(rejected, sid, line, got)
             else:
-                staged.append((line, sid, got, values, paths))
-        modes: list[Any] = [None] * len(staged)
-        if self.check_images and staged:
-            def check(item):
-                try:
-                    return self._modes(item[4])
-                except _Rejected as rej:
-                    return rej
-
-            if len(staged) <= 4:
-                modes = [check(item) for item in staged]
-            else:  # a few contiguous groups, one per thread (a future per image costs more than the check)
-                step = -(-len(staged) // self.workers)
-                groups = [staged[i:i + step] for i in range(0, len(staged), step)]
-                with ThreadPoolExecutor(len(groups)) as ex:
-                    modes = [m for group in ex.map(lambda g: [check(item) for item in g], groups) for m in group]
-        for (line, sid, rec, values, paths), mode in zip(staged, modes):
-            if isinstance(mode, _Rejected):
-                self._reject(rejected, sid, line, mode)
-                continue
-            conv = rec["conversations"]
-            image = rec.get("image")
-            status = "ok" if mode in (None, "RGB") else f"converted from {mode}"
-            if not values:
-                status = "text-only"
-            elif len(values) > 1:
-                status = f"{len(values)} images" + ("" if mode in (None, "RGB") else f" (first converted from {mode})")
-            accepted.append({
-                "id": sid,
-                "image": image if isinstance(image, str) else json.dumps(image or [], ensure_ascii=False),
-                "image_path": paths[0] if len(paths) == 1 else None,
-                "n_images": len(paths),
-                "image_paths": paths,
-                "source": _source_of(rec, values),
-                "conversations": conv,
-                "n_turns": len(conv),
-                "text_chars": sum(len(t["value"]) for t in conv),
-                "image_mode": mode,
-                "status": status,
-                "record": rec,
-                "_line": line,
-            })
+                staged.append(got)
+        for item, found in zip(staged, self._check_all_images(staged)):
+            try:
+                if isinstance(found, _Rejected):
+                    raise found
+                accepted.append(self._accept(item, *found))
+            except _Rejected as rej:
+                self._reject(rejected, item.sid, item.line, rej)
+            except Exception as exc:  # noqa: BLE001 - one record never costs the pool
+                self._reject(rejected, item.sid, item.line, _unexpected(exc))
         return accepted, rejected
 
 
@@ -491,28 +590,31 @@ def _setup(path, images):
 def load_pool(path, images=None, strict: bool = False, check_images: bool = True,
               workers: int | None = None, *, text_only: bool = False, multi_image: bool = False,
               allow_absolute_paths: bool = False, allow_symlinks_out: bool = False,
-              max_image_pixels: int | None = MAX_IMAGE_PIXELS) -> Pool:
+              max_image_pixels: int | None = MAX_IMAGE_PIXELS, fast_image_check: bool = False) -> Pool:
     """Load a LLaVA JSON / JSONL / parquet pool and validate every record.
 
     ``images`` is the image root (default: the ``images/`` folder beside the pool file); image paths
     must stay inside it unless ``allow_absolute_paths`` (absolute paths anywhere) or
-    ``allow_symlinks_out`` (symbolic links that leave it). ``check_images`` opens every image header in
-    parallel (missing / unreadable / too many pixels / mode); images are only decoded later, when a
-    scorer asks for them. ``text_only`` and ``multi_image`` keep samples with no image or several
-    (rejected by default). The file is read as a stream (see :mod:`kit.records`); the accepted table
+    ``allow_symlinks_out`` (symbolic links that leave it); paths are resolved as the OS opens them (symbolic
+    links before '..'). ``check_images`` opens and decodes every image in parallel (missing / not openable
+    as written / format not allowed / too many pixels / broken data / mode); ``fast_image_check=True`` reads
+    the headers only (Pillow's ``verify()``: faster, but a truncated JPEG or a PNG with broken image data
+    passes, and fails later when a scorer decodes it); ``check_images=False`` opens no image at all.
+    ``text_only`` and ``multi_image`` keep samples with no image or several (rejected by default). The file is read as a stream (see :mod:`kit.records`); the accepted table
     is held in memory (use :func:`iter_pool` for a pool that does not fit).
     """
     path, root = _setup(path, images)
     v = _Validator(root, strict=strict, check_images=check_images, workers=workers, text_only=text_only,
                    multi_image=multi_image, allow_absolute_paths=allow_absolute_paths,
-                   allow_symlinks_out=allow_symlinks_out, max_image_pixels=max_image_pixels)
+                   allow_symlinks_out=allow_symlinks_out, max_image_pixels=max_image_pixels,
+                   fast_image_check=fast_image_check)
     accepted: list[dict] = []
     rejected: list[dict] = []
     for chunk in _chunks(iter_records(path), CHUNK):
         a, r = v.check(chunk)
         accepted += a
         rejected += r
-    pool = Pool(_table(accepted), _report(rejected), path, root, n_input=v.n_input)
+    pool = Pool(_table(accepted), _report(rejected), path, root, n_input=v.n_input, notes=v.notes)
     assert pool.n_input == len(pool.table) + len(pool.report)
     return pool
 
@@ -521,7 +623,7 @@ class PoolStream:
     """A pool read and validated in chunks: iterate for :class:`Pool` chunks of up to ``chunk_size`` samples.
 
     Each chunk's ``report`` holds the records rejected since the previous chunk. After the iteration,
-    ``n_input``, ``n_accepted`` and ``report`` (every rejected record) cover the whole file, and
+    ``n_input``, ``n_accepted``, ``report`` (every rejected record) and ``notes`` cover the whole file, and
     ``summary()`` says it in a line. Only the ids seen so far (to catch duplicates) and the rejections
     are kept between chunks, so memory does not grow with the pool beyond those.
     """
@@ -533,6 +635,7 @@ class PoolStream:
         self.chunk_size, self.options = int(chunk_size), options
         self.n_input = self.n_accepted = self.n_converted = 0
         self._rejected: list[dict] = []
+        self.notes: list[str] = []
         self.finished = False
 
     @property
@@ -540,7 +643,7 @@ class PoolStream:
         return _report(self._rejected)
 
     def summary(self) -> str:
-        return summarise(self.n_input, self.n_converted, self.report, n_accepted=self.n_accepted)
+        return summarise(self.n_input, self.n_converted, self.report, n_accepted=self.n_accepted, notes=self.notes)
 
     def __iter__(self) -> Iterator[Pool]:
         v = _Validator(self.image_root, **self.options)
@@ -548,7 +651,7 @@ class PoolStream:
         pending_rejected: list[dict] = []
         for chunk in _chunks(iter_records(self.path), min(self.chunk_size, CHUNK)):
             a, r = v.check(chunk)
-            self.n_input = v.n_input
+            self.n_input, self.notes = v.n_input, v.notes
             self._rejected += r
             pending += a
             pending_rejected += r
@@ -559,7 +662,7 @@ class PoolStream:
                 yield Pool(_table(part), _report(pending_rejected), self.path, self.image_root,
                            len(part) + len(pending_rejected))
                 pending_rejected = []
-        self.n_input = v.n_input
+        self.n_input, self.notes = v.n_input, v.notes
         if pending or pending_rejected:
             self.n_accepted += len(pending)
             yield Pool(_table(pending), _report(pending_rejected), self.path, self.image_root,

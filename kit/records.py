@@ -1,13 +1,17 @@
 """Reading the records of a pool file one at a time: JSONL, a JSON array, or parquet.
 
-:func:`iter_records` yields ``(line, record)`` pairs without holding the file in memory: JSONL line by
-line, a JSON array element by element (an incremental parser over 1 MiB blocks), parquet by record
+:func:`iter_records` yields ``(line, record)`` pairs without holding the file in memory: JSONL record by
+record, a JSON array element by element (an incremental parser over 1 MiB blocks), parquet by record
 batch. A record that cannot be read is yielded as a :class:`Unreadable` (with its reason and line) and
 the records after it still load:
 
 - bytes that are not UTF-8 reject their line (JSONL) or their record (JSON) as ``not_utf8``;
 - a line or array element that is not JSON (including JSON nested deeper than the parser allows, or an
   integer too long to convert) is ``malformed_json``.
+
+JSONL records are counted as records: every line ending ends a line (``\n``, ``\r\n`` and a lone ``\r``),
+and several JSON values written on one line are several records (text after them that is not JSON is one
+more, malformed, record), all reported under that line's number.
 
 Only a file whose structure is broken as a whole raises :class:`PoolFormatError`: an unknown suffix, a
 ``.json`` file that is not an array, an array that is never closed (a truncated file), text after the
@@ -43,16 +47,41 @@ class Unreadable:
         return f"Unreadable({self.reason!r}, {self.detail!r})"
 
 
+def _not_json(exc: Exception) -> Unreadable:
+    if isinstance(exc, json.JSONDecodeError):
+        return Unreadable("malformed_json", f"{exc.msg} (column {exc.colno})")
+    if isinstance(exc, RecursionError):
+        return Unreadable("malformed_json", "nested deeper than the JSON parser allows")
+    return Unreadable("malformed_json", str(exc)[:200])  # e.g. an integer with more digits than Python converts
+
+
 def parse_json(text: str) -> Any:
     """``json.loads`` that returns an :class:`Unreadable` instead of raising."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
-        return Unreadable("malformed_json", f"{exc.msg} (column {exc.colno})")
-    except RecursionError:
-        return Unreadable("malformed_json", "nested deeper than the JSON parser allows")
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        return Unreadable("malformed_json", str(exc)[:200])
+    except (ValueError, RecursionError) as exc:
+        return _not_json(exc)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def parse_line(text: str) -> list:
+    """The records of one JSONL line: one per JSON value on it (usually one), then an :class:`Unreadable` for
+    text after them that is not JSON. A blank line holds none."""
+    out: list = []
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in _WS:
+            pos += 1
+        if pos >= end:
+            return out
+        try:
+            obj, pos = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            out.append(_not_json(exc))
+            return out
+        out.append(obj)
 
 
 def _readable_id(text: str):
@@ -73,16 +102,19 @@ def _bad_bytes(raw: bytes, exc: UnicodeDecodeError) -> Unreadable:
 
 
 def iter_jsonl(path) -> Iterator[tuple[int, Any]]:
-    """``(line, record)`` for each non-blank line of a JSONL file (line numbers count blank lines)."""
-    with open(path, "rb") as f:
-        for k, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if k == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                yield k, _bad_bytes(raw, exc)
-                continue
-            if text.strip():
-                yield k, parse_json(text)
+    """``(line, record)`` for each record of a JSONL file (line numbers count blank lines; every line ending
+    counts, a lone ``\r`` included; several records on one line share its number)."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline=None) as f:
+        for k, text in enumerate(f, start=1):
+            if _BAD_BYTE.search(text):
+                raw = text.encode("utf-8", "surrogateescape")
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield k, _bad_bytes(raw, exc)
+                    continue
+            for record in parse_line(text):
+                yield k, record
 
 
 class _Text:

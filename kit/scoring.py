@@ -34,7 +34,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -168,7 +168,11 @@ def score(pool, name: str, out=None, *, shard_size: int | None = None, on_mismat
 
 @dataclass
 class ScoreRun:
-    """What :func:`score_shards` did: the folder, how many samples it scored now and how many it reused."""
+    """What :func:`score_shards` did: the folder, how many samples it scored now and how many it reused.
+
+    ``damaged`` names the finished shards whose files were missing or damaged (scored again, among
+    ``n_scored``).
+    """
 
     folder: Path
     n_samples: int
@@ -177,10 +181,13 @@ class ScoreRun:
     complete: bool
     seconds: float
     mode: str  # "per-shard", "encode-then-finish" or "whole-pool"
+    damaged: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"{self.folder}: {self.n_samples} samples ({self.n_scored} scored now, {self.n_reused} reused; "
-                f"{self.mode}) in {self.seconds:.1f}s" + ("" if self.complete else " [not complete]"))
+        again = f"; {len(self.damaged)} damaged shards scored again ({', '.join(self.damaged[:3])})" \
+            if self.damaged else ""
+        return (f"{self.folder}: {self.n_samples} samples ({self.n_scored} scored now, {self.n_reused} reused"
+                f"{again}; {self.mode}) in {self.seconds:.1f}s" + ("" if self.complete else " [not complete]"))
 
 
 def _slices(pool, size: int) -> Iterator[tuple[int, int, object]]:
@@ -275,6 +282,53 @@ def local_executor(scorer, name: str, options: dict, mode: str):
     return execute
 
 
+def _reuse(store, task: "ShardTask", kind: str, on_mismatch: str, damaged: list) -> bool:
+    """Whether the finished shard of ``task`` can be reused as it is. A shard whose file is missing or damaged
+    (deleted or truncated by hand) is forgotten and scored again, never reused (its problem goes to
+    ``damaged``); one finished on other samples raises, or is forgotten with ``on_mismatch="overwrite"``."""
+    from kit.shards import ScoreFolderError
+
+    if store.is_done(task.index, task.content, kind):
+        problem = store.damage(task.index, kind)
+        if problem is None:
+            return True
+        damaged.append(problem)
+        store.forget(task.index)
+    elif task.index in store.finished(kind):
+        if on_mismatch == "error":
+            raise ScoreFolderError(
+                f"{store.folder}: shard {task.index} (pool positions {task.start}..{task.start + len(task.chunk) - 1}) "
+                "was scored on other samples than the pool now holds there (was the pool edited?): score into a new "
+                "folder, or overwrite (--overwrite / on_mismatch='overwrite')")
+        store.forget(task.index)
+    return False
+
+
+def _finish_encoded(store, scorer, name: str, options: dict, order: list, n_scored: int) -> bool:
+    """The pool-wide step of an encode-then-finish scorer, from every shard's encoding, written as the final
+    shards; skipped (``False``) when nothing was encoded now and the final shards are intact and current."""
+    from kit.shards import load_encoded
+
+    last = len(order)
+    finals = store.finished("shards")
+    fresh = n_scored == 0 and store.complete and len(finals) == last and all(
+        finals.get(i, {}).get("content_sha256") == c and store.damage(i) is None for i, (_, _, c) in enumerate(order))
+    if fresh:
+        return False
+    arrays = load_encoded(store.folder, [e for e in store.manifest["encoded"] if int(e["index"]) < last])
+    ids = [sid for _, part, _ in order for sid in part]
+    t0 = time.perf_counter()
+    table = scorer.finish(ids, arrays)
+    seconds = time.perf_counter() - t0
+    table = finalise(table, pd.DataFrame(index=pd.Index(ids, name="id")), scorer, name, options, seconds)
+    store.manifest["shards"] = []
+    store.set_attrs(table.attrs)
+    for index, (start, part, content) in enumerate(order):
+        share = seconds * len(part) / max(len(ids), 1)
+        store.write_shard(index, start, table.iloc[start:start + len(part)], content, share)
+    return True
+
+
 def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mismatch: str = "error",
                  progress: bool = True, loader: dict | None = None, executor=None, **options) -> ScoreRun:
     """Score ``pool`` (a Pool, or a pool file read as a stream) with ``name`` into the folder ``out``, resumably.
@@ -287,7 +341,7 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
     :func:`local_executor` by default, Ray Data in :mod:`kit.distributed`. Returns a :class:`ScoreRun`; read
     the scores with :func:`load_scores`.
     """
-    from kit.shards import ScoreFolderError, ShardStore, content_hash, load_encoded
+    from kit.shards import ShardStore, content_hash
 
     t_start = time.perf_counter()
     loader = dict(loader or {})
@@ -326,6 +380,7 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
 
             bar = tqdm(total=n_known, desc=f"{name} -> {Path(out).name}", unit="sample")
         counts = {"total": 0, "scored": 0, "reused": 0}
+        damaged: list[str] = []
         order: list[tuple[int, list, str]] = []  # (start, ids, content) of every shard, in pool order
 
         def tasks() -> Iterator[ShardTask]:
@@ -335,18 +390,11 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
                 content = content_hash(chunk.table)
                 if mode == "encode-then-finish":
                     order.append((start, list(chunk.table.index), content))
-                if store.is_done(index, content, kind):
+                if _reuse(store, ShardTask(index, start, chunk, content), kind, on_mismatch, damaged):
                     counts["reused"] += n
                     if bar is not None:
                         bar.update(n)
                     continue
-                if index in store.finished(kind):
-                    if on_mismatch == "error":
-                        raise ScoreFolderError(
-                            f"{out}: shard {index} (pool positions {start}..{start + n - 1}) was scored on other "
-                            "samples than the pool now holds there (was the pool edited?): score into a new folder, "
-                            "or overwrite (--overwrite / on_mismatch='overwrite')")
-                    store.forget(index)
                 yield ShardTask(index, start, chunk, content)
 
         for result in execute(tasks()):
@@ -362,28 +410,11 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
         if bar is not None:
             bar.close()
         n_total = counts["total"]
-        if mode == "encode-then-finish":
-            last = (n_total + size - 1) // size
-            finals = store.finished("shards")
-            fresh = counts["scored"] == 0 and store.complete and len(finals) == last and all(
-                finals.get(i, {}).get("content_sha256") == c for i, (_, _, c) in enumerate(order))
-            if not fresh:
-                encoded = [e for e in store.manifest["encoded"] if int(e["index"]) < last]
-                arrays = load_encoded(store.folder, encoded)
-                ids = [sid for _, part, _ in order for sid in part]
-                t0 = time.perf_counter()
-                table = scorer.finish(ids, arrays)
-                seconds = time.perf_counter() - t0
-                table = finalise(table, pd.DataFrame(index=pd.Index(ids, name="id")), scorer, name, options, seconds)
-                store.manifest["shards"] = []
-                store.set_attrs(table.attrs)
-                for index, (start, part, content) in enumerate(order):
-                    share = seconds * len(part) / max(len(ids), 1)
-                    store.write_shard(index, start, table.iloc[start:start + len(part)], content, share)
-                counts["scored"] = n_total  # every sample got its final score now
+        if mode == "encode-then-finish" and _finish_encoded(store, scorer, name, options, order, counts["scored"]):
+            counts["scored"] = n_total  # every sample got its final score now
         store.finish(n_total, info())
         return ScoreRun(store.folder, n_total, counts["scored"], counts["reused"], store.complete,
-                        time.perf_counter() - t_start, mode)
+                        time.perf_counter() - t_start, mode, damaged)
     finally:
         store.close()
 

@@ -7,6 +7,7 @@ called directly resolves it itself).
 """
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from dataclasses import asdict, dataclass
@@ -70,19 +71,36 @@ class Selection(list):
                 "shortfall": self.shortfall.to_dict() if self.shortfall else None, "notes": self.notes}
 
 
-def resolve_budget(budget, pool_size: int) -> int:
-    """A budget is a count (int >= 0) or a fraction of the pool (float in (0, 1)) -> ``int(f * n)``."""
+def _resolve(budget, pool_size: int) -> tuple[int, float]:
+    """``(count, exact number of samples asked)``: they differ when a fraction rounds down."""
     if isinstance(budget, bool):
         raise TypeError("budget must be an int count or a float fraction in (0, 1), not a bool")
     if isinstance(budget, numbers.Integral):
         if budget < 0:
             raise ValueError(f"budget must be >= 0, got {budget}")
-        return int(budget)
+        return int(budget), float(budget)
     if isinstance(budget, numbers.Real):
         if not 0.0 < float(budget) < 1.0:
             raise ValueError(f"a fractional budget must be in (0, 1), got {budget}; pass an int for a count")
-        return int(float(budget) * pool_size)
+        exact = float(budget) * pool_size
+        return int(exact), exact
     raise TypeError(f"budget must be an int or a float, not {type(budget).__name__}")
+
+
+def _rounding(budget, pool_size: int, n: int, exact: float) -> str:
+    return f"the budget {budget} of {pool_size} samples is {exact:g} samples, which rounds down to {n}"
+
+
+def resolve_budget(budget, pool_size: int) -> int:
+    """A budget is a count (int >= 0) or a fraction of the pool (float in (0, 1)) -> ``int(f * n)``.
+
+    A positive fraction that rounds down to 0 warns (:class:`SelectionShortfall`): it would select nothing.
+    """
+    n, exact = _resolve(budget, pool_size)
+    if n == 0 and exact > 0:
+        warnings.warn(f"{_rounding(budget, pool_size, n, exact)}: nothing is selected (give a count, or a larger "
+                      "fraction)", SelectionShortfall, stacklevel=2)
+    return n
 
 
 def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) -> Selection:
@@ -90,14 +108,15 @@ def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) 
 
     Returns a :class:`Selection`: never more than the budget, no duplicates, only ids of the table. A
     smaller result carries a :class:`Shortfall` (the selector's, or a generic one) and warns with
-    :class:`SelectionShortfall`.
+    :class:`SelectionShortfall`; so does a fractional budget that rounds down to 0 samples. One that rounds
+    down to fewer samples than it asks for (0.3 of 41 is 12.3: 12) says so in the notes.
     """
     if not isinstance(scores, pd.DataFrame):
         raise TypeError("scores must be a pandas DataFrame indexed by sample id")
     if not scores.index.is_unique:
         dup = scores.index[scores.index.duplicated()][:3].tolist()
         raise ValueError(f"score table has duplicate sample ids, e.g. {dup}")
-    n = resolve_budget(budget, len(scores))
+    n, exact = _resolve(budget, len(scores))
     fn = SELECTORS.get(method)
     result = fn(scores, n, seed=seed, **options)
     ids = list(result)
@@ -109,11 +128,16 @@ def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) 
     if len(unknown):
         raise RuntimeError(f"selector {method!r} returned ids not in the score table, e.g. {list(unknown[:3])}")
     shortfall = getattr(result, "shortfall", None)
+    notes = list(getattr(result, "notes", []))
     if len(ids) < n and shortfall is None:
         reason = "the score table holds fewer samples" if len(scores) < n else "the selector ran out of candidates"
         shortfall = Shortfall(n, len(ids), reason)
+    if n == 0 and exact > 0 and shortfall is None:  # asked for part of a sample: at least one, got none
+        shortfall = Shortfall(math.ceil(exact), len(ids), _rounding(budget, len(scores), n, exact))
+    elif n < exact:
+        notes.append(_rounding(budget, len(scores), n, exact))
     if shortfall is not None:
         warnings.warn(f"{method}: {shortfall}", SelectionShortfall, stacklevel=2)
     return Selection(ids, method=method, params=options, resolved=getattr(result, "resolved", {}), seed=seed,
-                     budget=n, scores_hash=table_hash(scores), notes=list(getattr(result, "notes", [])),
-                     shortfall=shortfall, report=getattr(result, "report", {}))
+                     budget=n, scores_hash=table_hash(scores), notes=notes, shortfall=shortfall,
+                     report=getattr(result, "report", {}))

@@ -11,9 +11,11 @@
 ``manifest.json`` holds ``format``, ``scorer``, ``options``, ``shard_size``, ``complete``, ``pool``
 (``fingerprint``, ``n_samples`` and the loader's counts once complete), the scorer's ``attrs`` and one
 entry per finished shard: its ``index``, pool positions ``start``/``stop``, ``rows``, ``first_id``,
-``last_id``, ``ids_sha256`` (of its ids in order) and ``content_sha256`` (of its samples' ids, image
-fields and conversations: what a resumed run compares to decide that a shard is still valid), and
-``seconds``. Every write goes to a temporary file that is then renamed over the target (the shard file
+``last_id``, ``ids_sha256`` (of its ids in order), ``content_sha256`` (of its samples' ids, image
+fields and conversations: what a resumed run compares to decide that a shard is still valid), ``bytes``
+and ``sha256`` (the size and checksum of the shard file itself) and ``seconds``. A shard file that is
+missing, or whose size or checksum no longer matches (deleted or truncated by hand), is never reused: a
+resumed run scores it again, and :func:`read_folder` refuses the folder naming the shard. Every write goes to a temporary file that is then renamed over the target (the shard file
 first, then the manifest), so a process killed at any moment leaves either the old manifest or the
 new one: a shard is finished exactly when the manifest names it, and a shard file the manifest does
 not name is ignored (and rewritten by the next run). An advisory lock (``.lock``) keeps a second
@@ -82,6 +84,43 @@ def ids_hash(ids: Iterable) -> str:
 
 def shard_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
+
+
+def shard_damage(folder, entry: dict, data: bytes | None = None) -> str | None:
+    """Why the file of a finished shard (a manifest entry) cannot be used, or ``None`` when it is intact.
+
+    ``data`` is the file's bytes when already read. Entries written before sizes and checksums were recorded
+    are checked for presence only.
+    """
+    path = Path(folder) / entry["file"]
+    if data is None:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{entry['file']} is missing"
+        if "bytes" in entry and size != entry["bytes"]:
+            return f"{entry['file']} holds {size} bytes, the manifest says {entry['bytes']}"
+        if "sha256" not in entry:
+            return None
+        data = path.read_bytes()
+    if "bytes" in entry and len(data) != entry["bytes"]:
+        return f"{entry['file']} holds {len(data)} bytes, the manifest says {entry['bytes']}"
+    if "sha256" in entry and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        return f"{entry['file']} does not match the checksum the manifest recorded"
+    return None
+
+
+def read_shard_bytes(folder, entry: dict) -> bytes:
+    """The bytes of a finished shard; raises :class:`ScoreFolderError` naming it when it is missing or damaged."""
+    try:
+        data = (Path(folder) / entry["file"]).read_bytes()
+    except OSError:
+        data = None
+    problem = f"{entry['file']} is missing" if data is None else shard_damage(folder, entry, data)
+    if problem:
+        raise ScoreFolderError(f"{folder}: {problem} (the manifest lists it as finished; was it edited by hand?): "
+                               "run the same score command again to score it anew")
+    return data
 
 
 def _lock(folder: Path):
@@ -229,8 +268,14 @@ class ShardStore:
         return {int(e["index"]): e for e in self.manifest[kind]}
 
     def is_done(self, index: int, content: str, kind: str = "shards") -> bool:
+        """Whether shard ``index`` was finished on these samples (its file may still be damaged: :meth:`damage`)."""
         e = self.finished(kind).get(index)
         return e is not None and e["content_sha256"] == content
+
+    def damage(self, index: int, kind: str = "shards") -> str | None:
+        """Why finished shard ``index`` cannot be reused (missing, other size, other checksum), or ``None``."""
+        e = self.finished(kind).get(index)
+        return None if e is None else shard_damage(self.folder, e)
 
     def _save(self) -> None:
         self.manifest["updated"] = _now()
@@ -253,12 +298,13 @@ class ShardStore:
                 self._save()
 
     # ----------------------------------------------------------------- writing
-    def _entry(self, index, start, ids, content, seconds, file) -> dict:
+    def _entry(self, index, start, ids, content, seconds, file, data: bytes) -> dict:
         ids = list(ids)
         return {"index": int(index), "file": file, "start": int(start), "stop": int(start) + len(ids),
                 "rows": len(ids), "first_id": str(ids[0]) if ids else None,
                 "last_id": str(ids[-1]) if ids else None, "ids_sha256": ids_hash(ids),
-                "content_sha256": content, "seconds": round(float(seconds), 4)}
+                "content_sha256": content, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "seconds": round(float(seconds), 4)}
 
     def write_shard(self, index: int, start: int, table: pd.DataFrame, content: str, seconds: float,
                     attrs: dict | None = None) -> dict:
@@ -270,7 +316,7 @@ class ShardStore:
                           attrs: dict | None = None) -> dict:
         name = shard_name(index)
         atomic_write_bytes(self.folder / name, data)
-        entry = self._entry(index, start, ids, content, seconds, name)
+        entry = self._entry(index, start, ids, content, seconds, name, data)
         if attrs:
             self._merge_attrs(attrs)
         self._record("shards", entry)
@@ -284,7 +330,7 @@ class ShardStore:
         (self.folder / "encoded").mkdir(exist_ok=True)
         name = f"encoded/part-{index:06d}.npz"
         atomic_write_bytes(self.folder / name, data)
-        entry = self._entry(index, start, ids, content, seconds, name)
+        entry = self._entry(index, start, ids, content, seconds, name, data)
         self._record("encoded", entry)
         return entry
 
@@ -352,12 +398,14 @@ def arrays_to_npz(arrays: dict) -> bytes:
 
 
 def load_encoded(folder, entries: list[dict]) -> dict:
-    """The per-sample encodings of every shard, concatenated in pool order."""
+    """The per-sample encodings of every shard, concatenated in pool order (a damaged shard raises, naming it)."""
+    import io
+
     import numpy as np
 
     parts: dict[str, list] = {}
     for e in sorted(entries, key=lambda e: int(e["index"])):
-        with np.load(Path(folder) / e["file"], allow_pickle=False) as z:
+        with np.load(io.BytesIO(read_shard_bytes(folder, e)), allow_pickle=False) as z:
             for k in z.files:
                 parts.setdefault(k, []).append(z[k])
     return {k: np.concatenate(v) for k, v in parts.items()}
@@ -377,13 +425,17 @@ def read_parquet(path) -> pd.DataFrame:
 
 
 def read_folder(folder) -> pd.DataFrame:
-    """The finished shards of a score folder as one table, in pool order, with the manifest in ``attrs``."""
+    """The finished shards of a score folder as one table, in pool order, with the manifest in ``attrs``.
+
+    A shard file that is missing or damaged raises :class:`ScoreFolderError` naming it.
+    """
+    import io
     import warnings
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     shards = sorted(manifest["shards"], key=lambda e: int(e["start"]))
-    parts = [pd.read_parquet(folder / e["file"]) for e in shards]
+    parts = [pd.read_parquet(io.BytesIO(read_shard_bytes(folder, e))) for e in shards]
     if parts:
         with warnings.catch_warnings():  # all-NaN shards concatenate fine; pandas warns about their dtypes
             warnings.simplefilter("ignore", FutureWarning)

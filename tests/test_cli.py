@@ -50,8 +50,8 @@ def test_help_exit_codes_and_the_console_script():
 def test_validate_reports_every_rejection(corrupt_pool_dir, tmp_path):
     out = run_kit("validate", corrupt_pool_dir / "pool.json", "--report", tmp_path / "rej.csv")
     assert out.returncode == cli.EXIT_REJECTED
-    assert "25 records read: 4 accepted" in out.stdout and "symlink_escapes_root" in out.stdout
-    assert len(pd.read_csv(tmp_path / "rej.csv")) == 21
+    assert "29 records read: 4 accepted" in out.stdout and "symlink_escapes_root" in out.stdout
+    assert len(pd.read_csv(tmp_path / "rej.csv")) == 25
     assert cli.main(["validate", str(POOL), "--quiet", "--write", str(tmp_path / "clean.jsonl")]) == cli.EXIT_OK
     assert len(kit.load_pool(tmp_path / "clean.jsonl", images=POOL.parent / "images")) == 372
     missing = run_kit("validate", tmp_path / "nope.json")
@@ -119,7 +119,10 @@ def test_select_export_and_curriculum(small_pool, tmp_path, capsys):
     assert cli.main(["select", "diq", str(tmp_path / "quality.parquet"), "--budget", "8", "--option", "grid=2",
                      "--out", str(tmp_path / "diq.json")]) == 0
     assert len(json.loads((tmp_path / "diq.json").read_text())["ids"]) <= 8
-    assert cli.main(["export", str(small_pool), str(sel), "--out", str(tmp_path / "sub.parquet")]) == 0
+    # sub.parquet's manifest is sub.manifest.json, which the .jsonl export above wrote: replaced only when asked
+    assert cli.main(["export", str(small_pool), str(sel), "--out", str(tmp_path / "sub.parquet")]) == 1
+    assert "sub.manifest.json exists already: give --overwrite" in capsys.readouterr().err
+    assert cli.main(["export", str(small_pool), str(sel), "--out", str(tmp_path / "sub.parquet"), "--overwrite"]) == 0
     manifest = json.loads((tmp_path / "sub.manifest.json").read_text())
     assert manifest["format"] == "parquet" and manifest["method"] == "random" and manifest["ids"] == got["ids"]
     assert cli.main(["curriculum", str(tmp_path / "quality.parquet"), "--pool", str(small_pool), "--stages", "2",
@@ -156,3 +159,68 @@ def test_notebooks_get_an_absolute_run_dir_and_keep_their_own_pool(monkeypatch, 
     assert calls == [(tmp_path / "rel", None), (tmp_path / "rel2", None)]
     assert cli.main(["notebooks", "--only", "00", "--out", "rel", "--pool", "p.json"]) == 0
     assert calls[-1] == (tmp_path / "rel", tmp_path / "p.json")
+
+
+# --------------------------------------------------------------------------- issue 23: outputs never replace inputs
+
+@pytest.fixture
+def own_pool(tmp_path):
+    """A 3-sample JSONL pool with its images, an id list and a score table, all in tmp_path."""
+    from tests.support.hostile_pools import record, write_pool
+
+    pool = write_pool(tmp_path, [record("a"), record("b"), record("c")])
+    (tmp_path / "ids.json").write_text(json.dumps(["a", "b"]))
+    kit.save_scores(pd.DataFrame({"s": [0.1, 0.5, 0.9]}, index=pd.Index(["a", "b", "c"], name="id")),
+                    tmp_path / "scores.parquet")
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv", [
+    ["validate", "{d}/pool.jsonl", "--write", "{d}/pool.jsonl"],
+    ["validate", "{d}/pool.jsonl", "--report", "{d}/pool.jsonl", "--overwrite"],
+    ["export", "{d}/pool.jsonl", "{d}/ids.json", "--out", "{d}/pool.jsonl", "--overwrite"],
+    ["export", "{d}/pool.jsonl", "{d}/ids.json", "--out", "{d}/ids.json", "--overwrite"],
+    ["export", "{d}/pool.jsonl", "{d}/ids.json", "--out", "{d}/link.jsonl", "--overwrite"],  # a link to the pool
+    ["select", "random", "{d}/scores.parquet", "--budget", "2", "--out", "{d}/scores.parquet", "--overwrite"],
+    ["select", "random", "{d}/scores.parquet", "--budget", "2", "--pool", "{d}/pool.jsonl",
+     "--export", "{d}/pool.jsonl", "--overwrite"],
+    ["score", "{d}/pool.jsonl", "style", "--out", "{d}", "--no-progress"],
+    ["select", "random", "{d}/scores.parquet", "--budget", "2", "--pool", "{d}/pool.jsonl",  # two outputs, one file
+     "--out", "{d}/sub.manifest.json", "--export", "{d}/sub.json"],
+])
+def test_no_command_writes_over_its_own_input(own_pool, capsys, argv):
+    (own_pool / "link.jsonl").symlink_to(own_pool / "pool.jsonl")
+    before = {p: p.read_bytes() for p in own_pool.rglob("*") if p.is_file()}
+    assert cli.main([a.format(d=own_pool) for a in argv]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert ("an input" in err or "two outputs" in err) and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in own_pool.rglob("*") if p.is_file()} == before
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite_and_atomically(own_pool, capsys):
+    report = own_pool / "report.csv"
+    report.write_text("keep me\n")
+    argv = ["validate", str(own_pool / "pool.jsonl"), "--report", str(report)]
+    assert cli.main(argv) == cli.EXIT_ERROR
+    assert "exists already: give --overwrite" in capsys.readouterr().err and report.read_text() == "keep me\n"
+    assert cli.main([*argv, "--overwrite"]) == cli.EXIT_OK
+    assert report.read_text().startswith("id,line,reason,detail")
+    assert not list(own_pool.glob(".*.tmp-*"))  # written through a temporary file, renamed over the old one
+
+
+def test_an_export_format_that_disagrees_with_its_suffix_is_refused(own_pool, capsys):
+    argv = ["export", str(own_pool / "pool.jsonl"), str(own_pool / "ids.json"), "--out", str(own_pool / "x.json")]
+    assert cli.main([*argv, "--format", "jsonl"]) == cli.EXIT_ERROR
+    assert "would be read back as llava" in capsys.readouterr().err and not (own_pool / "x.json").exists()
+    assert cli.main(argv) == cli.EXIT_OK  # the suffix decides
+    assert cli.main(["validate", str(own_pool / "x.json"), "--images", str(own_pool / "images")]) == cli.EXIT_OK
+
+
+def test_validate_names_a_record_it_cannot_encode_and_keeps_the_rest(tmp_path, capsys):
+    from tests.support.hostile_pools import record, write_pool
+
+    pool = write_pool(tmp_path, [record("a"), record("\ud800"), record("b")])
+    assert cli.main(["validate", str(pool), "--report", str(tmp_path / "rej.csv")]) == cli.EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert "3 records read: 2 accepted, 1 rejected (not_utf8 1)" in out and "\\ud800" in out
+    assert pd.read_csv(tmp_path / "rej.csv")["id"].tolist() == ["\\ud800"]

@@ -110,3 +110,25 @@ def test_a_healthy_scorer_does_not_warn(pool):
         table = kit.score(pool, "test_healthy")
     assert table.attrs["collapse"] == []
     assert table.attrs["summary"] == ["score check: none of the 2 numeric score columns looks collapsed"]
+
+
+def test_a_continuous_score_at_one_value_for_90_percent_of_samples_is_collapsed():
+    rng = np.random.default_rng(2)
+    n = 1000
+    loss = np.full(n, 2.5)
+    loss[:30] = 2.5 + rng.random(30)                       # 97% at a default value, the rest real losses
+    found = check_column(loss, "loss_mean")
+    assert found.collapsed and found.kind == "continuous" and found.top_value == 2.5
+    assert found.reason == "at least 90% of the samples at one value (a continuous score)"
+    rating = np.zeros(n)
+    rating[:30] = rng.integers(1, 6, 30)                   # 97% at 0: a sparse integer rating, not collapsed
+    assert check_column(rating).kind == "integer" and not check_column(rating).collapsed
+    some_ties = np.full(n, 0.3)
+    some_ties[:150] = rng.random(150)                      # 85% at one value: under the continuous threshold
+    assert not check_column(some_ties).collapsed
+    for col in (loss, rating, some_ties):                  # the fast path the warnings use agrees
+        assert check_column(col, exact=False).collapsed == check_column(col).collapsed
+    with pytest.warns(ScoreCollapseWarning, match="'loss_mean'.*90%"):
+        found = kit.collapse.warn_collapsed(pd.DataFrame({"loss_mean": loss, "rating": rating}),
+                                            ["loss_mean", "rating"], "selector 'dil'")
+    assert [f.column for f in found] == ["loss_mean"]

@@ -148,3 +148,49 @@ def test_score_cached_reuses_only_matching_work(corrupt_pool_dir, tmp_path):
     assert calls == [1.0, 2.0]
     kit.score_cached(pool.subset(pool.ids[:2]), "test_counting", out, scale=2.0)  # other pool: again
     assert calls == [1.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".parquet"])
+def test_exports_always_read_back(tmp_path, suffix):
+    from tests.support.hostile_pools import record, write_pool
+
+    records = [record("nan", meta="x", extra_score=float("nan")), record(7, meta=["a", "list"]),
+               record("two", image=["ok.png", "ok.png"], q="<image>\n<image>\nSame?", meta={"k": 1}),
+               record("inf", meta=None, extra_score=float("inf"))]
+    pool = kit.load_pool(write_pool(tmp_path, records, "pool.json"), multi_image=True)  # a JSON array with NaN
+    assert pool.ids == ["nan", "7", "two", "inf"]
+    path = kit.export_subset(pool, pool.ids, tmp_path / "out" / f"subset{suffix}")
+    if suffix != ".parquet":
+        text = path.read_text(encoding="utf-8")
+        def strict(c):
+            raise ValueError(f"not JSON: {c}")
+        rows = [json.loads(line, parse_constant=strict) for line in text.splitlines()] if suffix == ".jsonl" \
+            else json.loads(text, parse_constant=strict)
+        assert rows[0]["extra_score"] is None and rows[3]["extra_score"] is None  # NaN and inf as null
+    again = kit.load_pool(path, images=tmp_path / "images", multi_image=True)
+    assert again.ids == pool.ids and len(again.report) == 0
+    assert again.table.at["two", "n_images"] == 2 and again.table.at["nan", "n_images"] == 1
+    if suffix == ".parquet":  # the id, the image and meta vary in type between records: named in the manifest
+        assert set(json.loads(manifest_path(path).read_text())["text_fields"]) == {"id", "image", "meta"}
+
+
+def test_an_export_refuses_a_suffix_it_would_not_read_back(corrupt_pool_dir, tmp_path):
+    pool = kit.load_pool(corrupt_pool_dir / "pool.json")
+    with pytest.raises(ValueError, match="would be read back as llava"):
+        kit.export_subset(pool, ["ok_1"], tmp_path / "x.json", format="jsonl")
+    with pytest.raises(ValueError, match="read back by its suffix"):
+        kit.export_subset(pool, ["ok_1"], tmp_path / "x.txt")
+    with pytest.raises(ValueError, match="an input"):
+        kit.export_subset(pool, ["ok_1"], corrupt_pool_dir / "pool.json")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_budget_that_rounds_to_nothing_warns_and_says_why(scores):
+    with pytest.warns(SelectionShortfall, match=r"0.001 of 50 samples is 0.05 samples, which rounds down to 0"):
+        sel = kit.select(scores, "random", 0.001)
+    assert sel == [] and (sel.shortfall.asked, sel.shortfall.returned) == (1, 0)
+    with pytest.warns(SelectionShortfall, match="nothing is selected"):
+        assert kit.resolve_budget(0.01, 50) == 0          # a selector called directly resolves it the same way
+    sel = kit.select(scores, "random", 0.33)              # 16.5 samples: 16, as documented, and said in the notes
+    assert len(sel) == 16 and sel.shortfall is None
+    assert "the budget 0.33 of 50 samples is 16.5 samples, which rounds down to 16" in sel.notes

@@ -263,7 +263,10 @@ def test_vlm_sees_the_image(tiny_vlm, pool, tmp_path):
 def test_vlm_unscorable_samples_keep_their_rows(tiny_vlm, tmp_path):
     two_images = [{"from": "human", "value": "<image>\nLeft or <image> right?"}, {"from": "gpt", "value": "Left."}]
     path = _make_pool(tmp_path, [*CONVERSATIONS[:3], two_images])
+    assert kit.load_pool(path).report["reason"].tolist() == ["image_token_count"]  # the loader refuses s3 now
     pool = kit.load_pool(path)
+    pool = kit.data.Pool(pd.concat([pool.table, pool.table.loc[["s0"]].rename(index={"s0": "s3"})]), pool.report)
+    pool.table.at["s3", "conversations"] = two_images  # the scorer still guards a table that holds them
     (tmp_path / "images" / "1.png").write_bytes(b"not a png any more")
     table = tiny_vlm.score(pool)
     assert table.index.tolist() == ["s0", "s1", "s2", "s3"]

@@ -129,6 +129,31 @@ def test_a_folder_is_locked_and_stale_files_are_ignored(pool, reference, tmp_pat
     pd.testing.assert_frame_equal(kit.load_scores(out), reference)
 
 
+def test_a_damaged_shard_is_scored_again_never_reported_reused(pool, reference, tmp_path, capsys):
+    from kit import cli
+
+    out = tmp_path / "d"
+    kit.score(pool, "test_slow", out=out, shard_size=50, delay=0)
+    entry = read_manifest(out)["shards"][3]
+    assert entry["bytes"] == (out / entry["file"]).stat().st_size and len(entry["sha256"]) == 64
+    (out / "part-000001.parquet").unlink()                                    # deleted by hand
+    data = (out / "part-000003.parquet").read_bytes()
+    (out / "part-000003.parquet").write_bytes(data[: len(data) // 2])        # truncated by hand
+    with pytest.raises(ScoreFolderError, match="part-000001.parquet is missing"):
+        kit.load_scores(out)
+    assert cli.main(["select", "random", str(out), "--budget", "3"]) == cli.EXIT_ERROR
+    assert "part-000001.parquet is missing" in capsys.readouterr().err       # named, not a raw arrow error
+    run = score_shards(pool, "test_slow", out, progress=False, delay=0)
+    assert run.n_scored == 100 and run.n_reused == len(pool) - 100 and run.complete
+    assert run.damaged == ["part-000001.parquet is missing",
+                           f"part-000003.parquet holds {len(data) // 2} bytes, the manifest says {len(data)}"]
+    pd.testing.assert_frame_equal(kit.load_scores(out), reference)
+    # a shard rewritten with the same size but other bytes fails its checksum
+    (out / "part-000002.parquet").write_bytes(bytes((out / "part-000002.parquet").stat().st_size))
+    with pytest.raises(ScoreFolderError, match="part-000002.parquet does not match the checksum"):
+        kit.load_scores(out)
+
+
 def test_pool_dependent_scorers_shard_their_encoding_or_score_in_one_piece(pool, tmp_path, capsys):
     whole = kit.score(pool, "test_centred")
     sharded = kit.score(pool, "test_centred", out=tmp_path / "c", shard_size=45)

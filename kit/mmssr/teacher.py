@@ -281,15 +281,21 @@ class ChatClient:
 # --------------------------------------------------------------------------- messages
 
 def image_data_url(path, max_side: int | None = None) -> str:
-    """The image at ``path`` as a ``data:`` URL (original bytes, or a PNG when resized/converted)."""
+    """The image at ``path`` as a ``data:`` URL (original bytes, or a PNG when resized/converted).
+
+    ``path`` is a pool's checked image path: it must still open the file the loader checked (a symbolic link
+    put in its place since is refused, so nothing outside the image folder is sent).
+    """
+    from kit.images import decode_image, open_file
+
     path = Path(path)
     mime = _IMAGE_MIME.get(path.suffix.lower())
     if mime is not None and max_side is None:
-        raw = path.read_bytes()
+        f, _, _ = open_file(path, pinned=True)
+        with f:
+            raw = f.read()
     else:
-        from kit.data import decode_image
-
-        img = decode_image(path)
+        img = decode_image(path, pinned=True)
         if max_side is not None and max(img.size) > max_side:
             img.thumbnail((max_side, max_side))
         buf = io.BytesIO()

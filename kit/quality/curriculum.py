@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.export import FORMATS, write_records
+from kit.export import FORMATS, pool_inputs, write_records
+from kit.outputs import check_outputs
 from kit.provenance import jsonable, provenance
 from kit.quality.space import QualitySpace, outside_note, space_for, unscored_note
 from kit.provenance import table_hash
 from kit.selection import Selection, Shortfall, resolve_budget
+from kit.shards import atomic_write_bytes
 
 MANIFEST_NAME = "curriculum.manifest.json"
 
@@ -112,11 +114,13 @@ def build_curriculum(scores: pd.DataFrame, stages: int = 3, sizes=None, seed: in
 
 
 def export_curriculum(pool, stages: list, out_dir, format: str = "llava", prefix: str = "stage",
-                      extra: dict | None = None) -> Path:
+                      extra: dict | None = None, *, overwrite: bool = True, inputs=()) -> Path:
     """Write one data file per stage (``<prefix>_<k>.json``) and ``curriculum.manifest.json``.
 
     The manifest's ``order`` lists the stage files in training order; ``stages`` holds, per stage,
-    its file, ids, size, thresholds and notes. Returns the manifest's path.
+    its file, ids, size, thresholds and notes. No file may be the pool file, one of its images or one of
+    ``inputs`` (``(name, path)`` pairs); existing files are replaced (atomically) unless ``overwrite=False``.
+    Returns the manifest's path.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; use one of {sorted(FORMATS)}")
@@ -130,11 +134,13 @@ def export_curriculum(pool, stages: list, out_dir, format: str = "llava", prefix
                 raise ValueError(f"sample {sid!r} appears {where} {k}")
             seen[sid] = k
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     width = len(str(max(len(stages) - 1, 0)))
+    files = [out_dir / f"{prefix}_{k:0{width}d}{FORMATS[format]}" for k in range(len(stages))]
+    check_outputs([*files, out_dir / MANIFEST_NAME], [*pool_inputs(pool), *inputs], overwrite=overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
     for k, stage in enumerate(stages):
-        path = write_records(pool.records(stage), out_dir / f"{prefix}_{k:0{width}d}{FORMATS[format]}", format)
+        path = write_records(pool.records(stage), files[k], format)
         entries.append({"stage": k, "data_file": path.name, "n_samples": len(stage),
                         "ids": [str(i) for i in stage], "budget": stage.budget,
                         "params": jsonable(stage.params), "resolved": jsonable(stage.resolved),
@@ -156,5 +162,5 @@ def export_curriculum(pool, stages: list, out_dir, format: str = "llava", prefix
     if extra:
         manifest.update(jsonable(extra))
     path = out_dir / MANIFEST_NAME
-    path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    atomic_write_bytes(path, json.dumps(manifest, indent=1).encode("utf-8"))
     return path

@@ -170,3 +170,91 @@ def write_corpus(root) -> Corpus:
         (broken / name).write_bytes(data)
     return Corpus(root, jsonl, js, rejected_jsonl, rejected_json,
                   {broken / name: text for name, (_, text) in files.items()})
+
+
+# --------------------------------------------------------------------------- the cases of issue 23
+# Small builders for one hostile case each: a pool of plain records in a folder, and image files that are broken
+# in ways a header check does not see, of a refused format, or wider than 8 bits.
+
+def record(sid, image="ok.png", q="<image>\nWhat is shown?", a="A square.", **extra) -> dict:
+    return {"id": sid, "image": image, "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}],
+            **extra}
+
+
+def write_pool(root, records, name="pool.jsonl") -> Path:
+    """``records`` as a JSONL (or, for a ``.json`` name, a JSON array) pool in ``root``, with ``root/images/ok.png``."""
+    from PIL import Image
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    if not (root / "images" / "ok.png").exists():
+        Image.new("RGB", (16, 16), (200, 40, 40)).save(root / "images" / "ok.png")
+    path = root / name
+    if name.endswith(".json"):
+        path.write_text(json.dumps(records))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def _noise(size=(48, 48)):
+    import numpy as np
+    from PIL import Image
+
+    return Image.fromarray(np.random.default_rng(0).integers(0, 255, (*size, 3), dtype=np.uint8))
+
+
+def truncated_jpeg(path) -> Path:
+    """A JPEG cut in half: its header reads fine, its pixels do not."""
+    import io
+
+    buf = io.BytesIO()
+    _noise().save(buf, format="JPEG", quality=90)
+    Path(path).write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return Path(path)
+
+
+def png_with_broken_data(path) -> Path:
+    """A PNG whose every chunk checksum is right but whose image data (IDAT) is not a zlib stream."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    _noise().save(buf, format="PNG")
+    data, out, pos = buf.getvalue(), bytearray(buf.getvalue()[:8]), 8
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IDAT":
+            body = bytes(range(256)) * (len(body) // 256 + 1)
+        out += struct.pack(">I4s", len(body), kind) + body + struct.pack(">I", zlib.crc32(kind + body))
+        pos += 12 + n
+    Path(path).write_bytes(bytes(out))
+    return Path(path)
+
+
+def truncated_ppm(path) -> Path:
+    """A binary PPM (P6) that promises 48x48 pixels and holds a tenth of them."""
+    Path(path).write_bytes(b"P6\n48 48\n255\n" + bytes(48 * 48 * 3 // 10))
+    return Path(path)
+
+
+def eps_named_png(path) -> Path:
+    """An EPS file (Pillow would run Ghostscript to decode it) with a .png name."""
+    Path(path).write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n0 0 moveto 16 16 lineto stroke\n"
+                           b"showpage\n%%EOF\n")
+    return Path(path)
+
+
+def gradient(kind: str, path) -> Path:
+    """A 256-level horizontal gradient as a 16-bit grey PNG (``"png16"``), a 32-bit integer TIFF (``"tiff32"``)
+    or a 32-bit float TIFF (``"float"``)."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.tile(np.arange(256), (8, 1))
+    array = {"png16": (ramp * 257).astype(np.uint16), "tiff32": (ramp * 1000 - 50_000).astype(np.int32),
+             "float": (ramp / 255.0).astype(np.float32)}[kind]
+    Image.fromarray(array).save(path)
+    return Path(path)

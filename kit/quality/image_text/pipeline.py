@@ -45,7 +45,11 @@ class Batch:
 
 
 class _Items:
-    """Map-style dataset: position -> (position, preprocessed image or None, text, error)."""
+    """Map-style dataset: position -> (position, preprocessed image or None, text, error).
+
+    ``paths`` are a pool's checked image paths (``pool.table["image_path"]``): each must still open the file
+    the loader checked (``decode_image(pinned=True)``), or the sample gets an error.
+    """
 
     def __init__(self, paths: Sequence[str], texts: Sequence[str], preprocess: Callable):
         self.paths, self.texts, self.preprocess = list(paths), list(texts), preprocess
@@ -57,7 +61,7 @@ class _Items:
         from kit.data import decode_image
 
         try:
-            x = self.preprocess(decode_image(self.paths[i]))
+            x = self.preprocess(decode_image(self.paths[i], pinned=True))
             return i, x, self.texts[i], None
         except Exception as exc:  # noqa: BLE001 - reported per sample, never dropped
             return i, None, self.texts[i], f"{type(exc).__name__}: {exc}"
