@@ -4,6 +4,7 @@
         --methods random mmssr diq dis dil curriculum curriculum_shuffled --budgets 0.1 0.3 --seeds 0 1 2
     python -m kit.experiments testbed skewed-noisy --out runs/testbed/skewed-noisy --workers 2 --threads 1 \
         --results results/testbed
+    python -m kit.experiments testbed-gate --out runs/testbed/gate
 
 An interrupted ablation resumes where it stopped when run again with the same arguments.
 """
@@ -45,11 +46,23 @@ def main(argv=None) -> int:
     t.add_argument("--methods", nargs="+", default=None)
     t.add_argument("--budgets", nargs="+", type=_budget, default=None)
     t.add_argument("--seeds", nargs="+", type=int, default=None)
-    t.add_argument("--per-family", type=int, default=60, help="held-out questions per family")
+    t.add_argument("--per-family", type=int, default=100, help="held-out questions per family")
     t.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
     t.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes")
     t.add_argument("--results", default=None, help="folder for the tidy table (CONDITION.csv)")
+    g = sub.add_parser("testbed-gate", help="the testbed's learnability gate: per-family dev accuracy vs majority")
+    g.add_argument("--out", required=True)
+    g.add_argument("--n", type=int, default=2000, help="size of the balanced clean pool trained on")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--per-family", type=int, default=150, help="dev questions per family")
     args = ap.parse_args(argv)
+    if args.cmd == "testbed-gate":
+        from kit.experiments.testbed import gate
+
+        table = gate(args.out, n=args.n, seed=args.seed, per_family=args.per_family)
+        print(table.round(3).to_string())
+        print(f"{int(table['passes'].sum())} of {len(table)} families pass; written to {args.out}/gate.csv")
+        return 0
     if args.cmd == "testbed":
         return _testbed(args)
 
