@@ -6,6 +6,7 @@
     kit select mmssr scores/rich scores/style --budget 0.3 --pool data_samples/pool.json --out subset.json
     kit curriculum scores/image_text scores/loss --pool data_samples/pool.json --stages 3 --budget 0.5 --out cur/
     kit export data_samples/pool.json subset.json --out subset.jsonl --format jsonl
+    kit finetune train data_samples/pool.json --out runs/ft --subset subset.json   # align | train | eval
     kit notebooks --quick --only 00 01
 
 Exit codes: 0 success; 1 the command could not do its job (the message says why); 2 wrong usage;
@@ -317,6 +318,13 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_finetune(args) -> int:
+    """``kit finetune ...`` is ``python -m kit.finetune ...`` (the arguments pass through unchanged)."""
+    from kit.finetune.__main__ import main as finetune_main
+
+    return finetune_main(args.finetune_args)
+
+
 def cmd_notebooks(args) -> int:
     import datetime as dt
     import time
@@ -490,6 +498,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loader(p)
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("finetune", help="align, fine-tune and evaluate (python -m kit.finetune; accelerate launch)",
+                       add_help=False, formatter_class=_Formatter,
+                       description="The fine-tuning commands of python -m kit.finetune: align, train, eval.",
+                       epilog="examples:\n  kit finetune train data_samples/pool.json --out runs/ft --subset subset.json\n"
+                              "  accelerate launch --multi_gpu --num_processes 4 -m kit finetune train POOL --out RUN\n"
+                              "  kit finetune eval RUN --lmms-eval kit_easyvqa --limit 50\n"
+                              "run 'kit finetune --help' for its options")
+    p.add_argument("finetune_args", nargs=argparse.REMAINDER, help="align | train | eval and their options")
+    p.set_defaults(func=cmd_finetune)
+
     p = sub.add_parser("notebooks", help="run the notebooks with papermill",
                        formatter_class=_Formatter,
                        description="Execute notebooks/[0-9][0-9]_*.ipynb in order into a run folder; each "
@@ -519,7 +537,11 @@ def _message(exc: BaseException) -> str:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "finetune":  # everything after 'finetune' is python -m kit.finetune's
+        args.finetune_args = unknown + args.finetune_args
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
