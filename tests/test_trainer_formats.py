@@ -135,9 +135,13 @@ def test_llamafactorys_own_loader_reads_the_export(selection, ids, tmp_path):
 
 def test_ms_swifts_own_loader_reads_the_export(selection, ids, tmp_path):
     """ms-swift's load_dataset on the JSONL (installed beside the kit only in a venv of its own)."""
-    llm = pytest.importorskip("swift.llm")
+    pytest.importorskip("swift")
+    try:
+        from swift.dataset import load_dataset         # ms-swift 4
+    except ImportError:
+        from swift.llm import load_dataset             # ms-swift 3
     out = _export(tmp_path, selection, "mmssr30.jsonl", "swift")
-    train, _ = llm.load_dataset([str(out)], split_dataset_ratio=0.0, num_proc=1)
+    train, _ = load_dataset([str(out)], split_dataset_ratio=0.0, num_proc=1)
     assert len(train) == len(ids)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     for got, row in zip(train, rows):
