@@ -9,6 +9,9 @@ Prints, in one run:
    - the ``small`` preset (LoRA r=16 on every linear layer of SmolLM2, plus the projector),
    - the ``tiny`` preset (2-layer, width-192 language model; logits only at the trained positions), in float32
      and with the preset's bfloat16 autocast, with PyTorch's SDPA attention and with the preset's eager attention;
+   with ``--loops``, also the kit's own training loop, before and after it moved to accelerate (the ``tiny``
+   preset, one torch thread, the same steps on the same batches, alternated run by run; the old loop is kept in
+   ``tests/support/plain_loop.py``);
 2. the default ablation (``kit.experiments.ablate``: random, mmSSR, DIQ, DIS, DIL, curriculum, shuffled
    curriculum at 10% and 30%, the full pool, three seeds) on the experiment pool, timed: scoring (once per pool),
    then the runs (train + evaluate), with the summary table.
@@ -16,6 +19,7 @@ Prints, in one run:
     python benchmarks/bench_ablation.py                    # both parts, the default grid (long)
     python benchmarks/bench_ablation.py --quick            # fewer repeats; 1 seed, 10%, random and DIL only
     python benchmarks/bench_ablation.py --skip-speed --out runs/ablation --workers 2 --threads 1   # the README's run
+    python benchmarks/bench_ablation.py --skip-speed --skip-ablation --loops   # docs/benchmarks.md: old vs accelerate
 
 The experiment pool is built first if ``--pool`` does not exist (``python -m kit.pools easyvqa`` with the
 settings in ``docs/methods.md``). An existing ``--out`` folder is resumed (its finished runs are not timed again).
@@ -134,6 +138,52 @@ def speed(pool, repeats: int, n_batches: int, threads: int | None):
     return rows
 
 
+def loop_speed(pool, steps: int, repeats: int):
+    """The tiny preset's training speed through the loop before accelerate and through ``train_examples`` now:
+    one torch thread, ``steps`` steps of 16 on the same batches, each a fresh model, runs alternated; prints the
+    best and the median samples/s of each (steps' time, as the loops measure it) and the ratio."""
+    import statistics
+    import tempfile
+
+    import numpy as np
+
+    import kit.finetune as ft
+    from kit.finetune.data import ExampleEncoder
+    from kit.finetune.presets import PRESETS
+    from kit.finetune.train import train_examples
+    from tests.support.plain_loop import train_plain
+
+    config = PRESETS["tiny"].train.with_(threads=1, min_steps=steps, max_steps=steps, checkpoint_every=10 * steps)
+    base = ft.base_model("tiny")
+    processor = ft.load_model(base)[1]
+    rng = np.random.default_rng(0)
+    ids = [pool.table.index[i] for i in rng.permutation(len(pool.table))[:16 * steps]]
+    encoder = ExampleEncoder(processor, train_end_token=config.train_end_token, max_length=config.max_length)
+    examples, _ = encoder.encode_pool(pool, ids)
+    print(f"\n1b. the kit's loop, tiny preset ({config.autocast} autocast, {config.attention} attention), one torch "
+          f"thread, {steps} steps of 16 on the same batches, {repeats} runs each, alternated", flush=True)
+    times: dict[str, list[float]] = {"before accelerate (plain loop)": [], "accelerate (train_examples)": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(repeats):
+            for name in times:
+                model = ft.load_model(base)[0]
+                if name.startswith("before"):
+                    seconds = train_plain(model, encoder, examples, config, seed=0)[2]
+                else:
+                    run = train_examples(model, encoder, examples, config, Path(tmp) / f"run{k}", seed=0,
+                                         save_model=False, progress=False)
+                    seconds = run.info["train_seconds"]
+                times[name].append(seconds)
+    rows = {}
+    for name, secs in times.items():
+        rows[name] = (16 * steps / min(secs), 16 * steps / statistics.median(secs))
+        print(f"   {name:<34} best {rows[name][0]:6.1f} samples/s  median {rows[name][1]:6.1f} samples/s  "
+              f"({statistics.median(secs) / steps * 1000:.1f} ms a step)", flush=True)
+    (old_best, old_median), (new_best, new_median) = rows.values()
+    print(f"   accelerate / before: {new_best / old_best:.3f} (best), {new_median / old_median:.3f} (median)")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", default=str(ROOT / "runs" / "easyvqa_pool" / "pool.json"))
@@ -141,6 +191,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-ablation", action="store_true")
+    ap.add_argument("--loops", action="store_true", help="also time the kit's loop before and after accelerate")
+    ap.add_argument("--loop-steps", type=int, default=100, help="steps per timed run of --loops (default 100)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
@@ -160,6 +212,8 @@ def main(argv=None) -> int:
     print(f"tiny base model: {base} ({time.perf_counter() - t0:.0f} s to find or build)")
     if not args.skip_speed:
         speed(pool, args.repeats or (1 if args.quick else 2), 2 if args.quick else 4, args.threads)
+    if args.loops:
+        loop_speed(pool, args.loop_steps, args.repeats or (2 if args.quick else 5))
     if args.skip_ablation:
         return 0
     methods = ["random", "dil"] if args.quick else list(DEFAULT_METHODS)

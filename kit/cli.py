@@ -6,6 +6,7 @@
     kit select mmssr scores/rich scores/style --budget 0.3 --pool data_samples/pool.json --out subset.json
     kit curriculum scores/image_text scores/loss --pool data_samples/pool.json --stages 3 --budget 0.5 --out cur/
     kit export data_samples/pool.json subset.json --out subset.jsonl --format jsonl
+    kit finetune train data_samples/pool.json --out runs/ft --subset subset.json   # align | train | eval
     kit notebooks --quick --only 00 01
 
 Exit codes: 0 success; 1 the command could not do its job (the message says why); 2 wrong usage;
@@ -313,8 +314,16 @@ def cmd_export(args) -> int:
     path = kit.export_subset(pool, ids, args.out, format=fmt, method=meta.get("method"), params=meta.get("params"),
                              seed=meta.get("seed"), scores_hash=meta.get("scores_hash"), overwrite=args.overwrite,
                              inputs=inputs)
-    print(f"{len(ids)} samples written to {path} (+ manifest)")
+    extra = " + dataset_info.json entry " + repr(path.stem) if fmt == "llamafactory" else ""
+    print(f"{len(ids)} samples written to {path} (+ manifest{extra})")
     return EXIT_OK
+
+
+def cmd_finetune(args) -> int:
+    """``kit finetune ...`` is ``python -m kit.finetune ...`` (the arguments pass through unchanged)."""
+    from kit.finetune.__main__ import main as finetune_main
+
+    return finetune_main(args.finetune_args)
 
 
 def cmd_notebooks(args) -> int:
@@ -376,7 +385,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kit.export import FORMATS
+    from kit.export import EXPORT_FORMATS, FORMATS
 
     examples, codes = __doc__.split("\n\n")[1:3]
     ap = argparse.ArgumentParser(prog="kit", description="Select multimodal instruction-tuning data: validate a "
@@ -449,8 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", help="the pool (adds 'source'; needed for --export)")
     p.add_argument("--out", metavar="FILE", help="write the selection (ids and how they were chosen) as JSON")
     p.add_argument("--export", metavar="FILE", help="also write the selected records (with a manifest)")
-    p.add_argument("--format", choices=sorted(FORMATS), default=None,
-                   help="format of --export (default: from its suffix; a disagreeing one is refused)")
+    p.add_argument("--format", choices=sorted(EXPORT_FORMATS), default=None,
+                   help="format of --export (default: from its suffix; a disagreeing one is refused; llamafactory "
+                        "and swift are the trainers' formats)")
     _add_overwrite(p)
     _add_loader(p)
     p.set_defaults(func=cmd_select)
@@ -476,19 +486,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_loader(p)
     p.set_defaults(func=cmd_curriculum)
 
-    p = sub.add_parser("export", help="write the records of a selection (LLaVA JSON, JSONL or parquet)",
+    p = sub.add_parser("export", help="write the records of a selection (LLaVA JSON, JSONL, parquet, "
+                                      "LLaMA-Factory or ms-swift)",
                        formatter_class=_Formatter,
                        description="Write the samples named in IDS (a selection from kit select, a JSON list, or "
-                                   "a text file with one id per line) with a manifest beside them.",
-                       epilog="example: kit export data_samples/pool.json mmssr.json --out subset.jsonl")
+                                   "a text file with one id per line) with a manifest beside them. --format "
+                                   "llamafactory writes LLaMA-Factory's ShareGPT JSON and its dataset_info.json "
+                                   "entry, --format swift ms-swift's messages JSONL (absolute image paths).",
+                       epilog="examples:\n  kit export data_samples/pool.json mmssr.json --out subset.jsonl\n"
+                              "  kit export data_samples/pool.json mmssr.json --out lf/mmssr30.json --format "
+                              "llamafactory\n  kit export data_samples/pool.json mmssr.json --out mmssr30.jsonl "
+                              "--format swift")
     p.add_argument("pool")
     p.add_argument("ids", help="selection JSON, JSON list of ids, or one id per line")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=sorted(FORMATS), default=None,
-                   help="default: from the --out suffix (a disagreeing one is refused)")
+    p.add_argument("--format", choices=sorted(EXPORT_FORMATS), default=None,
+                   help="default: from the --out suffix (a disagreeing one is refused); llamafactory (.json) "
+                        "and swift (.jsonl) must be named")
     _add_overwrite(p)
     _add_loader(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("finetune", help="align, fine-tune and evaluate (python -m kit.finetune; accelerate launch)",
+                       add_help=False, formatter_class=_Formatter,
+                       description="The fine-tuning commands of python -m kit.finetune: align, train, eval.",
+                       epilog="examples:\n  kit finetune train data_samples/pool.json --out runs/ft --subset subset.json\n"
+                              "  accelerate launch --multi_gpu --num_processes 4 -m kit finetune train POOL --out RUN\n"
+                              "  kit finetune eval RUN --lmms-eval kit_easyvqa --limit 50\n"
+                              "run 'kit finetune --help' for its options")
+    p.add_argument("finetune_args", nargs=argparse.REMAINDER, help="align | train | eval and their options")
+    p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("notebooks", help="run the notebooks with papermill",
                        formatter_class=_Formatter,
@@ -519,7 +546,11 @@ def _message(exc: BaseException) -> str:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "finetune":  # everything after 'finetune' is python -m kit.finetune's
+        args.finetune_args = unknown + args.finetune_args
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE

@@ -1,9 +1,13 @@
-"""Writing a selected subset (LLaVA JSON, JSONL or parquet) with a manifest beside it.
+"""Writing a selected subset (LLaVA JSON, JSONL or parquet, or a trainer's format) with a manifest beside it.
 
-An export always reads back with :func:`kit.load_pool` (and ``kit validate``):
+The trainer formats (``--format llamafactory``: LLaMA-Factory's ShareGPT JSON plus its ``dataset_info.json``
+entry; ``--format swift``: ms-swift's messages JSONL) are described in :mod:`kit.trainer_formats`; they read
+back with :func:`kit.trainer_formats.read_export`. A LLaVA, JSONL or parquet export always reads back with
+:func:`kit.load_pool` (and ``kit validate``):
 
 - **The format follows the suffix** (``.json`` LLaVA, ``.jsonl``, ``.parquet``): a format that disagrees
-  with the suffix, or a suffix the loader does not read, is refused (:func:`format_of`).
+  with the suffix, or a suffix the loader does not read, is refused (:func:`format_of`); a trainer format is
+  asked for by name and keeps its suffix (``llamafactory`` ``.json``, ``swift`` ``.jsonl``).
 - **Valid JSON.** NaN and infinities (which Python's JSON writes as bare ``NaN``) are written as ``null``; a
   string holding an unpaired surrogate is written as its ``\\u`` escape.
 - **Parquet takes any record.** A field whose type varies between records (an id that is a number in one
@@ -23,8 +27,10 @@ from pathlib import Path
 from kit.outputs import check_outputs
 from kit.provenance import jsonable, provenance
 from kit.shards import atomic_write_bytes
+from kit.trainer_formats import DATASET_INFO, TRAINER_FORMATS, merged_dataset_info, trainer_records
 
-FORMATS = {"llava": ".json", "jsonl": ".jsonl", "parquet": ".parquet"}
+FORMATS = {"llava": ".json", "jsonl": ".jsonl", "parquet": ".parquet"}   # what kit.load_pool reads back
+EXPORT_FORMATS = {**FORMATS, **TRAINER_FORMATS}
 
 
 def manifest_path(path) -> Path:
@@ -35,9 +41,14 @@ def manifest_path(path) -> Path:
 def format_of(path, format: str | None = None) -> str:
     """The export format for ``path``: its suffix's; ``format``, when given, must agree with the suffix (the
     file is read back by its suffix, so a mismatch would not read back)."""
-    if format is not None and format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; use one of {sorted(FORMATS)}")
+    if format is not None and format not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {format!r}; use one of {sorted(EXPORT_FORMATS)}")
     suffix = Path(path).suffix.lower()
+    if format in TRAINER_FORMATS:
+        if suffix != TRAINER_FORMATS[format]:
+            raise ValueError(f"format {format!r} writes {TRAINER_FORMATS[format]} files: name it "
+                             f"{Path(path).with_suffix(TRAINER_FORMATS[format]).name}")
+        return format
     by_suffix = {v: k for k, v in FORMATS.items()}.get(suffix)
     if by_suffix is None:
         raise ValueError(f"{path}: an export is read back by its suffix; name it .json (llava), .jsonl or .parquet")
@@ -180,17 +191,28 @@ def export_subset(pool, ids, path, format: str | None = None, *, method: str | N
     ``ids`` is usually a :class:`kit.selection.Selection`, whose method, parameters (as passed and as the
     selector resolved them), seed, score hash, shortfall and notes go into the manifest; the keyword
     arguments override them. Samples are written in selection order. ``format`` follows the suffix of
-    ``path`` (a disagreeing one is refused). Neither file may be the pool file, one of its images, or one of
+    ``path`` (a disagreeing one is refused), or names a trainer format (``"llamafactory"``, which also adds its
+    entry to ``dataset_info.json`` beside ``path``; ``"swift"``). Neither file may be the pool file, one of its images, or one of
     ``inputs`` (``(name, path)`` pairs); an existing file is replaced (atomically) unless ``overwrite=False``.
     Returns the data file's path.
     """
     checked = pool.check_ids(ids)
     path = Path(path)
     format = format_of(path, format)
-    check_outputs([path, manifest_path(path)], [*pool_inputs(pool), *inputs], overwrite=overwrite)
-    data, text_fields = encode_records(pool.records(checked), format)
+    info_path = path.with_name(DATASET_INFO) if format == "llamafactory" else None
+    outputs = [path, manifest_path(path)]
+    check_outputs([*outputs, *([info_path] if info_path else [])], [*pool_inputs(pool), *inputs])
+    check_outputs(outputs, overwrite=overwrite)   # dataset_info.json is merged, not replaced
+    if format in TRAINER_FORMATS:
+        info = merged_dataset_info(path, overwrite) if info_path else None
+        data, text_fields = encode_records(trainer_records(pool, checked, format),
+                                           "llava" if format == "llamafactory" else "jsonl")
+    else:
+        info, (data, text_fields) = None, encode_records(pool.records(checked), format)
     manifest = {"data_file": path.name, "format": format, "n_samples": len(checked),
                 "ids": [str(i) for i in checked], **selection_manifest(ids)}
+    if info is not None:
+        manifest["dataset_info"] = {"file": DATASET_INFO, "name": path.stem}
     for key, value in (("method", method), ("params", params), ("seed", seed), ("scores_hash", scores_hash)):
         if value is not None:
             manifest[key] = jsonable(value)
@@ -201,5 +223,7 @@ def export_subset(pool, ids, path, format: str | None = None, *, method: str | N
         manifest.update(jsonable(extra))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
+    if info is not None:
+        atomic_write_bytes(info_path, json.dumps(info, indent=1, ensure_ascii=False).encode("utf-8"))
     atomic_write_bytes(manifest_path(path), json.dumps(manifest, indent=1).encode("utf-8"))
     return path

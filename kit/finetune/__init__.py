@@ -46,6 +46,21 @@ def subset_manifest(pool, ids, stages=None, method=None, params=None, seed=None)
             "selection": jsonable(info) if info else None, **provenance(pool)}
 
 
+def _launched_base(p):
+    """The preset's base model; under ``accelerate launch`` it must exist already (one process builds it, not
+    every process at once)."""
+    from kit.finetune.engine import launched_processes
+
+    if launched_processes() > 1 and p.spec is not None:
+        from kit.finetune.align import BASE_INFO
+
+        where = aligned_path(p)
+        if not (where / BASE_INFO).is_file():
+            raise RuntimeError(f"the {p.name} preset's aligned base is not built yet ({where}); build it in one "
+                               f"process first: python -m kit.finetune align --preset {p.name}")
+    return base_model(p)
+
+
 def finetune(pool, ids=None, *, preset="tiny", out, seed: int = 0, stages=None, base=None, method=None,
              params=None, encoder=None, save_model: bool = True, progress: bool = True,
              stop_after: int | None = None, callback=None, **train_changes) -> TrainResult:
@@ -69,7 +84,7 @@ def finetune(pool, ids=None, *, preset="tiny", out, seed: int = 0, stages=None, 
     ids = list(pool.table.index) if ids is None else list(ids)
     if len(set(ids)) != len(ids):
         raise ValueError("ids hold duplicates; train on a list of distinct sample ids")
-    base = Path(base) if base is not None else base_model(p)
+    base = Path(base) if base is not None else _launched_base(p)
     out = Path(out)
     from kit.finetune.train import settings_hash
 

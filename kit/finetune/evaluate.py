@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -144,10 +145,11 @@ def candidate_lists(questions: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
     return [texts] * len(questions), [ANSWERS] * len(questions)
 
 
-def _images(paths):
+def _images(items):
+    """Decoded RGB images of paths (an image already decoded, e.g. from lmms-eval, is converted to RGB only)."""
     from kit.data import decode_image
 
-    return [decode_image(p) for p in paths]
+    return [decode_image(p) if isinstance(p, (str, Path)) else p.convert("RGB") for p in items]
 
 
 def _forward(model, **kwargs):
@@ -201,18 +203,21 @@ def _answer_token_ids(prompts: _Prompts, texts: list[str], cands: list[tuple]) -
     return out
 
 
-def _score_batch(model, enc: dict, ids: list[list[list[int]]], pad: int, cache_kw: str, device) -> list[np.ndarray]:
-    """Log-likelihood of every candidate of every question of one batch: the prompts run once (their cache
-    kept), the first answer token is read from the prompt's last logits, and only the later tokens of longer
-    answers run again, one row per (question, candidate)."""
+def _score_batch(model, enc: dict, ids: list[list[list[int]]], pad: int, cache_kw: str,
+                 device) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Log-likelihood of every candidate of every question of one batch, and whether greedy decoding would give
+    it: the prompts run once (their cache kept), the first answer token is read from the prompt's last logits,
+    and only the later tokens of longer answers run again, one row per (question, candidate)."""
     import torch
 
     logits, cache = _forward(model, **enc, logits_to_keep=1)
     logp = torch.log_softmax(logits[:, -1].float(), -1).cpu()
+    top = logp.argmax(-1).numpy()
     scores = [logp[i, torch.tensor([c[0] for c in q])].double().numpy() for i, q in enumerate(ids)]
+    greedy = [np.array([c[0] == top[i] for c in q]) for i, q in enumerate(ids)]
     longer = [(i, k) for i, q in enumerate(ids) for k, c in enumerate(q) if len(c) > 1]
     if not longer:
-        return scores
+        return scores, greedy
     width = max(len(ids[i][k]) - 1 for i, k in longer)
     row = torch.tensor([i for i, _ in longer])
     suffix = torch.full((len(longer), width), pad, dtype=torch.long)
@@ -229,9 +234,11 @@ def _score_batch(model, enc: dict, ids: list[list[list[int]]], pad: int, cache_k
     lp = torch.log_softmax(more.float(), -1).cpu()
     picked = lp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
     picked = (picked * (targets >= 0)).sum(1).double().numpy()
+    follows = ((lp.argmax(-1) == targets) | (targets < 0)).all(1).numpy()
     for j, (i, k) in enumerate(longer):
         scores[i][k] += picked[j]
-    return scores
+        greedy[i][k] = greedy[i][k] and follows[j]
+    return scores, greedy
 
 
 def rank_answers(model, processor, questions: pd.DataFrame, batch_size: int = 32, device: str = "cpu",
@@ -263,7 +270,7 @@ def rank_answers(model, processor, questions: pd.DataFrame, batch_size: int = 32
             rows = slice(start, start + batch_size)
             enc = _encode_prompts(prompts, processor, texts[rows], None if paths is None else paths.iloc[rows],
                                   device, dtype)
-            scores += _score_batch(model, enc, ids[rows], pad, cache_kw, device)
+            scores += _score_batch(model, enc, ids[rows], pad, cache_kw, device)[0]
     prediction = [n[int(np.argmax(sc))] for n, sc in zip(names, scores)]
     if "candidates" in questions.columns:
         return pd.DataFrame({"scores": [list(map(float, sc)) for sc in scores], "prediction": prediction},
@@ -277,25 +284,32 @@ def rank_answers(model, processor, questions: pd.DataFrame, batch_size: int = 32
 def generate_answers(model, processor, questions: pd.DataFrame, max_new_tokens: int = 6, batch_size: int = 32,
                      device: str = "cpu", progress: bool = False) -> pd.Series:
     """Greedy generations (decoded, stripped) for the questions' prompts."""
+    prompts = _Prompts(processor, vision=getattr(model.config, "vision_config", None) is not None)
+    texts = [prompts.prompt(q) for q in questions["question"]]
+    images = list(questions["image_path"]) if prompts.vision else None
+    out = generate_texts(model, prompts, texts, images, max_new_tokens, batch_size, device, progress)
+    return pd.Series([t.strip() for t in out], index=questions.index, name="generated")
+
+
+def generate_texts(model, prompts: _Prompts, texts: list[str], images: list | None, max_new_tokens: int,
+                   batch_size: int = 32, device: str = "cpu", progress: bool = False) -> list[str]:
+    """Greedy continuations (decoded, special tokens dropped) of prompt texts with their images (paths or
+    decoded images; ``None`` for a text-only model)."""
     import torch
     from tqdm.auto import tqdm
 
-    prompts = _Prompts(processor, vision=getattr(model.config, "vision_config", None) is not None)
     tok = prompts.tokenizer
-    texts = [prompts.prompt(q) for q in questions["question"]]
-    paths = questions["image_path"] if prompts.vision else None
     out = []
     dtype = next(model.parameters()).dtype
     with torch.inference_mode():
         for start in tqdm(range(0, len(texts), batch_size), desc="generating", unit="batch", disable=not progress):
             rows = slice(start, start + batch_size)
-            enc = _encode_prompts(prompts, processor, texts[rows], None if paths is None else paths.iloc[rows],
+            enc = _encode_prompts(prompts, prompts.processor, texts[rows], None if images is None else images[rows],
                                   device, dtype)
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tok.pad_token_id)
-            new = gen[:, enc["input_ids"].shape[1]:]
-            out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
-    return pd.Series(out, index=questions.index, name="generated")
+            out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return out
 
 
 def first_word(text: str) -> str:

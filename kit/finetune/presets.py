@@ -33,6 +33,9 @@ from pathlib import Path
 
 from kit.models.vlm import VLMSpec
 
+# TrainConfig fields added after runs were keyed by the config: left out of to_dict at these values
+OMITTED_AT = {"grad_accum": 1}
+
 # What a training run may update: names of the model's parts (see kit.finetune.train.trainable_parameters).
 PARTS = ("vision", "projector", "lm", "embeddings")
 
@@ -44,7 +47,9 @@ class TrainConfig:
     Steps: ``ceil(epochs * n / batch_size)``, at least ``min_steps``, at most ``max_steps``. Learning rate:
     linear warm-up over ``warmup`` of the steps, then cosine decay to ``final_lr_ratio * lr``. ``train``:
     the parts that learn (``"vision"``, ``"projector"``, ``"lm"``, ``"embeddings"``); ``lora`` replaces full
-    training of ``"lm"`` by LoRA adapters of rank ``lora_r`` on ``lora_targets``.
+    training of ``"lm"`` by LoRA adapters of rank ``lora_r`` on ``lora_targets``. ``batch_size`` is the global
+    batch: with ``grad_accum`` micro-batches and several processes (``accelerate launch``) each batch is split,
+    not multiplied (:mod:`kit.finetune.engine`).
     """
 
     lr: float = 1e-3
@@ -71,11 +76,17 @@ class TrainConfig:
     autocast: str | None = None   # e.g. "bfloat16": matmuls in that precision, weights and optimiser in float32
     threads: int | None = None
     attention: str | None = None  # the attention implementation ("eager", "sdpa"); None keeps the model's own
+    grad_accum: int = 1           # micro-batches per batch (same batch, same recipe; less memory per forward)
 
     def to_dict(self) -> dict:
+        """The fields as JSON-able data; a field added later is left out at its default (``OMITTED_AT``), so
+        the settings key of a run made before it existed stays the same."""
         d = asdict(self)
         d["train"] = list(self.train)
         d["lora_targets"] = list(self.lora_targets)
+        for name, default in OMITTED_AT.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
@@ -87,6 +98,11 @@ class TrainConfig:
         return cls(**d)
 
     def with_(self, **changes) -> "TrainConfig":
+        from dataclasses import fields
+
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; TrainConfig has {[f.name for f in fields(self)]}")
         for k in ("train", "lora_targets"):
             if k in changes and changes[k] is not None:
                 changes[k] = tuple(changes[k])

@@ -17,6 +17,12 @@ uninterrupted one. Different settings in an existing folder are an error, never 
 The loss is the mean negative log-likelihood over the trained tokens of the batch (the answer tokens and
 each answer's end-of-turn token); the model computes logits only at the positions that predict them
 (``logits_to_keep`` with a boolean mask where the model takes one).
+
+The steps run on ``accelerate`` (:mod:`kit.finetune.engine`): it places the model, runs mixed precision,
+accumulates gradients (``grad_accum`` micro-batches per batch) and, under ``accelerate launch``, averages them
+over data-parallel processes. The recipe stays the kit's: ``batch_size`` is the global batch, the batch order,
+schedule and loss are the same whatever the number of processes, and only the main process writes the folder.
+``done.json`` records how the run was spread (``processes``, ``distributed``, ``mixed_precision``, ``grad_accum``).
 """
 from __future__ import annotations
 
@@ -102,11 +108,9 @@ def _supports_mask_logits(model) -> bool:
 
 
 def _device(config: TrainConfig) -> str:
-    if config.device == "auto":
-        import torch
+    from kit.finetune.engine import run_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return config.device
+    return run_device(config)
 
 
 # --------------------------------------------------------------------------- loss of one batch
@@ -162,9 +166,9 @@ def settings_hash(settings: dict) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from kit.shards import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def is_done(out) -> bool:
@@ -201,14 +205,51 @@ def train_examples(model, encoder: ExampleEncoder, examples: list[Example], conf
     ``stages``: lists of indices into ``examples`` trained one after another (a curriculum); ``settings``:
     what identifies the run besides the config (checked when the folder exists); ``stop_after``: stop, as if
     interrupted, after that many steps (a later call resumes); ``callback(step, model)`` runs after each
-    checkpoint and returns a dict of extra columns for the history (e.g. held-out accuracy), or None.
+    checkpoint (in the main process) and returns a dict of extra columns for the history (e.g. held-out
+    accuracy), or None. Started by ``accelerate launch``, every process runs this with the same arguments and
+    trains its share of each batch (:mod:`kit.finetune.engine`); the main process writes the folder.
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from kit.finetune.engine import accelerator_for, plain_model
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     steps = n_steps(len(examples), config.batch_size, config.epochs, config.min_steps, config.max_steps)
+    acc = accelerator_for(config)
+    key, finished = _open_run(out, config, seed, examples, steps, stages, settings, manifest, acc)
+    if finished is not None:
+        return finished
+    threads_before = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    try:
+        torch.manual_seed(seed)
+        model = _trainable_model(model, config, seed)
+        from kit.models.hf import resolve_dtype
+
+        model.to(device=acc.device, dtype=resolve_dtype(config.dtype, str(acc.device))).train()
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"nothing to train: parts {config.train} hold no parameters in this model")
+        opt, sched = _optimizer(params, config, steps)
+        history, start = _restore(out / CHECKPOINT, key, model, opt, sched, acc.device)
+        mask_logits = _supports_mask_logits(model)
+        wrapped, opt = acc.prepare(model, opt)
+        # accelerate wraps the model's forward in autocast; the loop enters autocast itself (acc.autocast) around
+        # forward and loss, as before, so a callback (held-out evaluation) and the returned model run plain
+        model = plain_model(acc, wrapped)
+        batches = batch_order([e.length for e in examples], config.batch_size, steps, seed, stages, config.group)
+        loop = _Loop(acc, wrapped, model, opt, sched, params, encoder, config, key, out / CHECKPOINT, steps)
+        stop = steps if stop_after is None else min(steps, start + int(stop_after))
+        history, recent = loop.run(examples, batches, start, stop, history, mask_logits, callback, progress, desc)
+        return _finish(loop, examples, history, recent, stop, out, save_model)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _open_run(out: Path, config: TrainConfig, seed: int, examples, steps: int, stages, settings, manifest, acc):
+    """``(key, None)`` for a run to train (``run.json`` and ``manifest.json`` written by the main process), or
+    ``(key, TrainResult)`` when the folder holds this run finished; another run's folder is an error."""
     run = {"config": config.to_dict(), "seed": int(seed), "n_examples": len(examples), "steps": steps,
            "stages": [len(s) for s in stages] if stages is not None else None,
            "ids": [e.sid for e in examples], **(settings or {})}
@@ -221,125 +262,196 @@ def train_examples(model, encoder: ExampleEncoder, examples: list[Example], conf
                                   "use another folder or delete it")
         if is_done(out):
             history = pd.read_csv(out / "history.csv") if (out / "history.csv").is_file() else pd.DataFrame()
-            return TrainResult(out, history, read_done(out), finished=True)
+            return key, TrainResult(out, history, read_done(out), finished=True)
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        if not run_path.is_file():
+            _atomic_write(run_path, json.dumps(jsonable({"key": key, **{k: v for k, v in run.items() if k != "ids"},
+                                                         "n_ids": len(examples)}), indent=1))
+        if manifest is not None:
+            _atomic_write(out / "manifest.json", json.dumps(jsonable(manifest), indent=1))
+    acc.wait_for_everyone()
+    return key, None
+
+
+def _trainable_model(model, config: TrainConfig, seed: int):
+    """``model`` with the config's attention and exactly its trainable parts (LoRA adapters wrapped in)."""
+    use_attention(model, config.attention)
+    if config.lora:
+        set_trainable(model, ())
+        model = add_lora(model, config, seed)
+        for name, p in model.named_parameters():  # adapters train; other parts in `train` too (not "lm")
+            if "lora_" in name or part_of(name) in set(config.train) - {"lm"}:
+                p.requires_grad_(True)
     else:
-        _atomic_write(run_path, json.dumps(jsonable({"key": key, **{k: v for k, v in run.items() if k != "ids"},
-                                                     "n_ids": len(examples)}), indent=1))
-    if manifest is not None:
-        _atomic_write(out / "manifest.json", json.dumps(jsonable(manifest), indent=1))
+        set_trainable(model, config.train)
+    return model
 
-    device = _device(config)
-    from kit.models.hf import resolve_dtype
 
-    dtype = resolve_dtype(config.dtype, device)
-    autocast_dtype = resolve_dtype(config.autocast, device) if config.autocast else None
-    threads_before = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
-    try:
-        torch.manual_seed(seed)
-        use_attention(model, config.attention)
-        if config.lora:
-            set_trainable(model, ())
-            model = add_lora(model, config, seed)
-            for name, p in model.named_parameters():  # adapters train; other parts in `train` too (not "lm")
-                if "lora_" in name or part_of(name) in set(config.train) - {"lm"}:
-                    p.requires_grad_(True)
-        else:
-            set_trainable(model, config.train)
-        model.to(device=device, dtype=dtype).train()
-        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        if not params:
-            raise ValueError(f"nothing to train: parts {config.train} hold no parameters in this model")
-        decay = [p for n, p in params if p.dim() >= 2]
-        no_decay = [p for n, p in params if p.dim() < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
-        warm = max(1, int(round(config.warmup * steps)))
+def _optimizer(params, config: TrainConfig, steps: int):
+    """AdamW (no weight decay on vectors) and the schedule: linear warm-up, then cosine to ``final_lr_ratio``."""
+    import torch
 
-        def lr_at(step: int) -> float:  # multiplier of config.lr
-            if step < warm:
-                return (step + 1) / warm
-            t = (step - warm) / max(1, steps - warm)
-            return config.final_lr_ratio + (1 - config.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+    decay = [p for n, p in params if p.dim() >= 2]
+    no_decay = [p for n, p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    warm = max(1, int(round(config.warmup * steps)))
 
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-        batches = batch_order([e.length for e in examples], config.batch_size, steps, seed, stages, config.group)
-        history: list[dict] = []
-        start = 0
-        ckpt = out / CHECKPOINT
-        if ckpt.is_file():
-            state = torch.load(ckpt, map_location=device, weights_only=False)
-            if state.get("key") != key:
-                raise FileExistsError(f"{ckpt} belongs to another run")
-            named = dict(model.named_parameters())
-            with torch.no_grad():
-                for n, t in state["params"].items():
-                    named[n].copy_(t)
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            history = list(state["history"])
-            start = int(state["step"])
-        mask_logits = _supports_mask_logits(model)
-        seconds = history[-1]["seconds"] if history else 0.0
-        stop = steps if stop_after is None else min(steps, start + int(stop_after))
-        bar = tqdm(total=steps, initial=start, desc=desc, unit="step", disable=not progress)
+    def lr_at(step: int) -> float:  # multiplier of config.lr
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, steps - warm)
+        return config.final_lr_ratio + (1 - config.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+
+
+def _restore(ckpt: Path, key: str, model, opt, sched, device) -> tuple[list[dict], int]:
+    """``(history, step)`` of the checkpoint, its weights, optimiser and schedule restored; ``([], 0)`` without one."""
+    import torch
+
+    if not ckpt.is_file():
+        return [], 0
+    state = torch.load(ckpt, map_location=device, weights_only=False)
+    if state.get("key") != key:
+        raise FileExistsError(f"{ckpt} belongs to another run")
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, t in state["params"].items():
+            named[n].copy_(t)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    return list(state["history"]), int(state["step"])
+
+
+@dataclass
+class _Loop:
+    """The steps of one run: ``wrapped`` is the model as accelerate prepared it, ``model`` the model itself."""
+
+    acc: object
+    wrapped: object
+    model: object
+    opt: object
+    sched: object
+    params: list
+    encoder: ExampleEncoder
+    config: TrainConfig
+    key: str
+    ckpt: Path
+    steps: int
+    seconds: float = 0.0
+
+    def run(self, examples, batches, start, stop, history, mask_logits, callback, progress, desc):
+        """Steps ``start`` to ``stop``: history rows, checkpoints, the callback; ``(history, recent losses)``."""
+        from tqdm.auto import tqdm
+
+        self.seconds = history[-1]["seconds"] if history else 0.0
+        main = self.acc.is_main_process
+        bar = tqdm(total=self.steps, initial=start, desc=desc, unit="step", disable=not progress or not main)
         recent: list[float] = []
         for step in range(start, stop):
             t0 = time.perf_counter()
-            batch = [examples[i] for i in batches[step]]
-            inputs, labels = encoder.collate(batch)
-            inputs = _to_device(inputs, device, dtype)
-            with torch.autocast(device_type=device.split(":")[0], dtype=autocast_dtype or torch.bfloat16,
-                                enabled=autocast_dtype is not None):
-                loss, n_tok, mask_logits = batch_loss(model, inputs, labels.to(device), mask_logits, config.loss)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for _, p in params], config.grad_clip)
-            lr = opt.param_groups[0]["lr"]
-            opt.step()
-            sched.step()
-            seconds += time.perf_counter() - t0
-            value = float(loss.detach())
+            lr = self.opt.param_groups[0]["lr"]
+            value, n_tok, mask_logits = self.step([examples[i] for i in batches[step]], mask_logits)
+            self.seconds += time.perf_counter() - t0
             recent.append(value)
-            history.append({"step": step + 1, "loss": value, "lr": lr, "tokens": n_tok, "seconds": round(seconds, 3)})
+            history.append({"step": step + 1, "loss": value, "lr": lr, "tokens": n_tok,
+                            "seconds": round(self.seconds, 3)})
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(recent[-20:]):.3f}")
-            last = step + 1 == stop
-            if (step + 1) % config.checkpoint_every == 0 or last:
-                if callback is not None:
-                    model.eval()
-                    extra = callback(step + 1, model)
-                    model.train()
-                    if extra:
-                        history[-1].update(extra)
-                if step + 1 < steps:
-                    _save_checkpoint(ckpt, key, step + 1, params, opt, sched, history)
+            if (step + 1) % self.config.checkpoint_every == 0 or step + 1 == stop:
+                self.checkpoint(step + 1, history, callback)
         bar.close()
-        model.eval()
-        hist = pd.DataFrame(history)
+        return history, recent
+
+    def step(self, batch: list[Example], mask_logits: bool) -> tuple[float, int, bool]:
+        """One optimiser step on a global batch: this process's micro-batches, each loss weighted so the averaged
+        gradient is the whole batch's (:func:`kit.finetune.engine.loss_weight`); returns the batch's loss."""
+        import torch
+
+        from kit.finetune.engine import loss_denominator, loss_weight, shard
+
+        acc, config = self.acc, self.config
+        processes, accum = acc.num_processes, acc.gradient_accumulation_steps
+        denominator = loss_denominator(batch, config.loss)
+        total = torch.zeros((), device=acc.device)
+        device = str(acc.device)
+        dtype = next(self.model.parameters()).dtype
+        for part in shard(batch, processes, acc.process_index, accum):
+            inputs, labels = self.encoder.collate(part)
+            inputs = _to_device(inputs, device, dtype)
+            with acc.accumulate(self.wrapped):
+                with acc.autocast():
+                    loss, _, mask_logits = batch_loss(self.wrapped, inputs, labels.to(device), mask_logits,
+                                                      config.loss)
+                weight = loss_weight(part, denominator, config.loss, processes, accum)
+                acc.backward(loss * weight if weight != 1.0 else loss)
+                if acc.sync_gradients and config.grad_clip:
+                    acc.clip_grad_norm_([p for _, p in self.params], config.grad_clip)
+                self.opt.step()
+                self.opt.zero_grad(set_to_none=True)
+            total += loss.detach().float() * (weight / (processes * accum))
+        if not getattr(self.opt, "step_was_skipped", False):
+            self.sched.step()
+        if processes > 1:
+            total = acc.reduce(total, reduction="sum")
+        return float(total), sum(e.n_trained for e in batch), mask_logits
+
+    def checkpoint(self, step: int, history: list[dict], callback) -> None:
+        """The callback's columns (main process) and, before the last step, a resumable checkpoint."""
+        from kit.finetune.engine import shards_optimizer
+
+        if self.acc.is_main_process:
+            if callback is not None:
+                self.model.eval()
+                extra = callback(step, self.model)
+                self.model.train()
+                if extra:
+                    history[-1].update(extra)
+            if step < self.steps and not shards_optimizer(self.acc):
+                _save_checkpoint(self.ckpt, self.key, step, self.params, self.opt, self.sched, history)
+        self.acc.wait_for_everyone()
+
+
+def _finish(loop: _Loop, examples, history: list[dict], recent: list[float], stop: int, out: Path,
+            save_model: bool) -> TrainResult:
+    """The history, and at the end of the run the model (LoRA merged), ``done.json`` and no checkpoint."""
+    acc, config, steps = loop.acc, loop.config, loop.steps
+    model = loop.model
+    model.eval()
+    hist = pd.DataFrame(history)
+    main = acc.is_main_process
+    if main:
         hist.to_csv(out / "history.csv", index=False)
-        if stop < steps:
-            return TrainResult(out, hist, {"steps_done": stop, "steps": steps}, model=model, finished=False)
-        if config.lora:
-            model = model.merge_and_unload()
-        if save_model:
-            model_dir = out / "model"
-            if model_dir.exists():
-                shutil.rmtree(model_dir)
-            model.save_pretrained(model_dir)
-            encoder.processor.save_pretrained(model_dir)
-        info = {"steps": steps, "n_examples": len(examples), "final_loss": float(np.mean(recent[-20:])) if recent
-                else (history[-1]["loss"] if history else float("nan")),
-                "train_seconds": round(seconds, 2), "samples_per_s": round(steps * config.batch_size / seconds, 2)
-                if seconds else None, "trained_tokens": int(hist["tokens"].sum()) if len(hist) else 0,
-                "model_saved": bool(save_model), "key": key}
+    if stop < steps:
+        acc.wait_for_everyone()
+        return TrainResult(out, hist, {"steps_done": stop, "steps": steps}, model=model, finished=False)
+    if config.lora:
+        model = model.merge_and_unload()
+    if save_model and main:
+        model_dir = out / "model"
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        model.save_pretrained(model_dir)
+        loop.encoder.processor.save_pretrained(model_dir)
+    seconds = loop.seconds
+    info = {"steps": steps, "n_examples": len(examples), "final_loss": float(np.mean(recent[-20:])) if recent
+            else (history[-1]["loss"] if history else float("nan")),
+            "train_seconds": round(seconds, 2), "samples_per_s": round(steps * config.batch_size / seconds, 2)
+            if seconds else None, "trained_tokens": int(hist["tokens"].sum()) if len(hist) else 0,
+            "model_saved": bool(save_model), "key": loop.key, **_engine_info(acc)}
+    if main:
         _atomic_write(out / DONE, json.dumps(jsonable(info), indent=1))
-        ckpt.unlink(missing_ok=True)
-        return TrainResult(out, hist, info, model=model, processor=encoder.processor)
-    finally:
-        torch.set_num_threads(threads_before)
+        (out / CHECKPOINT).unlink(missing_ok=True)
+    acc.wait_for_everyone()
+    return TrainResult(out, hist, info, model=model, processor=loop.encoder.processor)
+
+
+def _engine_info(acc) -> dict:
+    """How the run was spread: processes, accelerate's distributed type, mixed precision, accumulation steps."""
+    return {"processes": acc.num_processes, "distributed": str(acc.distributed_type).split(".")[-1],
+            "mixed_precision": str(acc.mixed_precision), "grad_accum": acc.gradient_accumulation_steps}
 
 
 def _save_checkpoint(path: Path, key: str, step: int, params, opt, sched, history) -> None:
