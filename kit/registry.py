@@ -115,6 +115,9 @@ SCORERS = Registry("scorer", {
     "rich": "kit.mmssr.rich:RichScorer",
     "style": "kit.mmssr.style:Styler",
     "influence": "kit.influence.scorer:InfluenceScorer",
+    "image_gain": "kit.quality.image_gain:ImageGainScorer",
+    "cvs": "kit.quality.cvs:CVSScorer",
+    "scalselect": "kit.baselines.scalselect:ScalSelectScorer",
 })
 
 # One line per built-in selector: kit.select(scores, name, budget, seed, **options).
@@ -130,6 +133,8 @@ SELECTORS = Registry("selector", {
     "cells": "kit.quality.selectors:select_cells",
     "mmssr": "kit.mmssr.sampler:select_mmssr",
     "influence": "kit.baselines.influence:select_influence",
+    "cvs": "kit.baselines.cvs:select_cvs",
+    "scalselect": "kit.baselines.scalselect:select_scalselect",
 })
 
 # Backends of the scorers that have several: kit.score(pool, scorer, backend=name, **options) calls
