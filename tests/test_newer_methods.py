@@ -158,6 +158,21 @@ def test_influence_sharded_equals_whole_and_adam_differs(influence, base, pool, 
         kit.score(pool, "influence", model=str(base), warmup="none", gradients="adam")
 
 
+def test_influence_targets_testbed_families_from_their_dev_side(base, pool, cache):
+    from kit.influence.targets import target_table
+    from kit.pools.testbed import family_names, heldout_questions
+
+    targets = target_table("testbed", per_task=1)
+    dev = heldout_questions(per_family=1, side="dev")
+    assert list(targets["task"]) == list(dev["family"]) == family_names()
+    assert list(targets["answer"]) == list(dev["answer"]) and targets.attrs["side"].startswith("dev")
+    test = heldout_questions(per_family=1, side="test")
+    assert not set(targets["image_path"]) & set(test["image_path"])
+    table = kit.score(pool, "influence", model=str(base), targets="testbed", **{**INFLUENCE, "per_task": 1})
+    assert table.attrs["columns"] == [f"influence_{f}" for f in family_names()]
+    assert "testbed dev side, 9 questions" in table.attrs["label"]
+
+
 # ----------------------------------------------------------------------------- the influence selector
 def _influence_table(n=200, seed=0, tasks=("a", "b", "c")):
     rng = np.random.default_rng(seed)
