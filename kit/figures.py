@@ -16,6 +16,11 @@ Sections (each prints the pool, whether the figure is in-sample, and what made i
   tuning, image included; built on first use), overall and per question template.
 - ``quality_space``: the default space (``loss_sum``, 1%/99% bounds, points outside in no cell): how many
   samples lie outside the bounds, and the planted defects per cell.
+- ``image_gain``: the image gain (``kit.score(pool, "image_gain")``: the answer's log-likelihood per token from the
+  aligned ``tiny`` base with the sample's own image minus with a gray reference, and with seeded noise as the
+  reference) and its parts, beside the image-text stand-in: mismatch ROC AUC all / within-source / cross-source,
+  each line saying whether it is in-sample (the stand-in is on ``data_samples/``, where its part weights were
+  chosen; the image gain is nowhere: nothing in it was chosen on a pool).
 - ``style``: the rule styler against the true styles (in-sample: its rules were written on this pool).
 - ``rich``: the shipped distilled head against the reference ratings, overall and per source, and the
   template-held-out agreement recorded when it was trained.
@@ -31,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("image_text", "loss", "aligned_loss", "quality_space", "style", "rich")
+SECTIONS = ("image_text", "loss", "aligned_loss", "quality_space", "image_gain", "style", "rich")
+IMAGE_GAIN_COLUMNS = ("image_gain", "answer_ll_image", "answer_ll_reference")
 IMAGE_TEXT_COLUMNS = ("image_text", "image_text_concept", "image_text_head", "image_text_neighbours")
 
 
@@ -51,6 +57,34 @@ def image_text_figures(pool, labels: pd.DataFrame, table: pd.DataFrame | None = 
     out = detection_table(table, labels, cols)
     out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
     out.attrs["scores"] = table
+    return out
+
+
+def image_gain_figures(pool, labels: pd.DataFrame, standin: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mismatch detection (:func:`kit.evaluation.detection_table`) of the image gain with a gray and a seeded-noise
+    reference (and its parts) beside the image-text stand-in (``standin``: its scores if already computed). One
+    row per column, with ``scorer`` and ``in_sample`` (whether anything in that score was chosen on this pool)."""
+    import kit
+    from kit.evaluation import detection_table
+
+    here = Path(pool.path).resolve() if getattr(pool, "path", None) else None
+    standin_in_sample = here == (ROOT / "data_samples" / "pool.json").resolve()
+    if standin is None:
+        standin = kit.score(pool, "image_text", progress=False)
+    parts = [detection_table(standin, labels, ["image_text"]).assign(
+        scorer="image-text stand-in (not CLIP)", in_sample=standin_in_sample)]
+    tables = {}
+    for reference in ("gray", "noise"):
+        table = kit.score(pool, "image_gain", reference=reference, progress=False)
+        tables[reference] = table
+        cols = list(IMAGE_GAIN_COLUMNS) if reference == "gray" else ["image_gain"]
+        rows = detection_table(table, labels, cols).assign(scorer=f"image gain, {reference} reference", in_sample=False)
+        rows.index = [f"{c} ({reference})" if c != "answer_ll_image" else c for c in rows.index]
+        parts.append(rows)
+    out = pd.concat(parts)
+    out.attrs["n_mismatch"] = parts[0].attrs.get("n_mismatch", {})
+    out.attrs["scores"] = tables
+    out.attrs["label"] = tables["gray"].attrs.get("label", "")
     return out
 
 
@@ -215,6 +249,20 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print, loss_model
         stream("   planted defects per cell:")
         stream(crosstab.to_string())
         out["quality_space"] = {"space": info, "defects_per_cell": json.loads(crosstab.to_json(orient="index"))}
+    if "image_gain" in sections:
+        gain = image_gain_figures(pool, labels, scores.get("image_text"))
+        stream(_heading("image gain (own image vs a gray or seeded-noise reference; aligned tiny base) beside the "
+                        "image-text stand-in", pool_path, "in_sample says, per row, whether anything in that score "
+                        "was chosen on this pool (the stand-in's part weights were chosen on data_samples/; the "
+                        "image gain was chosen on no pool); no label used", cmd + " (kit.score(pool, 'image_gain'), "
+                        "reference='gray' and 'noise'; kit.score(pool, 'image_text'))"))
+        stream(f"   scorer: {gain.attrs['label']}")
+        n = gain.attrs.get("n_mismatch", {})
+        stream(f"   ROC AUC clean vs mismatch (all {n.get('all')}, within-source {n.get('within_source')}, "
+               f"cross-source {n.get('cross_source')}; n/a where the pool has none of a kind)")
+        cols = ["scorer", "in_sample", "auc_all", "auc_within_source", "auc_cross_source", "below_origin_all"]
+        stream(gain[cols].to_string(float_format=lambda v: f"{v:.3f}"))
+        out["image_gain"] = json.loads(gain[cols].to_json(orient="index"))
     if "style" in sections:
         agreement = style_figures(pool, labels)
         stream(_heading("rule styler against the true styles", pool_path,

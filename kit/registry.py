@@ -114,6 +114,10 @@ SCORERS = Registry("scorer", {
     "loss": "kit.quality.loss:LossScorer",
     "rich": "kit.mmssr.rich:RichScorer",
     "style": "kit.mmssr.style:Styler",
+    "influence": "kit.influence.scorer:InfluenceScorer",
+    "image_gain": "kit.quality.image_gain:ImageGainScorer",
+    "cvs": "kit.quality.cvs:CVSScorer",
+    "scalselect": "kit.baselines.scalselect:ScalSelectScorer",
 })
 
 # One line per built-in selector: kit.select(scores, name, budget, seed, **options).
@@ -128,6 +132,9 @@ SELECTORS = Registry("selector", {
     "diq": "kit.quality.selectors:select_diq",
     "cells": "kit.quality.selectors:select_cells",
     "mmssr": "kit.mmssr.sampler:select_mmssr",
+    "influence": "kit.baselines.influence:select_influence",
+    "cvs": "kit.baselines.cvs:select_cvs",
+    "scalselect": "kit.baselines.scalselect:select_scalselect",
 })
 
 # Backends of the scorers that have several: kit.score(pool, scorer, backend=name, **options) calls

@@ -10,7 +10,11 @@ from kit.collapse import warn_collapsed
 from kit.quality.space import LOSS_COLUMNS, SCORE_COL, numeric_column
 
 # The scorer that makes each well-known column (capability columns: "rich").
-_MAKERS = {SCORE_COL: "image_text", **{col: "loss" for col in LOSS_COLUMNS.values()}, "styles": "style"}
+_MAKERS = {SCORE_COL: "image_text", **{col: "loss" for col in LOSS_COLUMNS.values()}, "styles": "style",
+           "image_gain": "image_gain", "scalselect": "scalselect"}
+# Prefixes of the columns a scorer makes one per part (a task, a variant).
+_PREFIXES = {f"{SCORE_COL}_": "image_text", "influence_": "influence", "cvs_": "cvs", "answer_ll_": "image_gain",
+             "scalselect_": "scalselect"}
 
 
 def maker_of(column: str) -> str | None:
@@ -19,8 +23,9 @@ def maker_of(column: str) -> str | None:
         return _MAKERS[column]
     if column in capability_keys():
         return "rich"
-    if column.startswith(f"{SCORE_COL}_"):
-        return "image_text"
+    for prefix, maker in _PREFIXES.items():
+        if column.startswith(prefix):
+            return maker
     return None
 
 

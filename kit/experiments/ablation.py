@@ -47,7 +47,8 @@ RESULT = "result.json"
 NEEDS = {"random": (), "full": (), "mmssr": ("rich", "style"), "dis": ("image_text",), "dil": ("loss",),
          "diq": ("image_text", "loss"), "cells": ("image_text", "loss"), "curriculum": ("image_text", "loss"),
          "curriculum_shuffled": ("image_text", "loss"), "clip_top": ("image_text",), "ppl_band": ("loss",),
-         "deita": ("image_text", "rich"), "coincide": ("image_text",)}
+         "deita": ("image_text", "rich"), "coincide": ("image_text",), "influence": ("influence",), "cvs": ("cvs",),
+         "scalselect": ("scalselect",)}
 # Selectors that read embeddings: the ablation keeps the image-text scorer's and hands them over.
 EMBEDDING_METHODS = ("deita", "coincide")
 
