@@ -199,7 +199,7 @@ def test_heldout_images_are_apart_from_pool_images(built, tmp_path):
 def test_alignment_records_come_from_the_reserved_side(tmp_path):
     records, targets, classes = testbed.alignment_records(per_family=4, captions_per_image=2,
                                                           folder=tmp_path / "a")
-    assert len(records) == 4 * 2 * len(FAMILIES) or len(records) <= 4 * 2 * len(FAMILIES)
+    assert len(records) == 4 * 2 * len(FAMILIES)
     assert set(targets) == {r["image"] for r in records}
     for path, t in targets.items():
         assert t and all(0 <= v < classes[k] for k, v in t.items())
@@ -218,3 +218,34 @@ def test_summarise_reports_families_styles_and_the_macro_mean(tmp_path):
     assert s["accuracy_macro"] == pytest.approx(1 - 1 / len(FAMILIES))
     assert {"accuracy_style_word", "accuracy_style_yes/no", "accuracy_style_multi-choice"} <= set(s)
     assert 0 < s["chance"] < 0.5 and "majority_macro" in s and "accuracy_cap_ocr" in s
+
+
+def test_the_condition_command_builds_the_same_bytes_as_the_builder(built, tmp_path, capsys):
+    from kit.pools.__main__ import main
+
+    assert main(["testbed", "redundant", str(tmp_path / "cli"), "--n", "180", "--seed", "3"]) == 0
+    assert _digest(tmp_path / "cli") == _digest(built["redundant"][0])
+    assert "families:" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["testbed", "no-such-condition", str(tmp_path / "x")])
+
+
+def test_the_gate_table_keeps_a_family_only_beyond_its_majority_rate():
+    import pandas as pd
+
+    from kit.experiments.testbed import gate_table
+
+    rows = []
+    for family, right in (("shapes", 8), ("ocr", 3)):
+        for k in range(10):
+            kind = ("word", "yn")[k % 2]
+            rows.append({"family": family, "template": f"{family}/{kind}_x", "correct": k < right})
+    predictions = pd.DataFrame(rows)
+    summary = {"accuracy_shapes": 0.8, "majority_shapes": 0.3, "blind_shapes": 0.5,
+               "accuracy_ocr": 0.3, "majority_ocr": 0.2, "blind_ocr": 0.5}
+    table = gate_table(predictions, summary, margin=0.15)
+    assert table.loc["shapes", "passes"] and not table.loc["ocr", "passes"]
+    assert table.loc["shapes", "over_majority"] == pytest.approx(0.5)
+    assert table.loc["shapes", "accuracy_word"] == pytest.approx(0.8)  # words at k = 0, 2, 4, 6, 8: all right
+    assert table.loc["ocr", "accuracy_word"] == pytest.approx(0.4)     # k = 0, 2 of 0, 2, 4, 6, 8
+    assert list(table["questions"]) == [10, 10]

@@ -42,7 +42,10 @@ def build_pool(condition: str, folder, n: int = 2000, seed: int = 0, progress: b
     info = folder / "build_info.json"
     if info.is_file():
         built = json.loads(info.read_text())
-        if built.get("condition", {}).get("name") == condition and built.get("n") == n and built.get("seed") == seed:
+        from kit.pools.testbed.heldout import VERSION
+
+        if (built.get("condition", {}).get("name") == condition and built.get("n") == n and built.get("seed") == seed
+                and built.get("testbed_version") == VERSION):
             return folder / "pool.json"
     build_condition(condition, folder, n=n, seed=seed, progress=progress)
     return folder / "pool.json"
@@ -78,8 +81,11 @@ def scorers_for(methods, preset: str, base, rich_weights) -> dict:
 
 def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, methods=METHODS, budgets=(0.1, 0.3),
                   seeds=(0, 1, 2), preset: str = PRESET, per_family: int = 100, teacher_share: float = 0.1,
-                  workers: int = 1, threads: int | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run one condition's grid into ``out`` (resumable) and return its tidy table (see the module docstring)."""
+                  workers: int = 1, threads: int | None = None, progress: bool = True, base=None) -> pd.DataFrame:
+    """Run one condition's grid into ``out`` (resumable) and return its tidy table (see the module docstring).
+
+    ``base``: the aligned model every run starts from (default: the preset's, built once and cached); a quick
+    base (``kit.finetune.align(preset, steps=20, ...)``) makes a smoke run, whose figures mean nothing."""
     import kit
     import kit.finetune as ft
     from kit.experiments.ablation import ablate
@@ -88,7 +94,7 @@ def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, method
     out = Path(out)
     pool = kit.load_pool(build_pool(condition, out / "pool", n=n, seed=pool_seed, progress=progress))
     teacher = rich_head(pool, out / "rich_head.pt", share=teacher_share, seed=pool_seed)
-    base = ft.base_model(preset)
+    base = base if base is not None else ft.base_model(preset)
     changes = {"threads": threads} if threads is not None else {}
     table = ablate(pool, methods, budgets, seeds, preset=preset, out=out / "ablation", base=base,
                    scorers=scorers_for(methods, preset, base, teacher["weights"]),
@@ -173,3 +179,63 @@ def export(table: pd.DataFrame, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False)
     return path
+
+
+# ---- reading the committed results -------------------------------------------------------------------------------
+
+CONDITION_ORDER = ("balanced-clean", "skewed-clean", "skewed-noisy", "redundant")
+
+
+def load_results(folder) -> pd.DataFrame:
+    """Every condition's tidy table in ``folder`` (``<condition>.csv``, as :func:`export` wrote them; the gate's
+    ``gate.csv`` is not one), concatenated in :data:`CONDITION_ORDER`. Empty when none is there yet."""
+    folder = Path(folder)
+    tables = [pd.read_csv(p) for p in sorted(folder.glob("*.csv")) if p.stem != "gate"]
+    if not tables:
+        return pd.DataFrame()
+    table = pd.concat(tables, ignore_index=True)
+    order = {c: k for k, c in enumerate(CONDITION_ORDER)}
+    table["budget"] = table["budget"].astype(str)
+    return table.sort_values("condition", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
+
+
+def kept_families(gate) -> list[str]:
+    """The families that pass the gate (a :func:`gate` table, or the path of its ``gate.csv``)."""
+    table = pd.read_csv(gate, index_col="family") if not isinstance(gate, pd.DataFrame) else gate
+    return [f for f, ok in table["passes"].items() if bool(ok)]
+
+
+def add_kept_macro(table: pd.DataFrame, kept) -> pd.DataFrame:
+    """``accuracy_kept``: the macro mean over the ``kept`` families only (the gate's), beside ``accuracy_macro``."""
+    cols = [f"accuracy_{f}" for f in kept]
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise KeyError(f"the table has no column {missing[0]!r}: is it a testbed table?")
+    out = table.copy()
+    out["accuracy_kept"] = out[cols].mean(axis=1)
+    return out
+
+
+def which_method_when(table: pd.DataFrame, metric: str = "accuracy_macro") -> pd.DataFrame:
+    """Per (condition, budget, method): the mean over seeds of ``metric``, random's, the difference, the seeds'
+    pooled sd, the difference in units of it (``z``), the verdict (a win only beyond the spread) and ``of_full``
+    (the share of the full pool's mean): :func:`kit.experiments.against_random` condition by condition."""
+    from kit.experiments.ablation import against_random
+
+    frames = []
+    for condition, at in table.groupby("condition", sort=False):
+        verdicts = against_random(at.assign(budget=at["budget"].map(_budget_value)), metric).reset_index()
+        verdicts.insert(0, "condition", condition)
+        frames.append(verdicts)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out["z"] = out["diff"] / out["pooled_sd"]
+    return out
+
+
+def _budget_value(b):
+    try:
+        return float(b)
+    except (TypeError, ValueError):
+        return b

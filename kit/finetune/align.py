@@ -209,6 +209,10 @@ def _plan(preset, out, config, exclude_pool, seed, changes):
                 "model": preset.model, "vision_from": preset.vision_from,
                 "align": {k: v for k, v in config.to_dict().items() if k != "threads" and v is not None},
                 "exclude_pool": _pool_tag(exclude_pool), "version": 5}
+    if config.data == "testbed":   # the families' generators are part of the data: a new version, a new base
+        from kit.pools.testbed.heldout import VERSION
+
+        settings["testbed_version"] = VERSION
     key = settings_hash(settings)
     name = f"{preset.name if preset.spec else 'model'}-{key}"
     final = Path(out) if out is not None else cache_root() / "finetune" / name

@@ -183,7 +183,7 @@ PRESETS["testbed"] = Preset(
     name="testbed", spec=TINY_SPEC,
     align=AlignConfig(train=("projector", "lm"), steps=600, batch_size=32, lr=2e-3, vision_pretrain_steps=1500,
                       threads=1, data="testbed", images_per_family=400, vision_images_per_family=1500),
-    train=PRESETS["tiny"].train)
+    train=PRESETS["tiny"].train.with_(epochs=18.0))
 
 HF_TRAIN = TrainConfig(lr=1e-5, epochs=1.0, batch_size=8, train=("projector", "lm"), warmup=0.03, final_lr_ratio=0.0,
                        max_length=2048, device="cuda", dtype="bfloat16")

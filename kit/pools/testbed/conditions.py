@@ -284,6 +284,13 @@ def build_condition(condition, out_dir, n: int = 2000, seed: int = 0, families=N
     write_pool(out_dir, samples, extra_columns=("family",))
     info = {"command": f"python -m kit.pools testbed {cond.name} OUT --n {n} --seed {seed}", "condition": cond.to_dict(),
             "n": n, "seed": seed, "families": [f.name for f in fams], "defects": counts, "redundant": redundant,
-            "n_clean": n_clean, "library_versions": library_versions()}
+            "n_clean": n_clean, "testbed_version": _version(), "library_versions": library_versions()}
     (out_dir / "build_info.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return samples
+
+
+def _version() -> int:
+    """The families' version (:data:`kit.pools.testbed.heldout.VERSION`): a pool built under another is stale."""
+    from kit.pools.testbed.heldout import VERSION
+
+    return VERSION

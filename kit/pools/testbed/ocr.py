@@ -1,10 +1,14 @@
-"""Read a printed word (optical character recognition)."""
+"""Read a printed word (optical character recognition): one of six words.
+
+Simplified after the learnability gate (``docs/methods.md``, "The testbed"): with twelve words the tiny model stayed
+0.133 above the majority rate; now six words, printed nearer the centre.
+"""
 from __future__ import annotations
 
 from kit.pools.testbed import draw as d
 from kit.pools.testbed.base import Attribute, Family, Scene
 
-WORDS = ("CAT", "DOG", "SUN", "MAP", "BOX", "CUP", "HAT", "KEY", "PEN", "BUS", "FOX", "OWL")
+WORDS = ("CAT", "DOG", "SUN", "BOX", "KEY", "PEN")
 INKS = ("black", "blue", "red", "purple")
 
 
@@ -25,7 +29,7 @@ class Ocr(Family):
 
     def draw(self, rng):
         return Scene.of(self.name, word=WORDS[int(rng.integers(len(WORDS)))], size=int(rng.integers(15, 20)),
-                        x=int(rng.integers(26, 39)), y=int(rng.integers(18, 47)), ink=INKS[int(rng.integers(4))],
+                        x=int(rng.integers(29, 36)), y=int(rng.integers(26, 39)), ink=INKS[int(rng.integers(4))],
                         bg=int(rng.integers(3)))
 
     def image(self, s):
