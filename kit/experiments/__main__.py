@@ -50,6 +50,9 @@ def main(argv=None) -> int:
     t.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
     t.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes")
     t.add_argument("--results", default=None, help="folder for the tidy table (CONDITION.csv)")
+    t.add_argument("--newer", action="store_true",
+                   help="the newer signals' grid (random, influence, cvs, scalselect) in the same folder; its table "
+                        "goes to RESULTS/newer/CONDITION.csv")
     g = sub.add_parser("testbed-gate", help="the testbed's learnability gate: per-family dev accuracy vs majority")
     g.add_argument("--out", required=True)
     g.add_argument("--n", type=int, default=2000, help="size of the balanced clean pool trained on")
@@ -89,14 +92,17 @@ def _testbed(args) -> int:
     import pandas as pd
 
     from kit.experiments import DEFAULT_BUDGETS, DEFAULT_SEEDS, summary_table
-    from kit.experiments.testbed import METHODS, export, run_condition
+    from kit.experiments.testbed import METHODS, NEWER_METHODS, export, run_condition
 
+    default = NEWER_METHODS if args.newer else METHODS
+    if args.newer and args.results:
+        args.results = f"{args.results}/newer"
     t0 = time.perf_counter()
-    table = run_condition(args.condition, args.out, n=args.n, pool_seed=args.pool_seed, methods=args.methods or METHODS,
+    table = run_condition(args.condition, args.out, n=args.n, pool_seed=args.pool_seed, methods=args.methods or default,
                           budgets=args.budgets or DEFAULT_BUDGETS, seeds=args.seeds or DEFAULT_SEEDS,
                           per_family=args.per_family, workers=args.workers, threads=args.threads)
     with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(summary_table(table, list(args.methods or METHODS)).round(3).to_string())
+        print(summary_table(table, list(args.methods or default)).round(3).to_string())
     if args.results:
         print(f"tidy table: {export(table, f'{args.results}/{args.condition}.csv')}")
     print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")

@@ -31,6 +31,8 @@ import pandas as pd
 
 METHODS = ("random", "mmssr", "dis", "dil", "diq", "curriculum", "curriculum_shuffled", "clip_top", "ppl_band",
            "deita", "coincide")
+# The newer signals (docs/methods.md): a second grid on the same pools, random and full shared with the first
+NEWER_METHODS = ("random", "influence", "cvs", "scalselect")
 PRESET = "testbed"
 
 
@@ -72,8 +74,13 @@ def scorers_for(methods, preset: str, base, rich_weights) -> dict:
     """The ablation's score table: the defaults (:func:`kit.experiments.default_scorers`) with the rich scores
     from the head trained on the teacher's sample."""
     from kit.experiments.ablation import default_scorers
+    from kit.experiments.newer import NEWER
+    from kit.experiments.newer import scorers_for as newer_scorers
 
-    scorers = default_scorers(preset, methods, base=base)
+    if any(m in NEWER for m in methods):   # influence toward the families' dev-side targets, CVS, ScalSelect
+        scorers = newer_scorers(methods, preset, base=base, targets="testbed")
+    else:
+        scorers = default_scorers(preset, methods, base=base)
     if "rich" in scorers:
         scorers["rich"] = {"weights": str(rich_weights)}
     return scorers
