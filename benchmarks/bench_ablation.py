@@ -19,7 +19,7 @@ Prints, in one run:
     python benchmarks/bench_ablation.py                    # both parts, the default grid (long)
     python benchmarks/bench_ablation.py --quick            # fewer repeats; 1 seed, 10%, random and DIL only
     python benchmarks/bench_ablation.py --skip-speed --out runs/ablation --workers 2 --threads 1   # the README's run
-    python benchmarks/bench_ablation.py --skip-speed --skip-ablation --loops   # docs/benchmarks.md: old vs accelerate
+    python benchmarks/bench_ablation.py --skip-speed --skip-ablation --loops   # docs/scale.md: old vs accelerate
 
 The experiment pool is built first if ``--pool`` does not exist (``python -m kit.pools easyvqa`` with the
 settings in ``docs/methods.md``). An existing ``--out`` folder is resumed (its finished runs are not timed again).

@@ -511,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False, formatter_class=_Formatter,
                        description="The fine-tuning commands of python -m kit.finetune: align, train, eval.",
                        epilog="examples:\n  kit finetune train data_samples/pool.json --out runs/ft --subset subset.json\n"
-                              "  accelerate launch --multi_gpu --num_processes 4 -m kit finetune train POOL --out RUN\n"
+                              "  accelerate launch --multi_gpu --num_processes 4 -m kit finetune train POOL --out RUN "
+                              "--option device=cuda\n"
                               "  kit finetune eval RUN --lmms-eval kit_easyvqa --limit 50\n"
                               "run 'kit finetune --help' for its options")
     p.add_argument("finetune_args", nargs=argparse.REMAINDER, help="align | train | eval and their options")

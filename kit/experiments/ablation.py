@@ -276,7 +276,9 @@ def run_job(job: dict, pool, questions: pd.DataFrame) -> dict:
                       base=base, method=job["method"], params={"budget": job["budget"]}, encoder=_ENCODERS[key],
                       save_model=job["keep_models"], progress=job["progress"])
     t1 = time.perf_counter()
-    evaluation = ft.evaluate(run.model, run.processor, questions, generate=job["generate"], device="cpu")
+    # evaluated where the run left its model (the run's device: a CUDA run is evaluated on the GPU)
+    device = str(next(run.model.parameters()).device) if run.model is not None else "cpu"
+    evaluation = ft.evaluate(run.model, run.processor, questions, generate=job["generate"], device=device)
     t2 = time.perf_counter()
     evaluation.table.to_parquet(folder / "predictions.parquet")
     budget = job["budget"]

@@ -1,6 +1,6 @@
 """Command line: align a base model, fine-tune on a subset, evaluate on easy-vqa's test split.
 
-    python -m kit.finetune align [--preset tiny] [--out DIR] [--steps N]
+    python -m kit.finetune align [--preset tiny] [--out DIR] [--steps N] [--device cuda]
     python -m kit.finetune train POOL_JSON --out RUN_DIR [--subset SUBSET_JSON] [--preset tiny] [--seed 0]
         [--option KEY=VALUE ...]    (TrainConfig fields: lr, epochs, batch_size, grad_accum, autocast, device, ...)
     python -m kit.finetune eval MODEL [--per-type 600] [--generate 20] [--out DIR]
@@ -8,7 +8,8 @@
     python -m kit.finetune lmms-tasks [--out DIR]      (the kit's lmms-eval tasks, for lmms-eval --include_path)
 
 Also ``kit finetune ...``. On several GPUs (or CPU processes) the same ``train`` command runs under accelerate:
-``accelerate launch --multi_gpu --num_processes 4 -m kit finetune train ...`` (``docs/finetune.md``).
+``accelerate launch --multi_gpu --num_processes 4 -m kit finetune train ... --option device=cuda``
+(``docs/scale.md``, "Fine-tuning and evaluation beyond one machine").
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def main(argv=None) -> int:
     a.add_argument("--preset", default="tiny")
     a.add_argument("--out", default=None)
     a.add_argument("--steps", type=int, default=None)
+    a.add_argument("--device", default="cpu", help="where the alignment trains (default cpu; e.g. cuda)")
     t = sub.add_parser("train", help="fine-tune on a pool or a subset of it")
     t.add_argument("pool")
     t.add_argument("--out", required=True)
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
     e.add_argument("--per-type", type=int, default=600)
     e.add_argument("--generate", type=int, default=0)
     e.add_argument("--out", default=None, help="folder for the results (default: RUN/eval for a run folder)")
-    g = e.add_argument_group("lmms-eval (pip install -e '.[eval]'; docs/finetune.md)")
+    g = e.add_argument_group("lmms-eval (pip install -e '.[eval]'; docs/scale.md)")
     g.add_argument("--lmms-eval", metavar="TASKS", default=None,
                    help="comma-separated lmms-eval tasks: the kit's kit_easyvqa, kit_easyvqa_gen, kit_testbed or "
                         "lmms-eval's own (mme, pope, mmbench_en_dev, scienceqa_img, ...)")
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
 
     if args.cmd == "align":
         changes = {"steps": args.steps} if args.steps else {}
-        print(ft.align(args.preset, out=args.out, **changes))
+        print(ft.align(args.preset, out=args.out, device=args.device, **changes))
         return 0
     if args.cmd == "train":
         pool = kit.load_pool(args.pool)

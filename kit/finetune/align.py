@@ -383,11 +383,14 @@ def image_gain(model, encoder, examples, n: int = 64, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     pick = [examples[i] for i in rng.permutation(len(examples))[:n]]
     inputs, labels = encoder.collate(pick)
+    device = next(model.parameters()).device   # where the run left the model (a GPU when aligned on one)
+    inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    labels = labels.to(device)
     model.eval()
     with torch.inference_mode():
         own, _, _ = batch_loss(model, inputs, labels)
         images = dict(inputs)
-        images["pixel_values"] = inputs["pixel_values"][torch.as_tensor(rng.permutation(len(pick)))]
+        images["pixel_values"] = inputs["pixel_values"][torch.as_tensor(rng.permutation(len(pick)), device=device)]
         other, _, _ = batch_loss(model, images, labels)
     return {"loss": round(float(own), 4), "loss_shuffled": round(float(other), 4)}
 

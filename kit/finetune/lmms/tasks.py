@@ -23,7 +23,7 @@ return a loss): the kit's model (:mod:`kit.finetune.lmms.model`) returns the sum
 the answer's tokens, so the prediction is the kit's own (``kit.finetune.evaluate.rank_answers``: the most likely
 answer, no length normalisation); lmms-eval's ``llava_hf`` returns the mean per token, which ranks otherwise.
 These pins, the batch size and the lmms-eval version are written into every result (``kit_protocol``);
-``docs/finetune.md`` has them for citing.
+``docs/scale.md`` ("Evaluation with lmms-eval") has them for citing.
 
 :func:`write_tasks` writes a task folder (YAML, questions as JSONL with absolute image paths): give it to
 lmms-eval as ``--include_path`` or ``TaskManager(include_path=...)``. The document functions below are what the
