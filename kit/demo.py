@@ -4,7 +4,7 @@
 
 Each notebook gets the parameters it declares among ``pool_path`` (only with ``--pool``: otherwise each
 notebook reads its own default, ``data_samples/`` for 00-03 and 06, the 2,000-sample easy-vqa experiment pool
-for 04 and 05), ``run_dir`` (score tables and ``figures/`` go there; notebooks share it, so later ones reuse
+for 04; 05 draws the committed testbed results), ``run_dir`` (score tables and ``figures/`` go there; notebooks share it, so later ones reuse
 earlier scores) and ``quick``.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run_notebook(path: Path, run_dir: Path, pool_path: Path | None, quick: bool,
 
 
 def describe_pool(pool) -> str:
-    return str(pool) if pool else "their own pools (data_samples/; 04 and 05: the easy-vqa experiment pool)"
+    return str(pool) if pool else "their own pools (data_samples/; 04: the easy-vqa experiment pool; 05: results/testbed/)"
 
 
 def main(argv=None) -> int:

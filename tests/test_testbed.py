@@ -2,6 +2,7 @@
 import hashlib
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -249,3 +250,30 @@ def test_the_gate_table_keeps_a_family_only_beyond_its_majority_rate():
     assert table.loc["shapes", "accuracy_word"] == pytest.approx(0.8)  # words at k = 0, 2, 4, 6, 8: all right
     assert table.loc["ocr", "accuracy_word"] == pytest.approx(0.4)     # k = 0, 2 of 0, 2, 4, 6, 8
     assert list(table["questions"]) == [10, 10]
+
+
+def test_the_results_document_says_what_the_committed_tables_say():
+    """docs/results.md's generated block is kit.experiments.testbed.results_markdown of results/testbed/: a figure
+    there is printed by the kit from the committed tables, never typed by hand."""
+    from kit.experiments import testbed as tb
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "results.md").read_text(encoding="utf-8")
+    block = text.split(tb.BEGIN, 1)[1].split(tb.END, 1)[0]
+    assert block.strip() == tb.results_markdown(root / "results" / "testbed").strip()
+
+
+def test_which_method_when_measures_the_difference_in_pooled_sds():
+    import pandas as pd
+
+    from kit.experiments import testbed as tb
+
+    rows = []
+    for method, values in (("random", [0.30, 0.32, 0.34]), ("a", [0.40, 0.42, 0.44]), ("b", [0.31, 0.33, 0.35])):
+        rows += [{"condition": "c", "method": method, "budget": "0.1", "seed": s, "accuracy_macro": v}
+                 for s, v in enumerate(values)]
+    rows += [{"condition": "c", "method": "full", "budget": "full", "seed": s, "accuracy_macro": 0.5} for s in range(3)]
+    v = tb.which_method_when(pd.DataFrame(rows)).set_index("method")
+    assert v.loc["a", "diff"] == pytest.approx(0.10) and v.loc["a", "z"] == pytest.approx(5.0)
+    assert v.loc["a", "verdict"] == "beats random" and v.loc["b", "verdict"].startswith("within")
+    assert v.loc["a", "of_full"] == pytest.approx(0.84)
