@@ -105,6 +105,10 @@ def _testbed(args) -> int:
         print(summary_table(table, list(args.methods or default)).round(3).to_string())
     if args.results:
         print(f"tidy table: {export(table, f'{args.results}/{args.condition}.csv')}")
+        if not args.newer and "teacher" in table.attrs:
+            from kit.experiments.testbed import export_teacher
+
+            print(f"teacher agreement: {export_teacher(table.attrs['teacher'], args.condition, f'{args.results}/teacher/{args.condition}.csv')}")
     print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
     return 0
 

@@ -171,6 +171,22 @@ FIRST_COLUMNS = ("condition", "method", "budget", "seed", "n", "n_selected", "ac
                  "train_seconds", "eval_seconds", "same_run_as")
 
 
+def export_teacher(info: dict, condition: str, path) -> Path:
+    """Write the rich head's agreement with the teacher on the pool it did not see (:func:`rich_head`'s record) as
+    a tidy CSV: one row per group (``all`` and each family) with ``n``, the mean Spearman over capabilities, the
+    style F1s and each capability's Spearman."""
+    rows = []
+    for group, a in info["agreement"].items():
+        rows.append({"condition": condition, "group": group, "n_teacher": info["n_teacher"], "n": a["n"],
+                     "mean_spearman": a["mean_spearman"], "style_f1_micro": a.get("style_f1_micro"),
+                     "style_f1_macro": a.get("style_f1_macro"),
+                     **{f"spearman_{k}": v for k, v in (a.get("spearman") or {}).items()}})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).round(4).to_csv(path, index=False)
+    return path
+
+
 def export(table: pd.DataFrame, path) -> Path:
     """Write the tidy table as CSV (the committed results): first :data:`FIRST_COLUMNS`, then per-family,
     per-style, per-capability accuracies, family shares and defect shares; floats rounded to 4 places."""
@@ -294,7 +310,27 @@ def results_markdown(folder) -> str:
                              f"{'' if r.method == 'random' else f'{r.z:+.1f}'} | {verdict} | {r.of_full:.0%} | "
                              f"{runs['defect_share'].mean():.3f} |")
             lines.append("")
+    lines += _teacher_markdown(folder / "teacher")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _teacher_markdown(folder: Path) -> list[str]:
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        return []
+    table = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
+    groups = list(dict.fromkeys(table["group"]))
+    wide = table.pivot(index="group", columns="condition", values="mean_spearman").reindex(groups)
+    lines = ["#### mmSSR's rich scores: the head against the teacher", "",
+             f"The head learns from the teacher's ratings of {int(table['n_teacher'].iloc[0])} samples (10%) and rates "
+             "the pool; mean Spearman over capabilities against the teacher on the other 90% (`all`), and within "
+             "each family (where most capabilities are constant, so the figure is lower); style F1 (micro) "
+             "on `all`: " + ", ".join(f"{c} {v:.3f}" for c, v in
+                                      table[table["group"] == "all"].set_index("condition")["style_f1_micro"].items())
+             + ".", "", "| group | " + " | ".join(wide.columns) + " |", "|---|" + "---|" * len(wide.columns)]
+    for g, row in wide.iterrows():
+        lines.append(f"| {g} | " + " | ".join("" if pd.isna(v) else f"{v:.3f}" for v in row) + " |")
+    return lines + [""]
 
 
 def write_results(folder, document) -> bool:
