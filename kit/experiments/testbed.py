@@ -88,11 +88,13 @@ def scorers_for(methods, preset: str, base, rich_weights) -> dict:
 
 def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, methods=METHODS, budgets=(0.1, 0.3),
                   seeds=(0, 1, 2), preset: str = PRESET, per_family: int = 100, teacher_share: float = 0.1,
-                  workers: int = 1, threads: int | None = None, progress: bool = True, base=None) -> pd.DataFrame:
+                  workers: int = 1, threads: int | None = None, progress: bool = True, base=None,
+                  **train_changes) -> pd.DataFrame:
     """Run one condition's grid into ``out`` (resumable) and return its tidy table (see the module docstring).
 
     ``base``: the aligned model every run starts from (default: the preset's, built once and cached); a quick
-    base (``kit.finetune.align(preset, steps=20, ...)``) makes a smoke run, whose figures mean nothing."""
+    base (``kit.finetune.align(preset, steps=20, ...)``) makes a smoke run, whose figures mean nothing, as do
+    ``train_changes`` to the preset's training config (e.g. ``min_steps=20, epochs=1``)."""
     import kit
     import kit.finetune as ft
     from kit.experiments.ablation import ablate
@@ -102,7 +104,7 @@ def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, method
     pool = kit.load_pool(build_pool(condition, out / "pool", n=n, seed=pool_seed, progress=progress))
     teacher = rich_head(pool, out / "rich_head.pt", share=teacher_share, seed=pool_seed)
     base = base if base is not None else ft.base_model(preset)
-    changes = {"threads": threads} if threads is not None else {}
+    changes = {**train_changes, **({"threads": threads} if threads is not None else {})}
     table = ablate(pool, methods, budgets, seeds, preset=preset, out=out / "ablation", base=base,
                    scorers=scorers_for(methods, preset, base, teacher["weights"]),
                    eval_set=heldout_questions(per_family=per_family, side="test"), workers=workers,
