@@ -11,6 +11,7 @@ An interrupted ablation resumes where it stopped when run again with the same ar
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
 
@@ -109,6 +110,13 @@ def _testbed(args) -> int:
             from kit.experiments.testbed import export_teacher
 
             print(f"teacher agreement: {export_teacher(table.attrs['teacher'], args.condition, f'{args.results}/teacher/{args.condition}.csv')}")
+        if not args.newer:
+            from kit.experiments.testbed import subset_composition
+
+            path = Path(args.results) / "composition" / f"{args.condition}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            subset_composition(args.out).round(4).to_csv(path, index=False)
+            print(f"subset composition: {path}")
     print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
     return 0
 

@@ -189,6 +189,39 @@ def export_teacher(info: dict, condition: str, path) -> Path:
     return path
 
 
+def subset_composition(out) -> pd.DataFrame:
+    """What every finished run of a condition's grid in ``out`` trained on, by the pool's truth: one row per run
+    (``method``, ``budget``, ``seed``, ``n``) with its share of each template kind (``kind_share_word``, ...: the
+    interaction styles the families' templates ask in) and of each family. Read from the runs' manifests and the
+    pool's ``labels.csv``."""
+    from kit.pools.testbed.conditions import template_kind
+
+    out = Path(out)
+    labels = pd.read_csv(out / "pool" / "labels.csv", index_col=0)
+    labels.index = labels.index.astype(str)
+    kinds = labels["template"].str.split("/").str[1].map(template_kind)
+    rows = []
+    for result in sorted((out / "ablation" / "runs").glob("*/result.json")):
+        info = json.loads(result.read_text())
+        manifest = result.parent / "train" / "manifest.json"
+        source = info.get("same_run_as")
+        if not manifest.is_file() and source:
+            manifest = out / "ablation" / "runs" / source / "train" / "manifest.json"
+        if not manifest.is_file():
+            continue
+        ids = [str(i) for i in json.loads(manifest.read_text())["ids"]]
+        row = {"method": info["method"], "budget": str(info["budget"]), "seed": info["seed"], "n": len(ids)}
+        row.update({f"kind_share_{k}": v for k, v in kinds.reindex(ids).value_counts(normalize=True).items()})
+        row.update({f"family_share_{k}": v for k, v in
+                    labels["family"].reindex(ids).value_counts(normalize=True).items()})
+        rows.append(row)
+    table = pd.DataFrame(rows).fillna(0.0)
+    order = [c for c in table.columns if not c.startswith(("kind_share_", "family_share_"))]
+    shares = sorted(c for c in table.columns if c.startswith("kind_share_"))
+    families = sorted(c for c in table.columns if c.startswith("family_share_"))
+    return table[order + shares + families]
+
+
 def export(table: pd.DataFrame, path) -> Path:
     """Write the tidy table as CSV (the committed results): first :data:`FIRST_COLUMNS`, then per-family,
     per-style, per-capability accuracies, family shares and defect shares; floats rounded to 4 places."""
@@ -312,8 +345,33 @@ def results_markdown(folder) -> str:
                              f"{'' if r.method == 'random' else f'{r.z:+.1f}'} | {verdict} | {r.of_full:.0%} | "
                              f"{runs['defect_share'].mean():.3f} |")
             lines.append("")
+    lines += _composition_markdown(folder / "composition")
     lines += _teacher_markdown(folder / "teacher")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _composition_markdown(folder: Path, budget: str = "0.3") -> list[str]:
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        return []
+    lines = ["#### What the 30% subsets hold: interaction styles", "",
+             "Share of each template kind in the subsets (mean over seeds; `composition/<condition>.csv`). The "
+             "held-out questions ask only `word`, `yn` (yes/no) and `mc` (multiple choice); `asked` is their sum.",
+             ""]
+    for path in files:
+        table = pd.read_csv(path)
+        table["budget"] = table["budget"].astype(str)
+        kinds = [c for c in table.columns if c.startswith("kind_share_")]
+        at = table[table["budget"].isin([budget, "full", "None"])]
+        means = at.groupby("method", sort=False)[kinds].mean()
+        means.columns = [c.removeprefix("kind_share_") for c in kinds]
+        means["asked"] = means[[k for k in ("word", "yn", "mc") if k in means]].sum(axis=1)
+        lines += [f"**{path.stem}**", "", "| method | " + " | ".join(means.columns) + " |",
+                  "|---|" + "---|" * len(means.columns)]
+        for m, row in means.iterrows():
+            lines.append(f"| {m} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+        lines.append("")
+    return lines
 
 
 def _teacher_markdown(folder: Path) -> list[str]:
