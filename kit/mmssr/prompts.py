@@ -174,7 +174,11 @@ def build_prompt(conversations: Sequence[Mapping], query: str, *, image: str = "
 
 # ----------------------------------------------------------------------------- parsing
 def parse_score(text) -> float:
-    """The official parse: ``int(text)`` (surrounding white space allowed); only 0..5 count, else NaN."""
+    """``int(text)`` as the official parse (surrounding white space allowed), but only 0..5 count, else NaN.
+
+    The official ``parse_score`` (``llava/select/utils.py``) keeps any integer: ``"6"`` stays 6 and ``"-1"``
+    stays -1 there (docs/methods.md, "Where the kit differs").
+    """
     if isinstance(text, bool) or text is None:
         return math.nan
     if isinstance(text, (int, float)):

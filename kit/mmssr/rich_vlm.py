@@ -142,7 +142,8 @@ class _Sample:
 
 
 def _answer_names(text) -> list[str]:
-    """A styler answer split on commas, stripped, de-duplicated in order (the official ``parse_sty``)."""
+    """A styler answer split on commas, stripped, de-duplicated in order (the official ``parse_sty``, except
+    that an empty piece is dropped, where ``parse_sty`` makes it a ``"+source"`` bin)."""
     names: list[str] = []
     for piece in str(text or "").split(","):
         name = piece.strip()

@@ -719,8 +719,9 @@ def select_mmssr(scores: pd.DataFrame, n, seed: int = 0, capabilities=None, thre
     ``values``: ``"rating"`` (default: the capability columns, integer ratings 0-5 from the scorers)
     or ``"expected"`` (the ``<key>_expected`` columns the VLM logits mode and the distilled head
     write beside the ratings: threshold and order by expected value).
-    ``tie_break``: ``"pool"`` (default, the official stable order) or ``"expected"`` (among equal
-    ratings, the higher expected value first, then pool order).
+    ``tie_break``: ``"pool"`` (default: equal scores in pool order, a stable order; the official
+    ``sort_values`` uses pandas' default quicksort, which is not stable, so its order among ties is
+    arbitrary) or ``"expected"`` (among equal ratings, the higher expected value first, then pool order).
     ``seed`` is accepted for the common selector interface and unused: the sampler is deterministic.
     ``progress`` shows a bar while the capabilities are prepared.
 
