@@ -23,16 +23,21 @@ $(STAMP): pyproject.toml requirements-models.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m kit.demo
+	$(PY) -m kit demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=20
+
+# The suite without the notebooks, the browser test and the tests that load real pretrained weights
+# (the markers of pyproject.toml's [tool.pytest.ini_options]).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q --durations=10 -m "not notebook and not browser and not slow"
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
 samples: $(STAMP)
-	$(PY) -m kit.pools build data_samples/
+	$(PY) -m kit pools build data_samples/
 
 clean-venv:
 	rm -rf $(VENV)

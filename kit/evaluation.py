@@ -5,7 +5,7 @@ samples), :func:`mismatch_aucs` (all planted mismatches, and within-source / cro
 :func:`defect_pairs` and :func:`paired_win_rate` (each defect against the clean sample it was made
 from), :func:`duplicate_placement` (where exact duplicates land among the clean samples),
 :func:`detection_table` (all of these for several score columns), :func:`multilabel_agreement`.
-``python -m kit.evaluation report data_samples/`` prints every figure the README reports
+``kit report data_samples/`` (or ``python -m kit.evaluation report``) prints every figure the README reports
 (:mod:`kit.figures`).
 """
 from __future__ import annotations
@@ -162,10 +162,10 @@ def multilabel_agreement(true: np.ndarray, pred: np.ndarray, names) -> tuple[pd.
     return table, micro, macro
 
 
-if __name__ == "__main__":  # python -m kit.evaluation report POOL_DIR
-    from kit.figures import main
+if __name__ == "__main__":  # python -m kit.evaluation report POOL_DIR: an alias of kit report (kit.commands.report)
+    from kit.cli import alias_of
 
-    raise SystemExit(main())
+    raise SystemExit(alias_of("python -m kit.evaluation", ("report",)))
 
 
 def wrong_answer_flags(tables: dict, labels: pd.DataFrame, sources: pd.Series | None = None,

@@ -1,7 +1,7 @@
-"""Every figure the README reports about a pool with planted truth, computed in one command.
+"""Every figure the README reports about a pool with planted truth, computed in one command (``kit report``).
 
-    python -m kit.evaluation report data_samples/            # all sections (minutes on 2 CPU cores)
-    python -m kit.evaluation report data_samples/ --only image_text --json runs/figures.json
+    kit report data_samples/            # all sections (minutes on 2 CPU cores); or python -m kit.evaluation report
+    kit report data_samples/ --only image_text --json runs/figures.json
 
 Sections (each prints the pool, whether the figure is in-sample, and what made it):
 
@@ -190,7 +190,7 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print, loss_model
     stream(f"pool {pool_path}: {len(pool.table)} samples; planted defects "
            + ", ".join(f"{k} {v}" for k, v in sorted(out["defects"].items()) if k != "none")
            + (f"; mismatches: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}" if kinds else ""))
-    cmd = f"python -m kit.evaluation report {pool_dir}"
+    cmd = f"kit report {pool_dir}"
     scores = {}
     if "image_text" in sections:
         for name, options in (("default", {}), ("skip_identical_images", {"skip_identical_images": True})):
@@ -306,23 +306,3 @@ def report(pool_dir, sections=SECTIONS, json_path=None, stream=print, loss_model
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(out, indent=1, default=str) + "\n", encoding="utf-8")
     return out
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m kit.evaluation", description="Figures against a pool's planted truth.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("report", help="print every figure the README reports for POOL_DIR (pool.json + labels.csv)")
-    r.add_argument("pool_dir")
-    r.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
-    r.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    r.add_argument("--loss-model", default=None, metavar="DIR",
-                   help="the model whose answer loss the aligned_loss section reports (default: the aligned tiny base)")
-    args = ap.parse_args(argv)
-    sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = sorted(set(sections) - set(SECTIONS))
-    if unknown:
-        ap.error(f"unknown sections {unknown}; choose from {SECTIONS}")
-    report(args.pool_dir, sections, args.json, loss_model=args.loss_model)
-    return 0

@@ -12,6 +12,9 @@ decorators::
 
     @kit.register_selector("my_selector")
     def my_selector(scores, budget, seed=0, **options) -> list: ...
+
+The ``kit`` command's subcommands live in :data:`COMMANDS` the same way: one line per command, naming the module
+that parses its arguments and runs it, and the one line ``kit --help`` shows (without importing the module).
 """
 from __future__ import annotations
 
@@ -78,7 +81,8 @@ class Registry:
         if name not in self._lazy:
             raise KeyError(self.unknown(name))
         module, _, attr = self._lazy[name].partition(":")
-        obj = getattr(importlib.import_module(module), attr)
+        obj = importlib.import_module(module)   # a path without ":attr" names the module itself
+        obj = getattr(obj, attr) if attr else obj
         self._loaded[name] = obj
         return obj
 
@@ -156,6 +160,64 @@ IMAGE_TEXT_BACKENDS = Registry("image-text backend", {
 # Feature extractors of the distilled head (kit.mmssr.distilled.features): factory(**options) -> extractor.
 FEATURE_EXTRACTORS = Registry("feature extractor", {
     "offline": "kit.mmssr.distilled.features:OfflineFeatures",
+})
+
+
+
+class CommandRegistry(Registry):
+    """The ``kit`` subcommands: name -> a module (or any object) with ``add_arguments(parser)`` and ``run(args)``.
+
+    Each entry also carries the one line that ``kit --help`` prints, so listing the commands imports none of them;
+    the names keep the order they were registered in (the order of the help)::
+
+        COMMANDS.add("mine", path="mypackage.mine_command", summary="what it does, in one line")
+    """
+
+    def __init__(self, lazy: dict[str, tuple[str, str]] | None = None):
+        lazy = dict(lazy or {})
+        super().__init__("command", {name: path for name, (path, _) in lazy.items()})
+        self.summaries: dict[str, str] = {name: summary for name, (_, summary) in lazy.items()}
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self._lazy, *self._loaded]))
+
+    def add(self, name: str, obj: Any = None, *, path: str | None = None, summary: str | None = None,
+            overwrite: bool = False):
+        """Register a command (an object with ``add_arguments`` and ``run``, or a lazy module ``path``)."""
+        got = super().add(name, obj, path=path, overwrite=overwrite)
+        doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+        self.summaries[name] = summary if summary is not None else (doc[0] if doc else "")
+        return got
+
+    def remove(self, name: str) -> None:
+        super().remove(name)
+        self.summaries.pop(name, None)
+
+    def summary(self, name: str) -> str:
+        return self.summaries.get(name, "")
+
+
+# One line per kit subcommand: name -> (the module holding add_arguments(parser) and run(args), the line that
+# `kit --help` prints). `python -m kit.X` aliases call the same module through kit.cli.alias.
+COMMANDS = CommandRegistry({
+    "validate": ("kit.commands.validate", "read and check a pool; report every rejected record"),
+    "score": ("kit.commands.score", "score a pool with any registered scorer, resumably (locally or on Ray)"),
+    "select": ("kit.commands.select", "select a subset from score tables with any registered selector"),
+    "curriculum": ("kit.commands.curriculum", "build and export the staged quality curriculum"),
+    "export": ("kit.commands.export", "write a selection's records (LLaVA JSON, JSONL, parquet, LLaMA-Factory, swift)"),
+    "report": ("kit.commands.report", "every figure the README reports, against a pool's planted truth"),
+    "pools": ("kit.commands.pools", "build the sample, easy-vqa, distillation and testbed pools"),
+    "finetune": ("kit.commands.finetune", "align a base, fine-tune on a subset, evaluate (accelerate launch too)"),
+    "ablate": ("kit.commands.ablate", "select, fine-tune and evaluate methods x budgets x seeds on a pool"),
+    "ablate-newer": ("kit.commands.ablate_newer", "the ablation grid of the newer methods (influence, cvs, scalselect)"),
+    "testbed": ("kit.commands.testbed", "one testbed condition: build its pool, score it, run the grid, export"),
+    "testbed-gate": ("kit.commands.testbed_gate", "the testbed's learnability gate: per-family dev accuracy"),
+    "teacher": ("kit.commands.teacher", "rate a seeded sample of a pool through an OpenAI-compatible endpoint"),
+    "distill": ("kit.commands.distill", "train, cross-validate or tune the distilled rich scorer"),
+    "convert": ("kit.commands.convert", "convert an original LLaVA-OneVision / mmSSR checkpoint to Hugging Face"),
+    "lit-head": ("kit.commands.lit_head", "train or check the image-text stand-in's LiT head"),
+    "notebooks": ("kit.commands.notebooks", "run the notebooks with papermill; time and figures per notebook"),
+    "demo": ("kit.commands.notebooks", "the same as notebooks: every notebook in order (make demo)"),
 })
 
 register_scorer = SCORERS.register

@@ -47,6 +47,161 @@ def test_help_exit_codes_and_the_console_script():
     assert scripts == {"kit": "kit.cli:main"}
 
 
+# --------------------------------------------------------------------------- issue 22: one command line
+
+# python -m kit.X (documented before kit had every command) -> the kit command it stands for, with arguments
+ALIASES = [
+    ("kit.finetune", ["train", "p.json", "--out", "run"], "finetune"),
+    ("kit.pools", ["build", "out"], "pools"),
+    ("kit.experiments", ["ablate", "p.json", "--out", "out"], "ablate"),
+    ("kit.experiments", ["testbed", "redundant", "--out", "out"], "testbed"),
+    ("kit.experiments", ["testbed-gate", "--out", "out"], "testbed-gate"),
+    ("kit.experiments.newer", ["p.json", "--out", "out"], "ablate-newer"),
+    ("kit.evaluation", ["report", "data_samples"], "report"),
+    ("kit.demo", ["--only", "00", "--quick"], "demo"),
+    ("kit.mmssr.teacher", ["p.json", "out.jsonl", "--n", "2"], "teacher"),
+    ("kit.mmssr.convert", ["src", "dst"], "convert"),
+    ("kit.mmssr.distilled", ["cv", "data"], "distill"),
+    ("kit.quality.image_text.lit_training", ["eval", "--n", "5"], "lit-head"),
+]
+HEAVY = ("torch", "transformers", "kit.finetune", "kit.experiments.ablation", "kit.mmssr.rich_vlm", "papermill")
+
+
+def _python(code: str):
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_kit_help_lists_every_command_on_one_line_and_imports_none_of_them():
+    from kit.registry import COMMANDS
+
+    done = _python("import contextlib, io, json, sys\nfrom kit import cli\nout = io.StringIO()\n"
+                   "with contextlib.redirect_stdout(out):\n    rc = cli.main(['--help'])\n"
+                   "print(json.dumps({'rc': rc, 'help': out.getvalue(), 'modules': sorted(sys.modules)}))")
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["rc"] == 0
+    lines = got["help"].splitlines()
+    for name in COMMANDS.names():
+        mine = [line for line in lines if line.split()[:1] == [name]]
+        assert len(mine) == 1 and mine[0].split(None, 1)[1] == COMMANDS.summary(name), name
+    assert {"validate", "score", "select", "curriculum", "export", "report", "pools", "finetune", "ablate",
+            "ablate-newer", "testbed", "testbed-gate", "teacher", "distill", "convert", "notebooks",
+            "demo"} <= set(COMMANDS.names())
+    commands = [m for m in got["modules"] if m.startswith("kit.commands.") and m != "kit.commands.common"]
+    assert commands == [] and not set(HEAVY) & set(got["modules"])
+
+
+def test_every_command_has_its_own_help_without_torch():
+    from kit.registry import COMMANDS
+
+    code = ("import contextlib, io, json, sys\nfrom kit import cli\nfrom kit.registry import COMMANDS\nres = {}\n"
+            "for name in COMMANDS.names():\n    out = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(out):\n        rc = cli.main([name, '--help'])\n"
+            "    res[name] = [rc, out.getvalue()]\n"
+            "print(json.dumps({'res': res, 'modules': sorted(sys.modules)}))")
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    for name in COMMANDS.names():
+        rc, text = got["res"][name]
+        assert rc == 0 and text.startswith(f"usage: kit {name} ") and "--debug" in text, (name, text[:300])
+    assert not {"torch", "transformers"} & set(got["modules"])   # parsing a command's options loads no model code
+
+
+def test_each_command_is_one_module_with_add_arguments_and_run_and_no_other_argparse():
+    import importlib
+
+    from kit.registry import COMMANDS
+
+    for name in COMMANDS.names():
+        module = importlib.import_module(COMMANDS._lazy[name])
+        assert callable(module.add_arguments) and callable(module.run) and module.__doc__, name
+    # one place parses a command's arguments: no module outside kit/cli.py and kit/commands/ builds a parser
+    own = [p.relative_to(ROOT).as_posix() for p in (ROOT / "kit").rglob("*.py")
+           if "argparse" in p.read_text(encoding="utf-8") and p.parent.name != "commands" and p.name != "cli.py"]
+    assert own == []
+
+
+@pytest.mark.parametrize("module,argv,command", ALIASES, ids=[f"{m} {a[0]}" for m, a, _ in ALIASES])
+def test_python_m_aliases_run_the_same_command(monkeypatch, module, argv, command):
+    import importlib
+    import runpy
+    import warnings
+
+    from kit.registry import COMMANDS
+
+    impl = importlib.import_module(COMMANDS._lazy[command])
+    calls = []
+    monkeypatch.setattr(impl, "run", lambda args: calls.append(args) or 0)
+    monkeypatch.setattr(sys, "argv", [module, *argv])
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as exit_:
+        warnings.simplefilter("ignore", RuntimeWarning)   # runpy: the module is imported already (by the kit)
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    assert exit_.value.code == 0 and len(calls) == 1 and calls[0].command == command
+    assert calls[0].command_line.startswith(f"kit {command} ")
+
+
+def test_an_alias_with_its_own_words_names_its_commands():
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "kit.experiments", "nonsense"], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == cli.EXIT_USAGE and "'kit ablate', 'kit testbed', 'kit testbed-gate'" in done.stderr
+    pools = subprocess.run([sys.executable, "-m", "kit.pools", "--help"], capture_output=True, text=True,
+                           env=env, cwd=ROOT, timeout=300)
+    assert pools.returncode == 0 and pools.stdout.startswith("usage: kit pools ")
+
+
+def test_exit_codes_are_the_same_for_every_command(monkeypatch, capsys):
+    import kit.commands.pools as pools
+    from kit.commands.common import UsageError
+
+    def failing(exc):
+        def run(args):
+            raise exc
+        return run
+
+    argv = ["pools", "build", "out"]
+    for exc, code, text in [(RuntimeError("boom"), cli.EXIT_ERROR, "kit pools: error: RuntimeError: boom"),
+                            (ValueError("bad value"), cli.EXIT_ERROR, "kit pools: error: bad value"),
+                            (KeyboardInterrupt(), cli.EXIT_INTERRUPTED, "kit pools: interrupted"),
+                            (UsageError("not so"), cli.EXIT_USAGE, "kit pools: error: not so")]:
+        monkeypatch.setattr(pools, "run", failing(exc))
+        assert cli.main(argv) == code
+        err = capsys.readouterr().err
+        assert text in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == (2 if code == cli.EXIT_USAGE else 1)   # usage line + error
+    assert cli.EXIT_INTERRUPTED == 130
+    with pytest.raises(RuntimeError):                                   # --debug, before or after the command
+        monkeypatch.setattr(pools, "run", failing(RuntimeError("boom")))
+        cli.main(["pools", "build", "out", "--debug"])
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", *argv])
+    assert cli.main(["pools"]) == cli.EXIT_USAGE and "required" in capsys.readouterr().err
+    assert cli.main(["no-such-command"]) == cli.EXIT_USAGE and "invalid choice" in capsys.readouterr().err
+
+
+def test_a_registered_command_runs_and_is_listed(capsys):
+    import types
+
+    from kit.registry import COMMANDS
+
+    def add_arguments(p):
+        p.add_argument("--times", type=int, default=1)
+
+    mine = types.SimpleNamespace(add_arguments=add_arguments, run=lambda args: print("hi " * args.times) or 0,
+                                 __doc__="Say hi.")
+    COMMANDS.add("say-hi", mine, summary="say hi, a test command")
+    try:
+        assert cli.main(["--help"]) == 0
+        assert "say-hi" in capsys.readouterr().out
+        assert cli.main(["say-hi", "--times", "2"]) == 0
+        assert capsys.readouterr().out.strip() == "hi hi"
+    finally:
+        COMMANDS.remove("say-hi")
+    assert "say-hi" not in COMMANDS.names() and "say-hi" not in COMMANDS.summaries
+
+
 def test_validate_reports_every_rejection(corrupt_pool_dir, tmp_path):
     out = run_kit("validate", corrupt_pool_dir / "pool.json", "--report", tmp_path / "rej.csv")
     assert out.returncode == cli.EXIT_REJECTED
@@ -155,7 +310,7 @@ def test_notebooks_get_an_absolute_run_dir_and_keep_their_own_pool(monkeypatch, 
                         calls.append((run_dir, pool)))
     monkeypatch.chdir(tmp_path)   # a relative --out must not land under notebooks/, where they run
     assert cli.main(["notebooks", "--only", "00", "--out", "rel"]) == 0
-    assert kit.demo.main(["--only", "00", "--out", "rel2"]) == 0
+    assert cli.main(["demo", "--only", "00", "--out", "rel2"]) == 0     # make demo: the same command
     assert calls == [(tmp_path / "rel", None), (tmp_path / "rel2", None)]
     assert cli.main(["notebooks", "--only", "00", "--out", "rel", "--pool", "p.json"]) == 0
     assert calls[-1] == (tmp_path / "rel", tmp_path / "p.json")

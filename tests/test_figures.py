@@ -1,8 +1,6 @@
-"""The figures command (python -m kit.evaluation report): its plumbing, on the fast sections."""
+"""The figures command (kit report; python -m kit.evaluation report): its plumbing, on the fast sections."""
 import json
 from pathlib import Path
-
-import pytest
 
 from kit import figures
 
@@ -15,16 +13,18 @@ def test_report_prints_and_writes_the_figures_it_computes(tmp_path):
     out = figures.report(DATA, sections=["style"], json_path=tmp_path / "f.json", stream=lines.append)
     text = "\n".join(lines)
     assert "372 samples" in text and "within_source 6" in text and "cross_source 5" in text
-    assert "IN-SAMPLE" in text and "python -m kit.evaluation report" in text
+    assert "IN-SAMPLE" in text and "kit report" in text
     saved = json.loads((tmp_path / "f.json").read_text())
     assert saved["style"] == out["style"] and 0.9 <= saved["style"]["macro_f1"] <= 1
     assert saved["mismatch_kinds"] == {"within_source": 6, "cross_source": 5}
     assert saved["defects"]["mismatch"] == 11 and "image_text_default" not in saved
 
 
-def test_unknown_sections_are_refused():
-    with pytest.raises(SystemExit):
-        figures.main(["report", str(DATA), "--only", "style,colour"])
+def test_unknown_sections_are_refused(capsys):
+    from kit.cli import EXIT_USAGE, main
+
+    assert main(["report", str(DATA), "--only", "style,colour"]) == EXIT_USAGE
+    assert "unknown sections ['colour']" in capsys.readouterr().err
 
 
 def test_recorded_paths_are_relative_to_the_repository():

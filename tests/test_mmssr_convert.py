@@ -1,4 +1,4 @@
-"""``python -m kit.mmssr.convert``: a tiny checkpoint in the original LLaVA-NeXT key layout, built offline with
+"""``kit convert`` (``python -m kit.mmssr.convert``): a tiny checkpoint in the original LLaVA-NeXT key layout, built offline with
 random weights, converts to the Hugging Face format, and the converted model's logits equal a reference forward
 computed from the original weights the way the official inference runs (SigLIP features of the base view, the
 mlp2x_gelu projector, image_newline, the ids of preprocess_qwen, the Qwen2 language model)."""
@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
-from kit.mmssr.convert import ConversionError, grid_pinpoints, main  # noqa: E402
+from kit.cli import main as kit_main  # noqa: E402
+from kit.mmssr.convert import ConversionError, grid_pinpoints  # noqa: E402
 from kit.mmssr.prompts import queries, user_content  # noqa: E402
 from kit.mmssr.rich_vlm import VLMRichScorer  # noqa: E402
 from kit.mmssr.tokens import IMAGE_TOKEN_INDEX  # noqa: E402
@@ -108,7 +109,7 @@ def test_converted_model_reproduces_the_original_forward(tmp_path, image, fmt):
     parts = _original_parts()
     src = _write_original(tmp_path / "original", parts, tok, fmt=fmt)
     dst = tmp_path / "hf"
-    assert main([str(src), str(dst), "--vision-heads", "2"]) == 0
+    assert kit_main(["convert", str(src), str(dst), "--vision-heads", "2"]) == 0
     info = json.loads((dst / "kit_conversion.json").read_text())
     assert info["vocab_grown_from"] == 49152 and info["vocab_size"] == len(tok)
     assert info["image_grid_pinpoints"] == [[32, 32], [32, 64], [64, 32], [64, 64]]
@@ -133,8 +134,9 @@ def test_unsupported_checkpoints_are_refused(tmp_path, capsys):
     src = _write_original(tmp_path / "original", _original_parts(), tok, shards=1)
     config = json.loads((src / "config.json").read_text())
     (src / "config.json").write_text(json.dumps({**config, "mm_vision_tower": "openai/clip-vit-large-patch14"}))
-    assert main([str(src), str(tmp_path / "out")]) == 2
-    assert "only SigLIP" in capsys.readouterr().err
+    assert kit_main(["convert", str(src), str(tmp_path / "out")]) == 1    # refused: one line, exit code 1
+    err = capsys.readouterr().err
+    assert "only SigLIP" in err and err.startswith("kit convert: error: ") and len(err.strip().splitlines()) == 1
     (src / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConversionError, match="--vision-heads"):   # width 32: not SigLIP-so400m's head size
         from kit.mmssr.convert import convert

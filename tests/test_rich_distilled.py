@@ -10,6 +10,7 @@ from PIL import Image
 
 import kit
 from kit.capabilities import STYLES, capability_keys, expected_column
+from kit.cli import main as kit_main
 from kit.mmssr import distilled as rd
 from kit.mmssr.distilled import DistilledHead, cross_validate
 from kit.labels import load_ratings
@@ -256,9 +257,9 @@ def test_text_stats_see_the_styles():
 def test_train_cli_writes_a_reproducible_head_with_its_cv(tmp_path, capsys):
     make_rated_pool(tmp_path / "data", n=30, seed=2)
     args = ["--blocks", "stats", "--steps", "60", "--folds", "3"]
-    rd.main(["train", str(tmp_path / "data"), str(tmp_path / "a.pt"), *args])
+    assert kit_main(["distill", "train", str(tmp_path / "data"), str(tmp_path / "a.pt"), *args]) == 0
     assert "style F1 micro" in capsys.readouterr().out
-    rd.main(["train", str(tmp_path / "data"), str(tmp_path / "b.pt"), *args])
+    assert kit_main(["distill", "train", str(tmp_path / "data"), str(tmp_path / "b.pt"), *args]) == 0
     a, b = (torch.load(tmp_path / f"{x}.pt", weights_only=True) for x in "ab")
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     meta = json.loads(a["metadata_json"])
@@ -307,7 +308,7 @@ def test_tune_ranks_settings_and_train_uses_and_records_them(tmp_path, capsys):
     make_rated_pool(tmp_path / "train", n=36, seed=3)
     make_rated_pool(tmp_path / "held", n=24, seed=4)
     common = ["--blocks", "stats", "--folds", "3", "--groups", "template", "--steps", "30"]
-    rd.main(["tune", str(tmp_path / "train"), "--out", str(tmp_path / "tune.json"), *common])
+    assert kit_main(["distill", "tune", str(tmp_path / "train"), "--out", str(tmp_path / "tune.json"), *common]) == 0
     tuned = _json.loads((tmp_path / "tune.json").read_text())
     assert len(tuned["table"]) == len(rd.cv.TUNING_GRID) and tuned["groups"] == "template"
     assert tuned["table"][0]["mean_spearman"] >= max(r["mean_spearman"] for r in tuned["table"])
@@ -315,11 +316,11 @@ def test_tune_ranks_settings_and_train_uses_and_records_them(tmp_path, capsys):
     capsys.readouterr()
     args = ["train", str(tmp_path / "train"), str(tmp_path / "h.pt"), "--tuning", str(tmp_path / "tune.json"),
             "--holdout", str(tmp_path / "held"), "--blocks", "stats", "--folds", "3", "--groups", "template"]
-    rd.main(args)
+    assert kit_main(["distill", *args]) == 0
     assert "held out" in capsys.readouterr().out
     payload = torch.load(tmp_path / "h.pt", weights_only=True)
     meta = _json.loads(payload["metadata_json"])
-    assert meta["command"] == "python -m kit.mmssr.distilled " + " ".join(args)
+    assert meta["command"] == "kit distill " + " ".join(args)
     assert meta["tuning"]["best"] == tuned["best"] and meta["cv"]["options"]["groups"] == "template"
     assert payload["config"]["steps"] == 30 and payload["config"]["target"] == tuned["best"]["target"]
     assert "none of them from" in meta["note"] and meta["holdout"]["pool"].endswith("pool.json")
@@ -329,6 +330,7 @@ def test_tune_ranks_settings_and_train_uses_and_records_them(tmp_path, capsys):
     import shutil
 
     shutil.copytree(tmp_path / "train", tmp_path / "same")
-    with pytest.raises(ValueError, match="share"):
-        rd.main(["train", str(tmp_path / "train"), str(tmp_path / "x.pt"), "--holdout", str(tmp_path / "same"),
-                 "--blocks", "stats", "--folds", "3", "--steps", "5"])
+    capsys.readouterr()
+    assert kit_main(["distill", "train", str(tmp_path / "train"), str(tmp_path / "x.pt"), "--holdout",
+                     str(tmp_path / "same"), "--blocks", "stats", "--folds", "3", "--steps", "5"]) == 1
+    assert "share" in capsys.readouterr().err

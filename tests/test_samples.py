@@ -295,9 +295,9 @@ def test_defect_rates_validated():
 
 
 def test_cli_easyvqa(tmp_path):
-    from kit.pools.__main__ import main
+    from kit.cli import main
 
-    assert main(["easyvqa", str(tmp_path), "--n", "40", "--mismatch", "0.1", "--wrong-answer", "0",
+    assert main(["pools", "easyvqa", str(tmp_path), "--n", "40", "--mismatch", "0.1", "--wrong-answer", "0",
                  "--truncated", "0", "--duplicate", "0.1", "--seed", "1"]) == 0
     counts = Counter(row["defect"] for row in _labels(tmp_path))
     assert counts == {"none": 32, "mismatch": 4, "duplicate": 4}

@@ -195,11 +195,11 @@ def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
 
 
 def test_cli(pool, tmp_path, capsys):
-    from kit.mmssr.teacher import main
+    from kit.cli import main
 
     with FakeServer(fail_first=0) as server:
-        main([str(pool.path), str(tmp_path / "cli.jsonl"), "--n", "2", "--url", server.url, "--model", "m",
-              "--max-side", "8"])
+        assert main(["teacher", str(pool.path), str(tmp_path / "cli.jsonl"), "--n", "2", "--url", server.url,
+                     "--model", "m", "--max-side", "8"]) == 0
         assert server.requests == 2 * (len(capability_keys()) + 1)
         url = server.bodies[0][2]["messages"][-1]["content"][0]["image_url"]["url"]
     assert "2 rated now" in capsys.readouterr().out and len(read_done(tmp_path / "cli.jsonl")) == 2

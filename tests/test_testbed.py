@@ -222,13 +222,13 @@ def test_summarise_reports_families_styles_and_the_macro_mean(tmp_path):
 
 
 def test_the_condition_command_builds_the_same_bytes_as_the_builder(built, tmp_path, capsys):
-    from kit.pools.__main__ import main
+    from kit.cli import main
 
-    assert main(["testbed", "redundant", str(tmp_path / "cli"), "--n", "180", "--seed", "3"]) == 0
+    assert main(["pools", "testbed", "redundant", str(tmp_path / "cli"), "--n", "180", "--seed", "3"]) == 0
     assert _digest(tmp_path / "cli") == _digest(built["redundant"][0])
     assert "families:" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["testbed", "no-such-condition", str(tmp_path / "x")])
+    assert main(["pools", "testbed", "no-such-condition", str(tmp_path / "x")]) == 2   # wrong usage
+    assert "unknown condition 'no-such-condition'" in capsys.readouterr().err
 
 
 def test_the_gate_table_keeps_a_family_only_beyond_its_majority_rate():

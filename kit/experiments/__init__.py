@@ -5,7 +5,7 @@
                                    preset="tiny", out="runs/ablation")
     kit.experiments.summary_table(table)        # mean over seeds: accuracy (sd), per type, /FULL, >Rand
 
-Command line: ``python -m kit.experiments ablate POOL_JSON --out DIR [--methods ...] [--budgets ...]``.
+Command line: ``kit ablate POOL_JSON --out DIR [--methods ...] [--budgets ...]`` (or ``python -m kit.experiments ablate``).
 """
 from kit.experiments.ablation import (BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_METHODS, DEFAULT_SEEDS, ablate,
                                       add_relative_metrics, against_random, curriculum_vs_shuffled, default_scorers,

@@ -3,7 +3,7 @@
     table = kit.experiments.testbed.run_condition("skewed-noisy", "runs/testbed/skewed-noisy")
     kit.experiments.testbed.export(table, "results/testbed/skewed-noisy.csv")
 
-Command line: ``python -m kit.experiments testbed CONDITION --out DIR [--results results/testbed]``.
+Command line: ``kit testbed CONDITION --out DIR [--results results/testbed]`` (or ``python -m kit.experiments testbed``).
 
 Steps (the protocol is fixed in ``docs/methods.md``, "The testbed"):
 
@@ -20,7 +20,7 @@ Steps (the protocol is fixed in ``docs/methods.md``, "The testbed"):
 
 :func:`gate` measures the learnability gate that comes before any grid: the preset fine-tuned on a whole
 balanced clean pool, per-family accuracy on the families' ``dev`` side against each family's majority-answer rate
-and its image-blind rate (``python -m kit.experiments testbed-gate --out runs/testbed/gate``).
+and its image-blind rate (``kit testbed-gate --out runs/testbed/gate``).
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ One code path for every model: presets ``"tiny"`` (CPU default), ``"small"`` (Sm
 Hugging Face image-text-to-text model name / folder (:mod:`kit.finetune.presets`). Modules: ``presets``
 (configs as data), ``data`` (answer-token examples and batches), ``train`` (the loop, run folders, resume),
 ``align`` (stage 1 and the cached base models), ``evaluate`` (easy-vqa test, ranking + generation). Command
-line: ``python -m kit.finetune align|train|eval``.
+line: ``kit finetune align|train|eval`` (also ``python -m kit.finetune``).
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _launched_base(p):
         where = aligned_path(p)
         if not (where / BASE_INFO).is_file():
             raise RuntimeError(f"the {p.name} preset's aligned base is not built yet ({where}); build it in one "
-                               f"process first: python -m kit.finetune align --preset {p.name}")
+                               f"process first: kit finetune align --preset {p.name}")
     return base_model(p)
 
 

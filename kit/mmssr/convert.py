@@ -1,7 +1,7 @@
 """Convert an original LLaVA-OneVision checkpoint (LLaVA-NeXT code, e.g. the released mmSSR scorer and styler)
 to the Hugging Face ``LlavaOnevisionForConditionalGeneration`` format::
 
-    python -m kit.mmssr.convert path/to/mmssr-7b-scorer path/to/mmssr-7b-scorer-hf
+    kit convert path/to/mmssr-7b-scorer path/to/mmssr-7b-scorer-hf      # or python -m kit.mmssr.convert
     kit.score(pool, "rich", backend="vlm", model="path/to/mmssr-7b-scorer-hf", device="cuda")
 
 The source folder is what LLaVA-NeXT's training saves: ``config.json`` (a Qwen2 config plus the ``mm_*`` keys),
@@ -34,11 +34,9 @@ Supported: SigLIP vision towers with the ``mlp2x_gelu`` projector and ``spatial_
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 IGNORED = (re.compile(r"\.inv_freq$"), re.compile(r"^model\.vision_resampler\."),
@@ -285,23 +283,7 @@ def _video_processor(image_size: int):
     return LlavaOnevisionVideoProcessor(size={"height": image_size, "width": image_size})
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kit.mmssr.convert", description=__doc__.split("\n\n")[0])
-    ap.add_argument("src", help="original checkpoint folder (config.json with mm_* keys, weights, tokenizer)")
-    ap.add_argument("dst", help="output folder (Hugging Face LlavaOnevisionForConditionalGeneration)")
-    ap.add_argument("--vision-heads", type=int, default=None,
-                    help="attention heads of the vision tower (default: width / 72, as SigLIP-so400m)")
-    ap.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
-                    help="cast the weights (default: keep the original dtype)")
-    args = ap.parse_args(argv)
-    try:
-        out = convert(args.src, args.dst, vision_heads=args.vision_heads, dtype=args.dtype)
-    except ConversionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} (load it with kit.score(pool, 'rich', backend='vlm', model={str(out)!r}))")
-    return 0
+if __name__ == "__main__":  # python -m kit.mmssr.convert: an alias of kit convert (kit.commands.convert)
+    from kit.cli import alias
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(alias("convert"))

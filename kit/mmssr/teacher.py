@@ -525,34 +525,7 @@ def annotate(pool, out, n=None, seed: int = 0, **options) -> RunSummary:
     return TeacherAnnotator(**options).annotate(pool, out, n=n, seed=seed, **run)
 
 
-# --------------------------------------------------------------------------- CLI
+if __name__ == "__main__":  # python -m kit.mmssr.teacher: an alias of kit teacher (kit.commands.teacher)
+    from kit.cli import alias
 
-def main(argv=None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m kit.mmssr.teacher", description=__doc__.split("\n\n")[0])
-    ap.add_argument("pool", help="pool file (LLaVA JSON / JSONL / parquet)")
-    ap.add_argument("out", help="teacher JSONL to write (resumed if it exists)")
-    ap.add_argument("--n", type=float, default=None, help="samples to rate: a count or a fraction (default all)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--url", default=None, help=f"API root, e.g. http://localhost:8000/v1 (or ${ENV_URL})")
-    ap.add_argument("--model", default=None, help=f"model name (or ${ENV_MODEL})")
-    ap.add_argument("--max-side", type=int, default=None, help="downsize images to this many pixels")
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--no-answer-format", action="store_true",
-                    help="send the scorer's prompt alone, without the answer-format instruction")
-    ap.add_argument("--skip-errors", action="store_true", help="go on after a sample fails for good")
-    args = ap.parse_args(argv)
-    from kit.data import load_pool
-
-    n = None if args.n is None else (int(args.n) if args.n >= 1 else args.n)
-    pool = load_pool(args.pool)
-    summary = annotate(pool, args.out, n=n, seed=args.seed, base_url=args.url, model=args.model,
-                       max_side=args.max_side, workers=args.workers, answer_format=not args.no_answer_format,
-                       on_error="skip" if args.skip_errors else "raise")
-    print(summary)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(alias("teacher"))

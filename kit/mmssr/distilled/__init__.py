@@ -14,7 +14,7 @@ One job per module:
 - :mod:`~kit.mmssr.distilled.scorer`: the scoring backends behind ``kit.score`` (load a saved head lazily);
 - :mod:`~kit.mmssr.distilled.cv`: agreement with the ratings: cross-validated, on a held-out pool, with
   question templates held out, and the comparison of settings (``tune``);
-- :mod:`~kit.mmssr.distilled.train`: training the shipped head, and ``python -m kit.mmssr.distilled``.
+- :mod:`~kit.mmssr.distilled.train`: training the shipped head (``kit distill``; ``python -m kit.mmssr.distilled``).
 
 The shipped head is trained on a pool built apart from ``data_samples/`` (``python -m kit.pools distill``:
 easy-vqa and rendered samples with the same per-template reference ratings, no photos) and reported on
@@ -26,9 +26,9 @@ from kit.mmssr.distilled.features import (STAT_NAMES, OfflineFeatures, clear_fea
 from kit.mmssr.distilled.model import DEFAULT_WEIGHTS, DistilledHead
 from kit.mmssr.distilled.net import HeadConfig
 from kit.mmssr.distilled.scorer import DistilledRichScorer, DistilledStyler
-from kit.mmssr.distilled.train import main, train_default
+from kit.mmssr.distilled.train import train_default
 
 __all__ = ["DistilledHead", "DistilledRichScorer", "DistilledStyler", "HeadConfig", "cross_validate", "CVReport",
            "held_out_agreement", "template_held_out", "tune",
            "OfflineFeatures", "STAT_NAMES", "text_stats", "register_feature_extractor", "get_feature_extractor",
-           "compute_features", "clear_feature_cache", "train_default", "main", "DEFAULT_WEIGHTS"]
+           "compute_features", "clear_feature_cache", "train_default", "DEFAULT_WEIGHTS"]

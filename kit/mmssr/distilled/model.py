@@ -250,7 +250,7 @@ class DistilledHead:
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
         if not path.is_file():
             raise FileNotFoundError(f"no distilled rich-scorer head at {path}; train one with "
-                                    "`python -m kit.mmssr.distilled train data_samples/ OUT.pt`")
+                                    "`kit distill train data_samples/ OUT.pt`")
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"{path} is not a {FORMAT} file")

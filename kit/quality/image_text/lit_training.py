@@ -1,4 +1,4 @@
-"""Training the image-text stand-in's LiT head (:mod:`kit.models.lit_head`) on easy-vqa, and its command line.
+"""Training the image-text stand-in's LiT head (:mod:`kit.models.lit_head`) on easy-vqa (command line: ``kit lit-head``).
 
 Locked-image tuning (LiT) with both towers locked: EfficientNet-Lite0 pooled features (1280) and
 MiniLM sentence embeddings (384) each go through one linear projection to a shared 128-d space,
@@ -17,19 +17,18 @@ in the pool given with ``exclude_pool`` (matched by file name and by pixel conte
 Rebuild the shipped head (seeded; a few minutes on 2 busy CPU cores, mostly encoding; training itself
 400 steps of batch 256, ~15 s)::
 
-    python -m kit.quality.image_text.lit_training train --split train --slice reserved \
-        --out kit/weights/lit_head_easyvqa.pt
+    kit lit-head train --split train --slice reserved --out kit/weights/lit_head_easyvqa.pt
 
 and check it on held-out easy-vqa pairs (own text vs another image's text), e.g. the first 500 images of
 the test split (which it never saw)::
 
-    python -m kit.quality.image_text.lit_training eval --split test --n 500
+    kit lit-head eval --split test --n 500
+
+(``python -m kit.quality.image_text.lit_training train|eval`` is an alias of ``kit lit-head``.)
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import re
 import time
 from collections import defaultdict
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.models.lit_head import HEAD_PATH, load_head, new_head, save_head
+from kit.models.lit_head import HEAD_PATH, new_head, save_head
 from kit.models.threads import one_torch_thread
 
 COLOURS = ("red", "green", "blue", "yellow", "teal", "brown", "black", "gray")
@@ -307,49 +306,7 @@ def held_out_auc(head, split: str = "test", n: int = 500, device="cpu", progress
             "eval_pair_auc": round(pair_auc(head, image_feats, text_feats, owner, labels), 4)}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m kit.quality.image_text.lit_training", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train the head and save it")
-    t.add_argument("--split", default="train", choices=["train", "test"])
-    t.add_argument("--slice", default="reserved", choices=["reserved", "dev", "pool", "all"],
-                   help="part of the train split (kit.pools.easyvqa.TRAIN_SLICES); 'all' = the whole split")
-    t.add_argument("--eval-split", default="test", choices=["train", "test"],
-                   help="held-out pair AUC on the first --eval-n images of this split, saved with the head")
-    t.add_argument("--eval-n", type=int, default=500)
-    t.add_argument("--out", default=str(HEAD_PATH))
-    t.add_argument("--steps", type=int, default=400)
-    t.add_argument("--batch-size", type=int, default=256)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=int, default=None, help="use only the first N images of the split")
-    t.add_argument("--exclude-pool", default="data_samples/pool.json",
-                   help="leave out easy-vqa images that this pool uses (skipped if the file does not exist)")
-    t.add_argument("--device", default="cpu")
-    e = sub.add_parser("eval", help="pair AUC of a saved head on an easy-vqa split")
-    e.add_argument("--head", default=str(HEAD_PATH))
-    e.add_argument("--split", default="test", choices=["train", "test"])
-    e.add_argument("--n", type=int, default=1000)
-    e.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
-    if args.cmd == "train":
-        import shlex
-        import sys
+if __name__ == "__main__":  # python -m kit.quality.image_text.lit_training: an alias of kit lit-head
+    from kit.cli import alias
 
-        command = "python -m kit.quality.image_text.lit_training " + " ".join(
-            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-        _, meta = train(args.split, args.out, args.steps, args.batch_size, args.seed, args.exclude_pool,
-                        args.limit, args.device, slice=None if args.slice == "all" else args.slice,
-                        eval_split=args.eval_split, eval_n=args.eval_n, command=command)
-        shown = {k: v for k, v in meta.items() if k != "image_ids"}
-        print(json.dumps(dict(shown, n_image_ids=len(meta["image_ids"])), indent=1))
-    else:
-        head = load_head(args.head, "cpu")
-        paths, texts, owner, labels, info = build_training_set(args.split, limit=args.n, seed=1, slice=None)
-        image_feats, text_feats = encode_training_set(paths, texts, args.device)
-        info.pop("image_ids")
-        print(json.dumps({"head": args.head, "trained_on": head.meta.get("split"), **info,
-                          "pair_auc": round(pair_auc(head, image_feats, text_feats, owner, labels), 4)}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(alias("lit-head"))
