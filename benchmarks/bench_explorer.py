@@ -1,7 +1,7 @@
 """How long one live update of the selection explorer takes: re-select, then redraw its figure as PNG.
 
 What a user waits for after moving the budget slider (plus the debounce, 0.25 s), on a synthetic score table:
-14 integer 0-5 capability ratings, an image-text score, an answer loss, three sources and one style per
+14 integer 0-5 capability ratings, an image-text score, an answer loss (mean and sum), three sources and one style per
 sample (no embeddings, so the embedding selectors are left out).
 
     python benchmarks/bench_explorer.py                       # 372 and 100k rows; mmssr, random, dis, diq
@@ -34,6 +34,7 @@ def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
     table = pd.DataFrame({"source": rng.choice(["a", "b", "c"], rows)}, index=ids)
     table["image_text"] = rng.normal(0.3, 0.05, rows)
     table["loss_mean"] = rng.gamma(3.0, 0.5, rows)
+    table["loss_sum"] = table["loss_mean"] * rng.integers(20, 200, rows)   # mean x answer tokens (diq reads it)
     for key in capability_keys():
         table[key] = rng.integers(0, 6, rows).astype(np.float64)
     table["styles"] = [[STYLES[k]] for k in rng.integers(0, len(STYLES), rows)]

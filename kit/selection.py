@@ -13,9 +13,10 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from kit.provenance import table_hash
+from kit.provenance import DeferredHash, table_hash
 from kit.registry import SELECTORS
 
 __all__ = ["Selection", "Shortfall", "SelectionShortfall", "resolve_budget", "select", "table_hash"]
@@ -45,25 +46,40 @@ class Selection(list):
 
     ``method``, ``params`` (the options the caller passed) and ``seed`` say what produced it;
     ``resolved`` holds what the selector settled on (e.g. mmSSR's capability list and threshold, the
-    quality-space cells and bounds); ``scores_hash`` fingerprints the score table it was drawn from;
-    ``budget`` is the resolved count asked for; ``shortfall`` is a :class:`Shortfall` when fewer were
-    returned (else ``None``); ``notes`` are plain-language remarks (the shortfall among them) and
-    ``report`` holds optional tables (e.g. per-capability counts).
+    quality-space cells and bounds); ``scores_hash`` fingerprints the score table it was drawn from
+    (:func:`kit.provenance.table_hash`; ``kit.select`` computes it when it is first read, of the table as it was
+    when selected); ``budget`` is the resolved count asked for; ``shortfall`` is a :class:`Shortfall` when fewer
+    were returned (else ``None``); ``notes`` are plain-language remarks (the shortfall among them) and
+    ``report`` holds optional tables (e.g. per-capability counts). ``positions`` are the ids' row positions in
+    the score table (an int64 array; ``kit.select`` fills them in), or ``None``.
     """
 
     def __init__(self, ids=(), *, method: str | None = None, params: dict | None = None,
                  resolved: dict | None = None, seed: int | None = None, budget: int | None = None,
-                 scores_hash: str | None = None, notes: list[str] | None = None,
-                 shortfall: Shortfall | None = None, report: dict[str, Any] | None = None):
+                 scores_hash: str | DeferredHash | None = None, notes: list[str] | None = None,
+                 shortfall: Shortfall | None = None, report: dict[str, Any] | None = None,
+                 positions: np.ndarray | None = None):
         super().__init__(ids)
         self.method, self.params, self.seed, self.budget = method, dict(params or {}), seed, budget
         self.resolved = dict(resolved or {})
         self.scores_hash = scores_hash
+        self.positions = positions
         self.shortfall = shortfall
         self.notes = list(notes or [])
         if shortfall is not None and str(shortfall) not in self.notes:
             self.notes.append(str(shortfall))
         self.report = dict(report or {})
+
+    @property
+    def scores_hash(self) -> str | None:
+        value = self._scores_hash
+        if isinstance(value, DeferredHash):
+            value = self._scores_hash = value.hexdigest()
+        return value
+
+    @scores_hash.setter
+    def scores_hash(self, value: str | DeferredHash | None) -> None:
+        self._scores_hash = value
 
     def info(self) -> dict:
         return {"method": self.method, "params": self.params, "resolved": self.resolved, "seed": self.seed,
@@ -110,6 +126,11 @@ def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) 
     smaller result carries a :class:`Shortfall` (the selector's, or a generic one) and warns with
     :class:`SelectionShortfall`; so does a fractional budget that rounds down to 0 samples. One that rounds
     down to fewer samples than it asks for (0.3 of 41 is 12.3: 12) says so in the notes.
+
+    The checks cost no Python call per id: the selector's row positions, when it reports them and they match its
+    ids (mmSSR does), else one lookup in the index. The result's ``scores_hash`` is the table's
+    :func:`~kit.provenance.table_hash` as it was when selected, computed when first read (a manifest, ``info()``)
+    and once per table while its content stays the same; a selection that is never exported hashes nothing.
     """
     if not isinstance(scores, pd.DataFrame):
         raise TypeError("scores must be a pandas DataFrame indexed by sample id")
@@ -122,11 +143,7 @@ def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) 
     ids = list(result)
     if len(ids) > n:
         raise RuntimeError(f"selector {method!r} returned {len(ids)} ids for a budget of {n}")
-    if len(set(ids)) != len(ids):
-        raise RuntimeError(f"selector {method!r} returned duplicate ids")
-    unknown = pd.Index(ids).difference(scores.index)
-    if len(unknown):
-        raise RuntimeError(f"selector {method!r} returned ids not in the score table, e.g. {list(unknown[:3])}")
+    positions = _positions(scores.index, ids, getattr(result, "positions", None), method)
     shortfall = getattr(result, "shortfall", None)
     notes = list(getattr(result, "notes", []))
     if len(ids) < n and shortfall is None:
@@ -139,5 +156,53 @@ def select(scores: pd.DataFrame, method: str, budget, seed: int = 0, **options) 
     if shortfall is not None:
         warnings.warn(f"{method}: {shortfall}", SelectionShortfall, stacklevel=2)
     return Selection(ids, method=method, params=options, resolved=getattr(result, "resolved", {}), seed=seed,
-                     budget=n, scores_hash=table_hash(scores), notes=notes, shortfall=shortfall,
-                     report=getattr(result, "report", {}))
+                     budget=n, scores_hash=DeferredHash(scores), notes=notes, shortfall=shortfall,
+                     report=getattr(result, "report", {}), positions=positions)
+
+
+def _same_ids(index: pd.Index, positions, ids: list) -> bool:
+    """Whether ``positions`` (a selector's own account of its ids' rows) are distinct rows of ``index`` holding
+    exactly ``ids``: bounds, one mark per row and one vectorised comparison of the labels."""
+    if not isinstance(positions, np.ndarray) or positions.ndim != 1 or len(positions) != len(ids) \
+            or positions.dtype.kind not in "iu":
+        return False
+    if len(ids) == 0:
+        return True
+    if positions.min() < 0 or positions.max() >= len(index):
+        return False
+    seen = np.zeros(len(index), dtype=bool)
+    seen[positions] = True
+    if int(np.count_nonzero(seen)) != len(positions):
+        return False
+    import pyarrow as pa
+
+    labels = index.take(positions)
+    try:
+        if isinstance(labels.dtype, pd.StringDtype) and labels.dtype.storage == "pyarrow":
+            mine = pa.array(labels.array)
+            return mine.equals(pa.array(ids, type=mine.type))
+        if isinstance(labels.dtype, np.dtype) and labels.dtype != object:
+            theirs = np.asarray(ids)
+            return theirs.dtype == labels.dtype and np.array_equal(labels.to_numpy(), theirs)
+    except (pa.ArrowException, TypeError, ValueError):
+        return False
+    return False   # other index types: the lookup in _positions checks the ids
+
+
+def _positions(index: pd.Index, ids: list, hint, method: str) -> np.ndarray:
+    """The row positions of ``ids`` in a unique ``index``, checking the selector's contract: no duplicates, only
+    ids of the table. Vectorised: the selector's own positions when they match its ids, else one hash lookup."""
+    if hint is not None and _same_ids(index, hint, ids):
+        return np.asarray(hint, dtype=np.int64)
+    positions = np.asarray(index.get_indexer(ids), dtype=np.int64) if len(ids) else np.zeros(0, dtype=np.int64)
+    missing = positions < 0
+    found = positions[~missing]
+    seen = np.zeros(len(index), dtype=bool)
+    seen[found] = True
+    strangers = [ids[i] for i in np.flatnonzero(missing)]
+    if int(np.count_nonzero(seen)) != len(found) or len(set(strangers)) != len(strangers):
+        raise RuntimeError(f"selector {method!r} returned duplicate ids")
+    if strangers:
+        unknown = pd.Index(strangers).difference(index)
+        raise RuntimeError(f"selector {method!r} returned ids not in the score table, e.g. {list(unknown[:3])}")
+    return positions

@@ -78,6 +78,42 @@ def test_custom_selector_is_checked(scores):
     assert "test_too_many" not in kit.SELECTORS
 
 
+@pytest.mark.parametrize("returned,error", [
+    (["s01", "s02", "s01"], "returned duplicate ids"),
+    (["s01", "nope", "also_not", "nope"], "returned duplicate ids"),
+    (["s01", "zz", "nope"], r"ids not in the score table, e\.g\. \['nope', 'zz'\]"),
+    ([1, "s02"], r"ids not in the score table, e\.g\. \[1\]"),
+])
+def test_selector_contract_is_checked(scores, returned, error):
+    @kit.register_selector("test_contract", overwrite=True)
+    def bad(scores, n, seed=0):
+        return list(returned)
+
+    try:
+        with pytest.raises(RuntimeError, match=error):
+            kit.select(scores, "test_contract", 5)
+    finally:
+        kit.SELECTORS.remove("test_contract")
+
+
+@pytest.mark.parametrize("positions", [[3, 1, 2], [1, 2, 3], [1, 1, 2], [1, 2], [0, 2, 99], [-1, 1, 2], "x"])
+def test_a_selectors_positions_are_checked_not_trusted(scores, positions):
+    """A selector may report its ids' row positions (mmSSR does): used when they match, else looked up."""
+    from kit.selection import Selection
+
+    ids = ["s03", "s01", "s02"]
+
+    @kit.register_selector("test_positions", overwrite=True)
+    def with_positions(scores, n, seed=0):
+        return Selection(ids, positions=np.asarray(positions) if positions != "x" else positions)
+
+    try:
+        sel = kit.select(scores, "test_positions", 3)
+    finally:
+        kit.SELECTORS.remove("test_positions")
+    assert list(sel) == ids and sel.positions.tolist() == [3, 1, 2]
+
+
 def test_table_hash_sees_values(scores):
     other = scores.copy()
     other.iloc[0, 0] += 1e-9

@@ -773,4 +773,4 @@ def select_mmssr(scores: pd.DataFrame, n, seed: int = 0, capabilities=None, thre
     resolved = {"capabilities": cols.caps, "columns": cols.columns, "threshold": threshold,
                 "bin_order": bin_order, "values": values, "tie_break": tie_break}
     return Selection(scores.index[chosen].tolist(), method="mmssr", resolved=resolved, seed=seed, budget=n,
-                     notes=notes, shortfall=short, report=report)
+                     notes=notes, shortfall=short, report=report, positions=np.asarray(chosen, dtype=np.int64))

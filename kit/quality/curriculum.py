@@ -30,7 +30,7 @@ from kit.export import FORMATS, pool_inputs, write_records
 from kit.outputs import check_outputs
 from kit.provenance import jsonable, provenance
 from kit.quality.space import QualitySpace, outside_note, space_for, unscored_note
-from kit.provenance import table_hash
+from kit.provenance import DeferredHash
 from kit.selection import Selection, Shortfall, resolve_budget
 from kit.shards import atomic_write_bytes
 
@@ -85,7 +85,7 @@ def build_curriculum(scores: pd.DataFrame, stages: int = 3, sizes=None, seed: in
     n_outside = int(space.outside_mask(scores).sum())
     taken = np.zeros(len(scores), dtype=bool)
     rng = np.random.default_rng(seed)
-    digest = table_hash(scores)
+    digest = DeferredHash(scores)   # computed once, when a stage's scores_hash is first read
     out: list[Selection] = []
     for k, ((l_thr, s_thr), n_k) in enumerate(zip(thresholds, counts)):
         region = space.stage_mask(scores, l_thr, s_thr)
