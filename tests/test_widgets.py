@@ -71,9 +71,14 @@ def test_budget_moves_the_count_and_export_writes_the_subset(run, tmp_path):
 def test_every_registered_selector_runs_or_says_why(run, tmp_path):
     ex = explorer(run, tmp_path)
     assert ex.methods == kit.SELECTORS.names()
+    from kit.experiments.newer import NEWER
+
     for method in ex.methods:
         ex.set(method=method)
         assert (ex.selection is None) == (ex.error is not None), method
+        if method in NEWER:   # their scorers (gradients, likelihoods of a model) are not in the prepared run: say so
+            assert ex.selection is None and f"kit.score(pool, '{method}')" in ex.error, ex.error
+            continue
         assert ex.selection is not None, f"{method}: {ex.error}"     # the prepared run has embeddings too
     assert ex.options == {}                                          # random takes no options
     ex.set(method="cells", choice="bottom_left")
