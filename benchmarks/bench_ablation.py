@@ -18,7 +18,7 @@ Prints, in one run:
 
     python benchmarks/bench_ablation.py                    # both parts, the default grid (long)
     python benchmarks/bench_ablation.py --quick            # fewer repeats; 1 seed, 10%, random and DIL only
-    python benchmarks/bench_ablation.py --skip-speed --out runs/ablation --workers 2 --threads 1   # the README's run
+    python benchmarks/bench_ablation.py --skip-speed --out runs/ablation --workers 2 --threads 1   # docs/results.md's run
     python benchmarks/bench_ablation.py --skip-speed --skip-ablation --loops   # docs/scale.md: old vs accelerate
 
 The experiment pool is built first if ``--pool`` does not exist (``python -m kit.pools easyvqa`` with the
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
-    ap.add_argument("--per-type", type=int, default=200, help="held-out questions of each type (the README's run: 200)")
+    ap.add_argument("--per-type", type=int, default=200, help="held-out questions of each type (docs/results.md's run: 200)")
     args = ap.parse_args(argv)
 
     import torch

@@ -1,10 +1,10 @@
 """The presets side by side: align each (cached), fine-tune each on the same subset, evaluate each on the same
 held-out questions, and print times and accuracies.
 
-    python benchmarks/bench_presets.py                          # small vs tiny, the README's run (about 35 min)
+    python benchmarks/bench_presets.py                          # small vs tiny, docs/results.md's run (about 35 min)
     python benchmarks/bench_presets.py --presets tiny --n 200   # a quick look
 
-Defaults (the README's run, "Fine-tuning and ablations"): the clean 2,000-sample easy-vqa pool (built first if
+Defaults (docs/results.md's run, "Fine-tuning and ablations"): the clean 2,000-sample easy-vqa pool (built first if
 ``--pool`` does not exist, as ``python -m kit.pools easyvqa runs/easyvqa_clean --n 2000 --mismatch 0
 --wrong-answer 0 --truncated 0 --duplicate 0 --exclude-pool data_samples/pool.json --seed 0``), a random subset
 of ``--n`` 600 samples (30%, ``pool.table.sample(n, random_state=seed)``), 200 test questions per type, one torch thread. Alignment

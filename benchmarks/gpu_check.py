@@ -2,12 +2,12 @@
 
 Steps, in order (each row of the table: step, what runs, seconds, key figure):
 1. ``bench_loss``: the answer-loss scorer, batched vs one sample at a time, on the GPU
-   (``benchmarks/bench_loss.py --device cuda``; the README's "not measured yet" row);
+   (``benchmarks/bench_loss.py --device cuda``; docs/benchmarks.md's "not measured yet" row);
 2. ``bench_rich_vlm``: the VLM rich scorer, logits vs generate mode (``benchmarks/bench_rich_vlm.py``, which
    runs on CUDA when there is one), the tiny and the larger random LLaVA-OneVision;
 3. ``bench_image_text``: image-text scoring end to end vs the bare forward (``benchmarks/bench_image_text.py
    --device cuda --batch-size 128``);
-4. ``pool``: the experiment pool (2,000 easy-vqa samples with planted defects, the README's ablation pool),
+4. ``pool``: the experiment pool (2,000 easy-vqa samples with planted defects, the ablation pool of docs/results.md),
    built at ``--pool`` when it is not there (``benchmarks/bench_ablation.py``'s settings);
 5. ``align``: the ``small`` preset's aligned base (``kit.finetune.base_model``, aligned on the GPU; it takes
    its vision tower from the ``tiny`` base, built on the CPU first when the kit cache lacks it);
@@ -324,7 +324,7 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--budget", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--per-type", type=int, default=200, help="held-out questions per type (the README's: 200)")
+    ap.add_argument("--per-type", type=int, default=200, help="held-out questions per type (docs/results.md's: 200)")
     ap.add_argument("--max-steps", type=int, default=None,
                     help="cap the fine-tuning steps (a smoke run: the figures are then not the preset's)")
     ap.add_argument("--skip-benchmarks", action="store_true")

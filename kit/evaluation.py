@@ -5,7 +5,7 @@ samples), :func:`mismatch_aucs` (all planted mismatches, and within-source / cro
 :func:`defect_pairs` and :func:`paired_win_rate` (each defect against the clean sample it was made
 from), :func:`duplicate_placement` (where exact duplicates land among the clean samples),
 :func:`detection_table` (all of these for several score columns), :func:`multilabel_agreement`.
-``kit report data_samples/`` (or ``python -m kit.evaluation report``) prints every figure the README reports
+``kit report data_samples/`` (or ``python -m kit.evaluation report``) prints every figure docs/results.md reports
 (:mod:`kit.figures`).
 """
 from __future__ import annotations

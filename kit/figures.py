@@ -1,4 +1,4 @@
-"""Every figure the README reports about a pool with planted truth, computed in one command (``kit report``).
+"""Every figure docs/results.md reports about a pool with planted truth, in one command (``kit report``).
 
     kit report data_samples/            # all sections (minutes on 2 CPU cores); or python -m kit.evaluation report
     kit report data_samples/ --only image_text --json runs/figures.json

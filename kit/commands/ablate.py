@@ -23,7 +23,7 @@ def add_arguments(a) -> None:
     a.add_argument("--preset", default="tiny")
     a.add_argument("--base", default=None, help="aligned model folder every run starts from (default: the preset's)")
     a.add_argument("--no-full", action="store_true", help="do not train on the full pool")
-    a.add_argument("--per-type", type=int, default=200, help="held-out questions of each type (200: the README's run)")
+    a.add_argument("--per-type", type=int, default=200, help="held-out questions of each type (200: docs/results.md's run)")
     a.add_argument("--generate", type=int, default=0, help="greedy generations per type and run (a check)")
     a.add_argument("--keep-models", action="store_true")
     a.add_argument("--epochs", type=float, default=None)

@@ -1,4 +1,4 @@
-"""Every figure the README reports about a pool with planted truth (POOL_DIR/pool.json + labels.csv), computed in
+"""Every figure docs/results.md reports about a pool with planted truth (POOL_DIR/pool.json + labels.csv), in
 one command; each section prints the pool, whether the figure is in-sample, and what made it (kit.figures).
 
 examples:
