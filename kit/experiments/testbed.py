@@ -88,7 +88,7 @@ def scorers_for(methods, preset: str, base, rich_weights) -> dict:
 
 def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, methods=METHODS, budgets=(0.1, 0.3),
                   seeds=(0, 1, 2), preset: str = PRESET, per_family: int = 100, teacher_share: float = 0.1,
-                  workers: int = 1, threads: int | None = None, progress: bool = True, base=None,
+                  workers: int = 1, threads: int | None = None, progress: bool = True, base=None, full: bool = True,
                   **train_changes) -> pd.DataFrame:
     """Run one condition's grid into ``out`` (resumable) and return its tidy table (see the module docstring).
 
@@ -102,15 +102,20 @@ def run_condition(condition: str, out, n: int = 2000, pool_seed: int = 0, method
 
     out = Path(out)
     pool = kit.load_pool(build_pool(condition, out / "pool", n=n, seed=pool_seed, progress=progress))
-    teacher = rich_head(pool, out / "rich_head.pt", share=teacher_share, seed=pool_seed)
     base = base if base is not None else ft.base_model(preset)
+    scorers = scorers_for(methods, preset, base, out / "rich_head.pt")
+    teacher = None
+    if "rich" in scorers:   # only the methods that read the rich scores need the head (trained once)
+        teacher = rich_head(pool, out / "rich_head.pt", share=teacher_share, seed=pool_seed)
+        scorers["rich"] = {"weights": str(teacher["weights"])}
     changes = {**train_changes, **({"threads": threads} if threads is not None else {})}
-    table = ablate(pool, methods, budgets, seeds, preset=preset, out=out / "ablation", base=base,
-                   scorers=scorers_for(methods, preset, base, teacher["weights"]),
+    table = ablate(pool, methods, budgets, seeds, preset=preset, out=out / "ablation", base=base, full=full,
+                   scorers=scorers,
                    eval_set=heldout_questions(per_family=per_family, side="test"), workers=workers,
                    progress=progress, **changes)
     table.insert(0, "condition", condition)
-    table.attrs["teacher"] = teacher
+    if teacher is not None:
+        table.attrs["teacher"] = teacher
     return table
 
 
@@ -255,6 +260,22 @@ def load_results(folder) -> pd.DataFrame:
     order = {c: k for k, c in enumerate(CONDITION_ORDER)}
     table["budget"] = table["budget"].astype(str)
     return table.sort_values("condition", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
+
+
+def reproduce_run(results: pd.DataFrame, condition: str, method: str, budget: float, seed: int, out,
+                  workers: int = 1, threads: int = 1) -> dict:
+    """Train one run of a committed grid again (same pool, base, seed and recipe) and compare it with its committed
+    row: ``{"committed", "again", "diff", "seeds_sd", "within"}`` on ``accuracy_macro``, where ``within`` says the
+    difference is no larger than the sd of the method's committed seeds at that budget."""
+    again = run_condition(condition, out, methods=[method], budgets=[budget], seeds=[seed], workers=workers,
+                          threads=threads, full=False, progress=False)
+    at = results[(results["condition"] == condition) & (results["method"] == method)
+                 & (results["budget"].map(_budget_value) == budget)]
+    committed = float(at.loc[at["seed"] == seed, "accuracy_macro"].iloc[0])
+    new = float(again["accuracy_macro"].iloc[0])
+    sd = float(at["accuracy_macro"].std(ddof=1))
+    return {"committed": committed, "again": new, "diff": new - committed, "seeds_sd": sd,
+            "within": abs(new - committed) <= sd}
 
 
 def kept_families(gate) -> list[str]:
