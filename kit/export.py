@@ -24,9 +24,8 @@ import json
 import math
 from pathlib import Path
 
-from kit.outputs import check_outputs
+from kit.outputs import atomic_write_bytes, check_outputs
 from kit.provenance import jsonable, provenance
-from kit.shards import atomic_write_bytes
 from kit.trainer_formats import (DATASET_INFO, TRAINER_FORMATS, manifest_path, merged_dataset_info,  # noqa: F401
                                   trainer_records)
 
