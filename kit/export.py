@@ -24,18 +24,13 @@ import json
 import math
 from pathlib import Path
 
-from kit.outputs import check_outputs
+from kit.outputs import atomic_write_bytes, check_outputs
 from kit.provenance import jsonable, provenance
-from kit.shards import atomic_write_bytes
-from kit.trainer_formats import DATASET_INFO, TRAINER_FORMATS, merged_dataset_info, trainer_records
+from kit.trainer_formats import (DATASET_INFO, TRAINER_FORMATS, manifest_path, merged_dataset_info,  # noqa: F401
+                                  trainer_records)
 
 FORMATS = {"llava": ".json", "jsonl": ".jsonl", "parquet": ".parquet"}   # what kit.load_pool reads back
 EXPORT_FORMATS = {**FORMATS, **TRAINER_FORMATS}
-
-
-def manifest_path(path) -> Path:
-    path = Path(path)
-    return path.with_name(path.stem + ".manifest.json")
 
 
 def format_of(path, format: str | None = None) -> str:

@@ -3,14 +3,18 @@
 Every command and export runs :func:`check_outputs` before it writes anything: an output that is one of
 the inputs (the same file after resolving symbolic links, or the same inode: a hard link) is refused
 whatever the options, and an output that exists already is refused unless ``overwrite``. The files
-themselves are then written with :func:`kit.shards.atomic_write_bytes` (a temporary file renamed over the
-target), so a reader never sees a half-written file and an interrupted write leaves the old one.
+themselves are then written with :func:`atomic_write_bytes` / :func:`atomic_write_text` (a temporary file
+beside the target, synced, then renamed over it), so a reader never sees a half-written file and an
+interrupted write leaves the old one. A writer that wants a file name (``torch.save``, ``np.savez``) writes
+into :func:`atomic_path` instead. Temporary files are named ``.NAME.tmp-PID`` (plus ``suffix``), which
+:mod:`kit.shards` sweeps from a score folder.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 
 class OutputError(ValueError):
@@ -75,3 +79,44 @@ def check_outputs(outputs: Iterable, inputs: Iterable = (), *, overwrite: bool =
 
 
 __all__ = ["OutputError", "check_outputs", "input_files"]
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; when the block ends without error the file is synced and
+    renamed over ``path`` (atomically), otherwise removed. ``suffix`` ends the temporary name, for writers
+    that add their own (``np.savez`` appends ``.npz`` to a name without it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically, encoded with ``encoding`` (no newline translation)."""
+    atomic_write_bytes(path, text.encode(encoding))

@@ -26,12 +26,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
+
+from kit.outputs import atomic_write_bytes  # also imported from here (its old home)
 
 FORMAT = "kit-scores/1"
 _FROM_MANIFEST = ("timing", "options", "scorer_name")  # attrs the manifest holds itself
@@ -45,15 +46,6 @@ class ScoreFolderError(RuntimeError):
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def atomic_write_json(path: Path, obj) -> None:

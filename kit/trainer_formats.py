@@ -104,6 +104,12 @@ def dataset_info_entry(path) -> dict:
                      "system_tag": "system"}}
 
 
+def manifest_path(path) -> Path:
+    """The manifest written beside an export ``path`` (``NAME.manifest.json``); re-exported by :mod:`kit.export`."""
+    path = Path(path)
+    return path.with_name(path.stem + ".manifest.json")
+
+
 def merged_dataset_info(path, overwrite: bool = True) -> dict:
     """``dataset_info.json`` beside ``path`` with this export's entry added (other entries kept); an entry of the
     same name for another file is replaced only with ``overwrite``."""
@@ -129,8 +135,6 @@ def merged_dataset_info(path, overwrite: bool = True) -> dict:
 def read_export(path) -> list[dict]:
     """An export in either format read back as LLaVA records (``id`` from its manifest, ``image`` the absolute
     path, or a list of them, ``conversations``); every record is checked against the schema first."""
-    from kit.export import manifest_path
-
     path = Path(path)
     manifest = json.loads(manifest_path(path).read_text(encoding="utf-8"))
     format = manifest.get("format")
@@ -154,4 +158,4 @@ def read_export(path) -> list[dict]:
 
 
 __all__ = ["TRAINER_FORMATS", "to_messages", "trainer_records", "check_record", "dataset_info_entry",
-           "merged_dataset_info", "read_export", "DATASET_INFO"]
+           "manifest_path", "merged_dataset_info", "read_export", "DATASET_INFO"]

@@ -4,13 +4,6 @@ import pytest
 from kit import capabilities as caps
 
 
-@pytest.fixture
-def clean_registry():
-    yield
-    for key in caps.capability_keys()[14:]:
-        caps.unregister_capability(key)
-
-
 def test_builtins_in_paper_order():
     assert caps.capability_keys()[:14] == [
         "spatial", "attribute", "logical", "scene", "finegrained", "language", "incontext",
@@ -29,7 +22,7 @@ def test_styles_in_prompt_order():
     assert caps.check_styles(["yes/no", "poem", "yes/no"]) == (["yes/no"], ["poem"])
 
 
-def test_register_user_capability(clean_registry):
+def test_register_user_capability():
     cap = caps.register_capability("counting", "Counting", " object counting ")
     assert cap.keyword == "object counting"
     assert caps.capability_keys()[-1] == "counting" and caps.keyword("counting") == "object counting"
@@ -38,12 +31,14 @@ def test_register_user_capability(clean_registry):
     caps.register_capability("counting", "Counting", "counting objects", overwrite=True)
     assert caps.keyword("counting") == "counting objects"
     assert caps.capability_keys().count("counting") == 1
+    caps.unregister_capability("counting")
+    assert "counting" not in caps.capability_keys()
 
 
 @pytest.mark.parametrize("key,keyword,match", [
     ("ocr", "x", "built-in"), ("Bad Key", "x", "must match"), ("styles", "x", "reserved"),
     ("fine", "  ", "keyword")])
-def test_register_rejects_bad_input(clean_registry, key, keyword, match):
+def test_register_rejects_bad_input(key, keyword, match):
     with pytest.raises(ValueError, match=match):
         caps.register_capability(key, "Name", keyword)
 

@@ -192,13 +192,11 @@ def test_a_registered_command_runs_and_is_listed(capsys):
     mine = types.SimpleNamespace(add_arguments=add_arguments, run=lambda args: print("hi " * args.times) or 0,
                                  __doc__="Say hi.")
     COMMANDS.add("say-hi", mine, summary="say hi, a test command")
-    try:
-        assert cli.main(["--help"]) == 0
-        assert "say-hi" in capsys.readouterr().out
-        assert cli.main(["say-hi", "--times", "2"]) == 0
-        assert capsys.readouterr().out.strip() == "hi hi"
-    finally:
-        COMMANDS.remove("say-hi")
+    assert cli.main(["--help"]) == 0
+    assert "say-hi" in capsys.readouterr().out
+    assert cli.main(["say-hi", "--times", "2"]) == 0
+    assert capsys.readouterr().out.strip() == "hi hi"
+    COMMANDS.remove("say-hi")   # (conftest restores the registries after every test in any case)
     assert "say-hi" not in COMMANDS.names() and "say-hi" not in COMMANDS.summaries
 
 

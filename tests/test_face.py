@@ -26,6 +26,29 @@ def test_importing_kit_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_registrations_are_undone_after_each_test():
+    """conftest's autouse fixture restores every registry; this checks the snapshot it uses."""
+    from kit import capabilities
+    from kit.registry import COMMANDS, FEATURE_EXTRACTORS, SCORERS
+    from tests.support.registries import snapshot
+
+    random = kit.SELECTORS.get("random")
+    restore = snapshot()
+    kit.register_selector("test_undone")(len)
+    kit.register_selector("random", overwrite=True)(len)
+    SCORERS.add("test_undone", path="json:dumps")
+    FEATURE_EXTRACTORS.add("test_undone", len)
+    COMMANDS.add("test-undone", len, summary="x")
+    capabilities.register_capability("test_undone", "Undone", "undone things")
+    assert kit.SELECTORS.get("dis") is not None   # a built-in resolved meanwhile keeps its cache
+    restore()
+    for reg in (kit.SELECTORS, SCORERS, FEATURE_EXTRACTORS):
+        assert "test_undone" not in reg
+    assert "test-undone" not in COMMANDS.names() and "test-undone" not in COMMANDS.summaries
+    assert "test_undone" not in capabilities.capability_keys()
+    assert kit.SELECTORS.get("random") is random and "dis" in kit.SELECTORS._loaded
+
+
 def test_registry_is_lazy_and_extensible():
     reg = Registry("thing", {"json_dumps": "json:dumps"})
     assert "json_dumps" in reg and reg.get("json_dumps") is json.dumps
@@ -70,12 +93,8 @@ def test_custom_selector_is_checked(scores):
     def too_many(scores, n, seed=0):
         return list(scores.index[: n + 1])
 
-    try:
-        with pytest.raises(RuntimeError, match="returned 6 ids for a budget of 5"):
-            kit.select(scores, "test_too_many", 5)
-    finally:
-        kit.SELECTORS.remove("test_too_many")   # other tests walk every registered selector
-    assert "test_too_many" not in kit.SELECTORS
+    with pytest.raises(RuntimeError, match="returned 6 ids for a budget of 5"):
+        kit.select(scores, "test_too_many", 5)
 
 
 @pytest.mark.parametrize("returned,error", [
@@ -89,11 +108,8 @@ def test_selector_contract_is_checked(scores, returned, error):
     def bad(scores, n, seed=0):
         return list(returned)
 
-    try:
-        with pytest.raises(RuntimeError, match=error):
-            kit.select(scores, "test_contract", 5)
-    finally:
-        kit.SELECTORS.remove("test_contract")
+    with pytest.raises(RuntimeError, match=error):
+        kit.select(scores, "test_contract", 5)
 
 
 @pytest.mark.parametrize("positions", [[3, 1, 2], [1, 2, 3], [1, 1, 2], [1, 2], [0, 2, 99], [-1, 1, 2], "x"])
@@ -107,10 +123,7 @@ def test_a_selectors_positions_are_checked_not_trusted(scores, positions):
     def with_positions(scores, n, seed=0):
         return Selection(ids, positions=np.asarray(positions) if positions != "x" else positions)
 
-    try:
-        sel = kit.select(scores, "test_positions", 3)
-    finally:
-        kit.SELECTORS.remove("test_positions")
+    sel = kit.select(scores, "test_positions", 3)
     assert list(sel) == ids and sel.positions.tolist() == [3, 1, 2]
 
 

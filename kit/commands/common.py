@@ -126,7 +126,7 @@ def write_table(table, path) -> None:
     """A report as .parquet, .jsonl or (any other suffix) .csv, written atomically."""
     import io
 
-    from kit.shards import atomic_write_bytes
+    from kit.outputs import atomic_write_bytes
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

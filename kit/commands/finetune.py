@@ -110,7 +110,7 @@ def _eval(args) -> int:
                              generate=args.generate, device=device, progress=True)
         print(json.dumps(result.summary, indent=1))
         if out is not None:
-            from kit.shards import atomic_write_bytes
+            from kit.outputs import atomic_write_bytes
 
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out / f"heldout_easyvqa-per_type{args.per_type}.json",

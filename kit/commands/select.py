@@ -71,7 +71,7 @@ def run(args) -> int:
     if pool is not None:
         check_outputs(args, outputs, inputs, pool)
     if args.out:
-        from kit.shards import atomic_write_bytes
+        from kit.outputs import atomic_write_bytes
 
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

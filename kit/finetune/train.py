@@ -30,7 +30,6 @@ import hashlib
 import inspect
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import pandas as pd
 
 from kit.finetune.data import Example, ExampleEncoder, batch_order, n_steps
 from kit.finetune.presets import PARTS, TrainConfig
+from kit.outputs import atomic_path, atomic_write_text
 from kit.provenance import jsonable
 
 DONE = "done.json"
@@ -165,12 +165,6 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha1(json.dumps(jsonable(settings), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    from kit.shards import atomic_write_bytes
-
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def is_done(out) -> bool:
     return (Path(out) / DONE).is_file()
 
@@ -266,10 +260,10 @@ def _open_run(out: Path, config: TrainConfig, seed: int, examples, steps: int, s
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         if not run_path.is_file():
-            _atomic_write(run_path, json.dumps(jsonable({"key": key, **{k: v for k, v in run.items() if k != "ids"},
+            atomic_write_text(run_path, json.dumps(jsonable({"key": key, **{k: v for k, v in run.items() if k != "ids"},
                                                          "n_ids": len(examples)}), indent=1))
         if manifest is not None:
-            _atomic_write(out / "manifest.json", json.dumps(jsonable(manifest), indent=1))
+            atomic_write_text(out / "manifest.json", json.dumps(jsonable(manifest), indent=1))
     acc.wait_for_everyone()
     return key, None
 
@@ -442,7 +436,7 @@ def _finish(loop: _Loop, examples, history: list[dict], recent: list[float], sto
             if seconds else None, "trained_tokens": int(hist["tokens"].sum()) if len(hist) else 0,
             "model_saved": bool(save_model), "key": loop.key, **_engine_info(acc)}
     if main:
-        _atomic_write(out / DONE, json.dumps(jsonable(info), indent=1))
+        atomic_write_text(out / DONE, json.dumps(jsonable(info), indent=1))
         (out / CHECKPOINT).unlink(missing_ok=True)
     acc.wait_for_everyone()
     return TrainResult(out, hist, info, model=model, processor=loop.encoder.processor)
@@ -459,9 +453,8 @@ def _save_checkpoint(path: Path, key: str, step: int, params, opt, sched, histor
 
     state = {"key": key, "step": step, "params": {n: p.detach().cpu().clone() for n, p in params},
              "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_model(path, device: str = "cpu", dtype=None):

@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kit.outputs import atomic_path
 
 WARMUP_RATIO = 0.03
 
@@ -158,10 +159,9 @@ def save_state(state: WarmState, path: Path) -> Path:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"params": state.params, "exp_avg": state.exp_avg, "exp_avg_sq": state.exp_avg_sq,
-                "lora": state.lora, "info": state.info}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"params": state.params, "exp_avg": state.exp_avg, "exp_avg_sq": state.exp_avg_sq,
+                    "lora": state.lora, "info": state.info}, tmp)
     return path
 
 

@@ -27,12 +27,11 @@ import numpy as np
 import pandas as pd
 
 from kit.export import FORMATS, pool_inputs, write_records
-from kit.outputs import check_outputs
+from kit.outputs import atomic_write_bytes, check_outputs
 from kit.provenance import jsonable, provenance
 from kit.quality.space import QualitySpace, outside_note, space_for, unscored_note
 from kit.provenance import DeferredHash
 from kit.selection import Selection, Shortfall, resolve_budget
-from kit.shards import atomic_write_bytes
 
 MANIFEST_NAME = "curriculum.manifest.json"
 

@@ -138,7 +138,7 @@ def lmms_eval_version() -> str | None:
 def write_results(results: dict, table: str, stem: Path, log_samples: bool) -> Path:
     """``<stem>.json`` (lmms-eval's results without the per-sample logs), ``<stem>.md`` (its table) and, with
     ``log_samples``, ``<stem>.samples.jsonl``; written atomically."""
-    from kit.shards import atomic_write_bytes
+    from kit.outputs import atomic_write_bytes
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     samples = results.pop("samples", None)

@@ -149,7 +149,7 @@ def write_tasks(folder=None, tasks=TASKS) -> Path:
 
     The questions are rebuilt each time (a few seconds for easy-vqa; the testbed's images are cached by
     :func:`kit.pools.testbed.heldout_questions`), and every file is written atomically."""
-    from kit.shards import atomic_write_bytes
+    from kit.outputs import atomic_write_bytes
 
     folder = Path(folder) if folder is not None else default_folder()
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kit.outputs import atomic_path
 from kit.registry import FEATURE_EXTRACTORS
 
 def register_feature_extractor(name: str, factory: Callable[..., Any] | None = None, overwrite: bool = False):
@@ -242,10 +243,9 @@ def compute_features(extractor, pool, ids: Sequence[str] | None = None, cache_di
         if disk_path is not None:
             disk_path.parent.mkdir(parents=True, exist_ok=True)
             dk = list(disk)
-            tmp = disk_path.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=np.array(dk), features=np.stack([disk[k][0] for k in dk]),
-                     errors=np.array([disk[k][1] or "" for k in dk]))
-            os.replace(tmp, disk_path)
+            with atomic_path(disk_path, suffix=".npz") as tmp:  # np.savez appends .npz to a name without it
+                np.savez(tmp, keys=np.array(dk), features=np.stack([disk[k][0] for k in dk]),
+                         errors=np.array([disk[k][1] or "" for k in dk]))
     if memory:
         for key, row, err in zip(keys, rows, errors):
             _MEMORY[(fp, key)] = (row, err)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 
 from kit.mmssr.distilled.features import compute_features, get_feature_extractor, registered_extractors
 from kit.mmssr.distilled.net import HeadConfig, build_head, fit_head, predict_head, styles_from_probs
+from kit.outputs import atomic_path
 
 FORMAT = "kit.rich_distilled/1"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "rich_distilled.pt"
@@ -231,9 +231,8 @@ class DistilledHead:
             "config": self.config.__dict__.copy(),
             "metadata_json": json.dumps(meta, default=str),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
         return path
 
     @classmethod

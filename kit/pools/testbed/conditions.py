@@ -30,7 +30,7 @@ import numpy as np
 from kit.pools.defects import truncate_answer
 from kit.pools.labels import defect_ratings, styles
 from kit.pools.sample import Sample, conversation, write_pool
-from kit.pools.testbed.base import Drawn, render_question, stable_int
+from kit.pools.testbed.base import VERSION, Drawn, render_question, stable_int
 
 TEMPLATE_KINDS = ("word", "yn", "mc", "describe", "cot", "json", "multi")
 
@@ -290,7 +290,5 @@ def build_condition(condition, out_dir, n: int = 2000, seed: int = 0, families=N
 
 
 def _version() -> int:
-    """The families' version (:data:`kit.pools.testbed.heldout.VERSION`): a pool built under another is stale."""
-    from kit.pools.testbed.heldout import VERSION
-
+    """The families' version (:data:`kit.pools.testbed.base.VERSION`): a pool built under another is stale."""
     return VERSION

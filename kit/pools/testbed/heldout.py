@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.pools.testbed.base import render_question, stable_int
+from kit.pools.testbed.base import VERSION, render_question, stable_int  # noqa: F401 - VERSION re-exported
 from kit.pools.testbed.conditions import template_kind, write_image
 
-VERSION = 4
 STYLE_OF_KIND = {"word": "word", "yn": "yes/no", "mc": "multi-choice"}
 # alignment instructions (as in LLaVA's 558K alignment set: a brief-caption request)
 INSTRUCTIONS = (
