@@ -348,6 +348,7 @@ def results_markdown(folder) -> str:
             lines += [f"Headline: macro accuracy over the {len(kept)} families the gate kept ({', '.join(kept)}); "
                       "`all 9`: the macro over every family. `z`: the difference from random in units of the seeds' "
                       "pooled sd; a win or a loss only beyond 1.", ""]
+        lines += _verdict_matrix(verdicts)
         for condition, at in table.groupby("condition", sort=False):
             full = at[at["method"] == "full"][metric]
             seeds = at["seed"].nunique()
@@ -369,6 +370,23 @@ def results_markdown(folder) -> str:
     lines += _composition_markdown(folder / "composition")
     lines += _teacher_markdown(folder / "teacher")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _verdict_matrix(verdicts: pd.DataFrame) -> list[str]:
+    """Method x condition: the verdict at each budget (``10%, 30%``), bold where a method beats or loses to random."""
+    words = {"beats random": "**beats**", "loses to random": "**loses**"}
+    at = verdicts[verdicts["method"] != "random"]
+    conditions = list(dict.fromkeys(at["condition"]))
+    budgets = sorted(at["budget"].unique())
+    lines = ["Each cell: the verdict against random at " + ", then ".join(f"{b:.0%}" for b in budgets) + ".", "",
+             "| method | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+    for method in dict.fromkeys(at["method"]):
+        cells = []
+        for c in conditions:
+            rows = at[(at["method"] == method) & (at["condition"] == c)].set_index("budget")["verdict"]
+            cells.append(", ".join(words.get(rows.get(b, ""), "within" if b in rows else "") for b in budgets))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _composition_markdown(folder: Path, budget: str = "0.3") -> list[str]:
