@@ -31,8 +31,9 @@ def which_method_when(verdicts: pd.DataFrame, budget: float, ax=None, limit: flo
                 continue
             r = row.iloc[0]
             mark = "▲" if r["z"] > 1 else "▼" if r["z"] < -1 else ""
+            dark = np.isfinite(r["z"]) and abs(r["z"]) > 0.6 * limit   # light text on the saturated cells
             ax.text(j, i, f"{r['diff']:+.3f} {mark}\nz {r['z']:+.1f} · {r['of_full']:.0%} FULL", ha="center",
-                    va="center", fontsize=7, color="black")
+                    va="center", fontsize=7, color="white" if dark else "black")
     ax.set_xticks(range(len(conditions)), conditions)
     ax.set_yticks(range(len(methods)), methods)
     ax.set_title(title or f"difference from random at {budget:.0%} (▲▼: beyond the seeds' pooled sd)", fontsize=10)
