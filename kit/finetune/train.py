@@ -271,7 +271,13 @@ def _open_run(out: Path, config: TrainConfig, seed: int, examples, steps: int, s
 def _trainable_model(model, config: TrainConfig, seed: int):
     """``model`` with the config's attention and exactly its trainable parts (LoRA adapters wrapped in)."""
     use_attention(model, config.attention)
-    if config.lora:
+    return with_trainable_parts(model, config, config.lora, seed)
+
+
+def with_trainable_parts(model, config: TrainConfig, lora: bool, seed: int):
+    """``model`` with exactly ``config.train``'s parts trainable, or with ``lora``: LoRA adapters wrapped in on the
+    language model, which train with the config's other parts."""
+    if lora:
         set_trainable(model, ())
         model = add_lora(model, config, seed)
         for name, p in model.named_parameters():  # adapters train; other parts in `train` too (not "lm")

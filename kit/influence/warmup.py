@@ -70,17 +70,9 @@ def warm_slice(ids, fraction: float, seed: int) -> list:
 def prepare_trainable(model, config, lora: bool, seed: int):
     """``model`` with exactly the warm-up's parameters trainable (the preset's parts, or LoRA adapters on the
     language model plus the preset's other parts), in float32 and eval mode (dropout off)."""
-    from kit.finetune.train import add_lora, part_of, set_trainable
+    from kit.finetune.train import with_trainable_parts
 
-    if lora:
-        set_trainable(model, ())
-        model = add_lora(model, config, seed)
-        for name, p in model.named_parameters():
-            if "lora_" in name or part_of(name) in set(config.train) - {"lm"}:
-                p.requires_grad_(True)
-    else:
-        set_trainable(model, config.train)
-    return model.float().eval()
+    return with_trainable_parts(model, config, lora, seed).float().eval()
 
 
 def warm_up(model, encoder, examples, config, seed: int = 0, epochs: float = 4.0, lora: bool = False,
