@@ -71,7 +71,7 @@ class FakeServer:
                 body = json.loads(self.rfile.read(length))
                 with outer.lock:
                     outer.requests += 1
-                    outer.bodies.append((self.path, dict(self.headers), body))
+                    outer.bodies.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     fail = outer.fail_left > 0
                     outer.fail_left -= fail
                     status = outer.fail_status
@@ -137,18 +137,18 @@ def test_sample_is_seeded_and_nested(pool):
 def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
     out = tmp_path / "teacher.jsonl"
     n_q = len(capability_keys()) + 1
-    with FakeServer(fail_first=1) as server:
+    with FakeServer(fail_first=1, retry_after=0.01) as server:
         monkeypatch.setenv("KIT_TEACHER_URL", server.url)  # configured from the environment
         monkeypatch.setenv("KIT_TEACHER_MODEL", "fake-4o")
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        summary = annotate(pool, out, n=6, seed=1, backoff=0.01, progress=False)
+        summary = annotate(pool, out, n=6, seed=1, progress=False)
         assert summary.rated == 6 and summary.skipped == 0 and summary.n_retries == 1
         assert server.requests == 6 * n_q + 1 == summary.n_requests  # one 503, retried
 
         # the request: the official texts, the image as a data URL, the key as a bearer token
         path, headers, body = server.bodies[-1]
         assert path == "/v1/chat/completions" and body["model"] == "fake-4o"
-        assert headers["Authorization"] == "Bearer sk-test" and body["temperature"] == 0
+        assert headers["authorization"] == "Bearer sk-test" and body["temperature"] == 0
         system, user = body["messages"]
         assert system == {"role": "system", "content": P.SYSTEM_PROMPT}
         image_part, text_part = user["content"]
@@ -175,9 +175,9 @@ def test_annotate_retries_resumes_and_trains(pool, tmp_path, monkeypatch):
 
         # resume: nothing new for finished ids, only the extra ones are rated
         before = server.requests
-        again = annotate(pool, out, n=6, seed=1, backoff=0.01, progress=False)
+        again = annotate(pool, out, n=6, seed=1, progress=False)
         assert server.requests == before and again.rated == 0 and again.skipped == 6
-        more = annotate(pool, out, n=8, seed=1, backoff=0.01, progress=False)
+        more = annotate(pool, out, n=8, seed=1, progress=False)
         assert more.rated == 2 and server.requests == before + 2 * n_q
         assert len(out.read_text().splitlines()) == 8
 
@@ -202,6 +202,10 @@ def test_cli(pool, tmp_path, capsys):
                      "--model", "m", "--max-side", "8"]) == 0
         assert server.requests == 2 * (len(capability_keys()) + 1)
         url = server.bodies[0][2]["messages"][-1]["content"][0]["image_url"]["url"]
+        # no key configured: the SDK's placeholder; greedy, with the reply bounds of a rating and of the styles
+        assert {h["authorization"] for _, h, _ in server.bodies} == {"Bearer EMPTY"}
+        assert [(b["temperature"], b["max_tokens"]) for _, _, b in server.bodies[:len(capability_keys()) + 1]] == \
+            [(0, 8)] * len(capability_keys()) + [(0, 64)]
     assert "2 rated now" in capsys.readouterr().out and len(read_done(tmp_path / "cli.jsonl")) == 2
     with Image.open(__import__("io").BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
         assert max(im.size) == 8  # --max-side downsizes before sending
@@ -210,7 +214,7 @@ def test_cli(pool, tmp_path, capsys):
 def test_torn_last_line_is_redone(pool, tmp_path):
     out = tmp_path / "teacher.jsonl"
     with FakeServer(fail_first=0) as server:
-        ann = TeacherAnnotator(base_url=server.url, model="m", capabilities=["ocr"], backoff=0.01)
+        ann = TeacherAnnotator(base_url=server.url, model="m", capabilities=["ocr"])
         ann.annotate(pool, out, n=3, seed=0, progress=False)
         good = out.read_text().splitlines()
         out.write_text("\n".join(good[:2]) + "\n" + good[2][: len(good[2]) // 2])  # crash mid-write
@@ -222,13 +226,13 @@ def test_torn_last_line_is_redone(pool, tmp_path):
 
 
 def test_retries_are_bounded_and_client_errors_are_not_retried(pool, tmp_path):
-    with FakeServer(fail_first=100) as server:
-        client = ChatClient(server.url, "m", max_retries=2, backoff=0.001)
+    with FakeServer(fail_first=100, retry_after=0.01) as server:
+        client = ChatClient(server.url, "m", max_retries=2)
         with pytest.raises(TeacherRequestError, match="giving up after 3 attempts: HTTP 503"):
             client.chat([{"role": "user", "content": "hi"}])
         assert server.requests == 3
     with FakeServer(fail_first=100, fail_status=401) as server:
-        ann = TeacherAnnotator(base_url=server.url, model="m", backoff=0.001)
+        ann = TeacherAnnotator(base_url=server.url, model="m")
         with pytest.raises(TeacherRequestError, match="HTTP 401") as err:
             ann.annotate(pool, tmp_path / "t.jsonl", n=2, progress=False)
         assert err.value.status == 401 and server.requests == 1
@@ -242,7 +246,7 @@ def test_unreachable_endpoint_gives_up(pool):
     with socket.socket() as s:  # a loopback port with nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = ChatClient(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, backoff=0.001, timeout=2)
+    client = ChatClient(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, timeout=2)
     with pytest.raises(TeacherRequestError, match="cannot reach"):
         client.chat([{"role": "user", "content": "hi"}])
     assert client.n_requests == 2
@@ -299,9 +303,8 @@ def test_messy_replies_are_parsed_and_failures_recorded_per_capability(pool, tmp
         return next(r for k, r in replies.items() if P.capability_query(keyword(k)) in text)
 
     out = tmp_path / "messy.jsonl"
-    with FakeServer(fail_first=2, fail_status=[429, 520], reply=reply, retry_after=0) as server:
-        summary = annotate(pool, out, n=1, base_url=server.url, model="m", capabilities=keys, backoff=0.001,
-                           progress=False)
+    with FakeServer(fail_first=2, fail_status=[429, 520], reply=reply, retry_after=0.01) as server:
+        summary = annotate(pool, out, n=1, base_url=server.url, model="m", capabilities=keys, progress=False)
         assert server.statuses[:3] == [429, 520, 200] and summary.n_retries == 2   # rate limit, then any 5xx
         style_text = server.bodies[-1][2]["messages"][-1]["content"][1]["text"]
     rec = json.loads(out.read_text())

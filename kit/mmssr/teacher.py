@@ -35,8 +35,9 @@ A re-run skips the ids already in the file, so an interrupted run resumes where 
 finished line. :func:`kit.labels.load_ratings` reads that file (or ``data_samples/labels.csv``) into the
 table that :class:`kit.mmssr.distilled.DistilledHead` trains on.
 
-Requests that fail with 429, 408/409/425 or any 5xx, a connection error or a timeout are retried with
-exponential back-off (``ChatClient``). Only the standard library is used for HTTP (``urllib``).
+HTTP goes through the ``openai`` package (``ChatClient``): requests that fail with 408, 409, 429 or any 5xx,
+a connection error or a timeout are retried by the SDK with exponential back-off (or the server's
+``Retry-After``), at most ``max_retries`` times.
 """
 from __future__ import annotations
 
@@ -45,12 +46,8 @@ import io
 import json
 import math
 import os
-import random
 import re
 import threading
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +60,7 @@ ENV_URL = "KIT_TEACHER_URL"
 ENV_MODEL = "KIT_TEACHER_MODEL"
 ENV_KEYS = ("KIT_TEACHER_API_KEY", "OPENAI_API_KEY")
 SYSTEM_PROMPT = "You are a helpful assistant."
-RETRY_STATUS = frozenset({408, 409, 425, 429})   # and every 5xx (see is_retryable)
+NO_API_KEY = "EMPTY"   # sent when no key is configured (the SDK needs one; vLLM's docs use the same)
 SCORE_FORMAT = "Answer with a single integer from 0 to 5 and nothing else."
 STYLE_FORMAT = ("Answer with the names of the matching interaction styles from the candidates, separated by "
                 "commas, and nothing else.")
@@ -171,20 +168,15 @@ def parse_style_reply(text) -> list[str]:
 
 # --------------------------------------------------------------------------- HTTP client
 
-
-def is_retryable(status: int) -> bool:
-    """HTTP statuses worth retrying: 429 (rate limit), 408/409/425 and every 5xx."""
-    return status in RETRY_STATUS or 500 <= status <= 599
-
-
 @dataclass
 class ChatClient:
-    """A minimal OpenAI-compatible chat-completions client with bounded exponential back-off.
+    """An OpenAI-compatible chat-completions client: the ``openai`` package's ``OpenAI`` client and its retries.
 
-    ``base_url`` is the API root (``.../v1``); ``/chat/completions`` is appended unless the URL
-    already ends with it. Retries on 429, 408/409/425, any 5xx, connection errors and timeouts, waiting
-    ``backoff * 2**attempt`` seconds (capped at ``max_backoff``, or the server's ``Retry-After``
-    when it is shorter than the cap), at most ``max_retries`` times.
+    ``base_url`` is the API root (``.../v1``; a URL ending in ``/chat/completions`` is cut back to its root).
+    The SDK retries connection errors, timeouts, 408, 409, 429 and every 5xx with exponential back-off (or
+    the server's ``Retry-After``), at most ``max_retries`` times, each attempt bounded by ``timeout``
+    seconds. ``n_requests`` counts the attempts sent, ``n_retries`` the retries among them. With no
+    ``api_key`` the placeholder :data:`NO_API_KEY` is sent (vLLM and Ollama ignore it; the SDK needs one).
     """
 
     base_url: str
@@ -192,16 +184,19 @@ class ChatClient:
     api_key: str | None = None
     timeout: float = 120.0
     max_retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 60.0
     extra_body: dict = field(default_factory=dict)
     n_requests: int = field(default=0, init=False)
     n_retries: int = field(default=0, init=False)
 
     def __post_init__(self):
-        url = self.base_url.rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        import openai
+
+        root = self.base_url.rstrip("/")
+        root = root[: -len("/chat/completions")] if root.endswith("/chat/completions") else root
+        self.url = root + "/chat/completions"
         self._lock = threading.Lock()
+        self._openai = openai.OpenAI(base_url=root, api_key=self.api_key or NO_API_KEY,
+                                     max_retries=self.max_retries, timeout=self.timeout)
 
     @classmethod
     def from_env(cls, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
@@ -224,58 +219,60 @@ class ChatClient:
                 f"{ENV_MODEL}, e.g. gpt-4o")
         return cls(base_url=base_url, model=model, api_key=api_key, **options)
 
-    def _post(self, body: bytes) -> dict:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - user-given URL
-            return json.loads(resp.read().decode("utf-8"))
+    def _count(self, retries: int) -> None:
+        with self._lock:
+            self.n_requests += 1 + retries
+            self.n_retries += retries
 
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        wait = min(self.backoff * 2 ** attempt, self.max_backoff)
-        if retry_after:
-            try:
-                wait = min(max(float(retry_after), 0.0), self.max_backoff)
-            except ValueError:
-                pass
-        time.sleep(wait * (1.0 + 0.1 * random.random()))
+    def _failure(self, exc) -> TeacherRequestError:
+        """The :class:`TeacherRequestError` for an SDK error, once its attempts are counted."""
+        import openai
+
+        retries = _retries_taken(getattr(exc, "request", None))
+        self._count(retries)
+        status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+        if status is not None:
+            detail = exc.response.text[:300] if exc.response is not None else ""
+            message = f"HTTP {status} from {self.url}: {detail}".strip()
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            message = f"cannot reach {self.url}: {type(cause).__name__}: {cause}"
+        else:
+            message = f"request to {self.url} failed: {type(exc).__name__}: {exc}"
+        if retries:
+            message = f"giving up after {retries + 1} attempts: {message}"
+        return TeacherRequestError(message, status=status)
 
     def chat(self, messages: list[dict], **params) -> str:
-        """Send one chat request and return the reply text (``choices[0].message.content``)."""
-        payload = {"model": self.model, "messages": messages, **self.extra_body, **params}
-        body = json.dumps(payload).encode("utf-8")
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            with self._lock:
-                self.n_requests += 1
-            try:
-                data = self._post(body)
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:300].decode("utf-8", "replace") if exc.fp is not None else ""
-                last = f"HTTP {exc.code} from {self.url}: {detail}".strip()
-                if not is_retryable(exc.code):
-                    raise TeacherRequestError(last, status=exc.code) from None
-                retry_after = exc.headers.get("Retry-After") if exc.headers else None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"cannot reach {self.url}: {type(exc).__name__}: {reason}"
-            except json.JSONDecodeError as exc:
-                last = f"{self.url} answered with invalid JSON: {exc}"
-            else:
-                try:
-                    content = data["choices"][0]["message"]["content"]
-                except (KeyError, IndexError, TypeError):
-                    raise TeacherRequestError(f"unexpected reply from {self.url}: {str(data)[:300]}") from None
-                if isinstance(content, list):  # some servers return content parts
-                    content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-                return content or ""
-            if attempt < self.max_retries:
-                with self._lock:
-                    self.n_retries += 1
-                self._wait(attempt, retry_after)
-        raise TeacherRequestError(f"giving up after {self.max_retries + 1} attempts: {last}")
+        """Send one chat request and return the reply text (``choices[0].message.content``).
+
+        ``params`` are the request's parameters (``temperature``, ``max_tokens``, ...); ``extra_body`` is
+        merged into every request. A request that fails for good raises :class:`TeacherRequestError`.
+        """
+        import openai
+
+        try:
+            raw = self._openai.chat.completions.with_raw_response.create(
+                model=self.model, messages=messages, extra_body=self.extra_body or None, **params)
+            completion = raw.parse()
+        except openai.OpenAIError as exc:
+            raise self._failure(exc) from None
+        self._count(raw.retries_taken)
+        try:
+            content = completion.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raise TeacherRequestError(f"unexpected reply from {self.url}: {str(completion)[:300]}") from None
+        if isinstance(content, list):  # some servers return content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return content or ""
+
+
+def _retries_taken(request) -> int:
+    """How many retries preceded the SDK's last attempt (its ``x-stainless-retry-count`` request header)."""
+    try:
+        return int(request.headers.get("x-stainless-retry-count", 0))
+    except (AttributeError, TypeError, ValueError):
+        return 0
 
 
 # --------------------------------------------------------------------------- messages
