@@ -25,7 +25,8 @@ process's peak resident memory after the runs (``resource.getrusage``) and the p
 selection (``tracemalloc``; numpy reports its buffers to it). The official loop is timed once with a port
 that keeps its pandas data flow and its own switches (``tests/support/official_mmssr.py`` with unstable sorts,
 uncapped steps and set-ordered capabilities); its selection is compared with the kit's as sets. ``--check``
-also runs the plain reference sampler and compares lists (only sensible for small ``--rows``).
+also runs the plain reference sampler (``tests/support/reference_mmssr.py``) and compares lists (only sensible
+for small ``--rows``).
 """
 from __future__ import annotations
 
@@ -36,13 +37,16 @@ import sys
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: kit and tests.support
+
 import kit
 from kit.capabilities import STYLES, capability_keys
-from kit.mmssr.sampler import _reference_mmssr, select_mmssr
+from kit.mmssr.sampler import select_mmssr
 from kit.provenance import table_hash
 
 
@@ -190,7 +194,9 @@ def main(argv=None) -> int:
               f"{took / best:.0f}x the kit's time")
     if args.check:
         t0 = time.perf_counter()
-        same = list(sel) == _reference_mmssr(scores, n, bin_order=args.bin_order)
+        from tests.support.reference_mmssr import reference_mmssr
+
+        same = list(sel) == reference_mmssr(scores, n, bin_order=args.bin_order)
         print(f"reference sampler agrees: {same} ({time.perf_counter() - t0:.1f} s)")
         if not same:
             return 1

@@ -1,5 +1,5 @@
-"""The mmSSR sampler: hand-computed cases, and the fast sampler equals the plain reference and a port of the
-official loop (tests/support/official_mmssr.py)."""
+"""The mmSSR sampler: hand-computed cases, and the fast sampler equals the plain reference
+(tests/support/reference_mmssr.py) and a port of the official loop (tests/support/official_mmssr.py)."""
 import math
 import warnings
 
@@ -9,8 +9,9 @@ import pytest
 
 import kit
 from kit.selection import Selection, SelectionShortfall
-from kit.mmssr.sampler import _descending_order, _reference_mmssr, select_mmssr
+from kit.mmssr.sampler import _descending_order, select_mmssr
 from tests.support.official_mmssr import official_mmssr
+from tests.support.reference_mmssr import reference_mmssr
 
 
 def table(rows, source="s"):
@@ -24,7 +25,7 @@ def table(rows, source="s"):
 
 def both(scores, n, **kw):
     fast = select_mmssr(scores, n, **kw)
-    ref = _reference_mmssr(scores, n, kw.get("capabilities"), kw.get("threshold", 0.0),
+    ref = reference_mmssr(scores, n, kw.get("capabilities"), kw.get("threshold", 0.0),
                            kw.get("bin_order", "official"), kw.get("values", "rating"), kw.get("tie_break", "pool"))
     assert list(fast) == ref
     return fast
@@ -160,7 +161,7 @@ def test_through_kit_select_with_a_fraction():
     sel = kit.select(scores, "mmssr", 0.25, seed=7, capabilities=["c0", "c1"])
     assert len(sel) == 10 and sel.method == "mmssr" and sel.seed == 7
     assert sel.params == {"capabilities": ["c0", "c1"]} and sel.resolved["capabilities"] == ["c0", "c1"]
-    assert list(sel) == _reference_mmssr(scores, 10, ["c0", "c1"])
+    assert list(sel) == reference_mmssr(scores, 10, ["c0", "c1"])
     assert list(kit.select(scores, "mmssr", 0.25, seed=1, capabilities=["c0", "c1"])) == list(sel)  # seed unused
     assert "capabilities" in sel.report and "styles" in sel.report
 
@@ -217,9 +218,9 @@ def test_fast_equals_reference_on_random_tables(seed):
     caps = [f"c{i}" for i in rng.permutation(n_caps)]
     fast = select_mmssr(scores, n, capabilities=caps, threshold=threshold)
     assert list(fast) == official_mmssr(scores, n, caps, threshold)   # as lists: the same set, in the same order
-    assert list(fast) == _reference_mmssr(scores, n, caps, threshold)
+    assert list(fast) == reference_mmssr(scores, n, caps, threshold)
     by_score = select_mmssr(scores, n, capabilities=caps, threshold=threshold, bin_order="score")
-    assert list(by_score) == _reference_mmssr(scores, n, caps, threshold, bin_order="score")
+    assert list(by_score) == reference_mmssr(scores, n, caps, threshold, bin_order="score")
     assert len(set(fast)) == len(fast) <= n
     assert fast.report["capabilities"]["taken"].sum() == len(fast)
     if len(fast) < n:
@@ -236,7 +237,7 @@ def test_larger_random_table_agrees_with_reference(integer):
     for n in (1, 37, 450, 1400):
         sel = select_mmssr(scores, n, capabilities=caps)
         assert set(sel.report["capabilities"]["ordering"]) == {"levels" if integer else "sorted"}
-        assert list(sel) == _reference_mmssr(scores, n, caps)
+        assert list(sel) == reference_mmssr(scores, n, caps)
 
 
 def test_styles_from_parquet_arrays_and_pipe_strings():
@@ -271,7 +272,7 @@ def test_wide_keys_path_agrees(monkeypatch):
         rng = np.random.default_rng(1000 + seed)
         scores = random_table(rng, 200, n_caps=3, integer=bool(seed % 2))
         caps = ["c0", "c1", "c2"]
-        assert list(select_mmssr(scores, 70, capabilities=caps)) == _reference_mmssr(scores, 70, caps)
+        assert list(select_mmssr(scores, 70, capabilities=caps)) == reference_mmssr(scores, 70, caps)
 
 
 def test_long_style_lists_mixed_cells_and_wide_integer_ranges():

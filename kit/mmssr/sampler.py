@@ -34,12 +34,14 @@ in four places (docs/methods.md, "Where the kit differs"): each step is capped a
 bin loop can overshoot when multi-label samples leave bins empty and debt piles up), a capability
 that runs out is dropped with a :class:`~kit.selection.Shortfall` at the end instead of stopping the
 run with an error, the given capability order is kept in every round (officially Python's set order
-from round 2), and sorts are stable (ties by pool order; equal-size bins by key string, which is the
-order a stable sort after pandas' sorted ``groupby`` gives).
+from round 2), and ties have a defined order: the official code sorts ratings and bin sizes with
+pandas' default ``sort_values`` (quicksort, which is not stable, so its order among ties is
+arbitrary), the kit sorts stably (equal ratings in pool order; equal-size bins by key string, the
+order pandas' sorted ``groupby`` leaves them in).
 
 The sampler is deterministic: ``seed`` is accepted for the common selector interface and unused.
-:func:`_reference_mmssr` is the same algorithm written as plain Python loops (used by the tests);
-:func:`select_mmssr` runs it with numpy and no per-row Python in the loop:
+:func:`select_mmssr` runs the algorithm with numpy and no per-row Python in the loop (the tests check it
+against the same algorithm written as plain Python loops, ``tests/support/reference_mmssr.py``):
 
 - once: the (sample, bin, style position) pairs of the whole pool, and a *segment* per
   (bin, position) (``bin_order="official"``) or per bin (``"score"``);
@@ -66,7 +68,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from kit.capabilities import STYLES, capability_keys, expected_column, style_names
+from kit.capabilities import STYLES, capability_keys, expected_column
 from kit.collapse import warn_collapsed
 from kit.selection import Selection, Shortfall, resolve_budget
 
@@ -155,81 +157,6 @@ def _is_missing(value) -> bool:
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
-def _plain_source(value) -> str:
-    """A sample's source as the sampler sees it: missing -> ``""``, anything else -> ``str``."""
-    return NO_SOURCE if _is_missing(value) else str(value)
-
-
-def _plain_styles(value, sample_id) -> list[str]:
-    """A sample's distinct style names in order (see :func:`kit.capabilities.style_names`)."""
-    try:
-        return style_names(value)
-    except TypeError as exc:
-        raise TypeError(f"sample {sample_id!r}: {exc}") from None
-
-
-# ----------------------------------------------------------------------------- reference
-def _reference_mmssr(scores: pd.DataFrame, n: int, capabilities=None, threshold: float = 0.0,
-                     bin_order: str = "official", values: str = "rating", tie_break: str = "pool") -> list:
-    """The sampler of the module doc written as plainly as possible (slow; for tests only)."""
-    cols = _resolve_columns(scores, capabilities, values, tie_break)
-    if "styles" not in scores.columns:
-        raise KeyError("the score table needs a 'styles' column (list of style names per sample)")
-    ids = list(scores.index)
-    sources = [_plain_source(v) for v in scores["source"]] if "source" in scores else [NO_SOURCE] * len(ids)
-    keys_of = []
-    for v, i, src in zip(scores["styles"], ids, sources):
-        keys = []
-        for style in _plain_styles(v, i):
-            if bin_key(style, src) not in keys:
-                keys.append(bin_key(style, src))
-        keys_of.append(keys)
-    n = resolve_budget(n, len(scores))
-
-    selected: list[int] = []
-    in_selected: set[int] = set()
-    active = list(range(len(cols.caps)))
-    while len(selected) < n and active:
-        b = max((n - len(selected)) // len(active), 1)
-        took_nothing = []
-        for c in active:
-            b = min(b, n - len(selected))
-            vals = cols.values[c].tolist()
-            ties = cols.ties[c].tolist() if cols.ties is not None else None
-            candidates = [i for i in range(len(ids))
-                          if i not in in_selected and not math.isnan(vals[i]) and vals[i] > threshold]
-            if ties is None:
-                candidates.sort(key=lambda i: (-vals[i], i))
-            else:   # NaN tie values last among equal ratings
-                candidates.sort(key=lambda i: (-vals[i], math.isnan(ties[i]), -(0 if math.isnan(ties[i]) else ties[i]), i))
-            entries: dict[str, list[tuple[int, int, int]]] = {}
-            for rank, i in enumerate(candidates):
-                for pos, key in enumerate(keys_of[i]):
-                    entries.setdefault(key, []).append((pos if bin_order == "official" else 0, rank, i))
-            bins = {key: [i for _, _, i in sorted(e)] for key, e in entries.items()}
-            taken: list[int] = []
-            taken_set: set[int] = set()
-            if bins:
-                quota = max(b // len(bins), 1)
-                debt = 0
-                for key in sorted(bins, key=lambda k: (len(bins[k]), k)):
-                    if len(taken) >= b:
-                        break
-                    free = [i for i in bins[key] if i not in taken_set]
-                    take = free[:min(quota + debt, b - len(taken))]
-                    debt = max(quota + debt - len(free), 0)
-                    taken.extend(take)
-                    taken_set.update(take)
-            selected.extend(taken)
-            in_selected.update(taken)
-            if not taken:
-                took_nothing.append(c)
-            if len(selected) == n:
-                break
-        active = [c for c in active if c not in took_nothing]
-    return [ids[i] for i in selected]
-
-
 # ----------------------------------------------------------------------------- fast input handling
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, s + l)`` for each (s, l), vectorised."""
@@ -242,7 +169,7 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _source_codes(scores: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
-    """Per-row source codes into the distinct source names (same meaning as :func:`_plain_source`)."""
+    """Per-row source codes into the distinct source names (a missing source is ``""``, anything else ``str``)."""
     if "source" not in scores.columns:
         return (np.zeros(len(scores), dtype=np.int64), [NO_SOURCE],
                 ["mmssr: the score table has no 'source' column; all samples count as one source"])
