@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 # Playwright (the browser test) drives the system Chromium; it never downloads a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: venv demo test test-fast bench samples clean-venv
+.PHONY: venv demo test test-fast browser-deps bench samples clean-venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,15 @@ test: $(STAMP)
 # (the markers of pyproject.toml's [tool.pytest.ini_options]).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q --durations=10 -m "not notebook and not browser and not slow"
+
+# The browser test (tests/test_browser.py) drives Debian's Chromium and never installs it itself: this installs it
+# when missing, as root (.ci/run calls it before `make test`); otherwise it says how, and the test skips
+# (or fails, under CI=1).
+browser-deps:
+	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "chromium is missing: install it as root (apt-get install -y chromium); the browser test skips without it"; fi
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

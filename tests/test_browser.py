@@ -7,8 +7,9 @@ slider and checks that the displayed count follows (and equals what ``kit.select
 clicks the sample browser's quality plane and checks that a sample opens, presses *Export subset* and checks
 that the file and its manifest exist, then stops everything it started.
 
-Chromium is installed with ``apt-get install -y chromium`` when missing (as root); when that is impossible
-(not root, no network) the test is skipped and says why. Playwright never downloads a browser.
+The test installs nothing: ``make browser-deps`` installs Chromium (``apt-get install -y chromium``, as root;
+``.ci/run`` calls it before ``make test``). Without Chromium or Playwright the test is skipped and says why, or
+fails when the environment variable ``CI`` is set (``.ci/run`` sets it). Playwright never downloads a browser.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 from tests.support.explorer_run import prepare_run  # noqa: E402
 from tests.support.jupyter_browser import (Unavailable, chromium, jupyter_lab, launch_chromium,  # noqa: E402
-                                           leftovers, sweep)
+                                           leftovers, missing, sweep)
 
 pytestmark = pytest.mark.browser
 
@@ -67,8 +68,11 @@ def test_explorer_notebook_runs_and_responds_in_jupyterlab(tmp_path):
     try:
         exe = chromium()
     except Unavailable as exc:
-        pytest.skip(f"browser test needs Debian's chromium: {exc}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="install the dev extras: pip install -e '.[dev]'")
+        missing(f"browser test needs Debian's chromium: {exc}")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("browser test needs Playwright: install the dev extras (pip install -e '.[dev]')")
 
     t0 = time.monotonic()
     run_dir = tmp_path / "run"

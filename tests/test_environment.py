@@ -44,3 +44,37 @@ def test_ci_runs_the_readme_test_command(repo_root):
     assert "make test" in (repo_root / ".ci" / "run").read_text()
     readme = (repo_root / "README.md").read_text()
     assert "make test" in readme and "make demo" in readme
+
+
+def test_ci_installs_chromium_and_the_browser_test_installs_nothing(repo_root):
+    run = (repo_root / ".ci" / "run").read_text().splitlines()
+    assert "export CI=1" in run and run.index("make browser-deps") < run.index("make test")
+    rule = (repo_root / "Makefile").read_text().split("\nbrowser-deps:", 1)[1].split("\n\n", 1)[0]
+    assert "apt-get install -y -q chromium" in rule and 'id -u)" = 0' in rule
+    assert "make browser-deps" in (repo_root / "README.md").read_text()
+    for path in ("tests/test_browser.py", "tests/support/jupyter_browser.py"):
+        assert '"apt-get"' not in (repo_root / path).read_text(), f"{path} runs apt-get"
+
+
+def test_browser_test_fails_under_ci_and_skips_otherwise_without_chromium(monkeypatch, tmp_path):
+    import pytest
+
+    from tests.support import jupyter_browser as jb
+
+    monkeypatch.setattr(jb, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(jb.Unavailable, match="make browser-deps"):
+        jb.chromium()
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium here"):
+        jb.missing("no chromium here")
+    for value in ("1", "true"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="CI is set .*no chromium here"):
+            jb.missing("no chromium here")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        jb.missing("no chromium here")
+    (tmp_path / "chromium").write_text("#!/bin/sh\n")
+    (tmp_path / "chromium").chmod(0o755)
+    assert jb.chromium() == tmp_path / "chromium"   # found on the PATH when /usr/bin/chromium is not there
