@@ -12,7 +12,8 @@ pytest.importorskip("gguf")
 import kit  # noqa: E402
 from kit.capabilities import STYLES, capability_keys, expected_column  # noqa: E402
 from tests.support.tiny_llava import build_tiny_llava, save_tiny_llava  # noqa: E402
-from kit.mmssr.rich_vlm import STYLE, VLMRichScorer, VLMStyler, digit_token_ids  # noqa: E402
+from kit.mmssr.rich_vlm import (STYLE, BatchConfig, DecodeConfig, InputConfig, LoadConfig, VLMRichScorer,  # noqa: E402
+                                VLMStyler, digit_token_ids)
 from kit.mmssr.tokens import IMAGE_TOKEN_INDEX  # noqa: E402
 from tests.support.official_inputs import siglip_preprocess_port  # noqa: E402
 
@@ -243,3 +244,30 @@ def test_bad_options_fail_clearly(tiny):
         _scorer(tiny, image_view="crops")
     with pytest.raises(ValueError, match="tokens='text'"):
         _scorer(tiny, image_newline=True)
+
+
+def test_options_group_into_configs_and_flat_options_still_work(tiny, pool):
+    flat = _scorer(tiny, capabilities=CAPS, style=True, batch_size=2, query_batch_size=3, packed=False,
+                   style_max_new_tokens=4, system="Be brief.", image_view="tiles")
+    grouped = _scorer(tiny, capabilities=CAPS, style=True, batching=BatchConfig(2, 3, packed=False),
+                      decoding=DecodeConfig(style_max_new_tokens=4), inputs=InputConfig(system="Be brief.",
+                                                                                         image_view="tiles"))
+    for attr in ("loading", "inputs", "decoding", "batching"):
+        assert getattr(flat, attr) == getattr(grouped, attr), attr
+    assert flat.loading == LoadConfig() and flat.inputs.tokens == "official" and flat.decoding.max_new_tokens == 8
+    sub = pool.subset(pool.ids[:2])
+    a, b = flat.score(sub), grouped.score(sub)
+    np.testing.assert_allclose(a[CAPS].to_numpy(), b[CAPS].to_numpy())
+    assert a["style_text"].tolist() == b["style_text"].tolist()
+
+    given = BatchConfig(batch_size=4)
+    both = _scorer(tiny, capabilities=CAPS, batching=given, batch_size=2)   # a flat option overrides its field
+    assert both.batching == BatchConfig(batch_size=2) and given.batch_size == 4
+    with pytest.raises(TypeError, match="unknown options \\['batchsize'\\].*'batch_size'"):
+        _scorer(tiny, batchsize=2)
+    with pytest.raises(TypeError, match="batching= takes a BatchConfig, not dict"):
+        _scorer(tiny, batching={"batch_size": 2})
+    with pytest.raises(ValueError, match="at least 1"):
+        BatchConfig(batch_size=0)
+    with pytest.raises(ValueError, match="tokens='text'"):
+        InputConfig(image_newline=True)

@@ -56,7 +56,7 @@ import inspect
 import math
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -152,6 +152,110 @@ def _answer_names(text) -> list[str]:
     return names
 
 
+# ----------------------------------------------------------------------------- the scorer's options
+@dataclass
+class LoadConfig:
+    """Where and how the model is loaded: ``device``, ``dtype`` (default: the checkpoint's; see
+    :func:`kit.models.hf.resolve_dtype`) and ``trust_remote_code`` (passed to ``from_pretrained``)."""
+
+    device: str = "cpu"
+    dtype: Any = None
+    trust_remote_code: bool = False
+
+    def __post_init__(self):
+        self.device, self.trust_remote_code = str(self.device), bool(self.trust_remote_code)
+
+
+@dataclass
+class InputConfig:
+    """What the model sees (docs/methods.md, "The scorer's input").
+
+    ``image``: where the ``<image>`` placeholder goes (``"inline"`` as the official inference, ``"front"`` as
+    LLaVA-NeXT training); ``system``: the system prompt; ``ensure_image``: add ``<image>\\n`` to a conversation
+    that names no image (else the image is not seen, as in the official script). ``tokens``: ``"official"``
+    (input ids built like the official ``preprocess_qwen``: an extra newline after the image, each text chunk
+    tokenised on its own) or ``"text"`` (the chat string tokenised whole); ``image_newline``: with
+    ``tokens="text"`` only, a ``"\\n"`` after ``<image>`` in the text (the text equivalent of the official extra
+    newline; a BPE tokenizer merges it with the next one, unlike the official ids). ``image_view``: ``"base"``
+    (the official single view: the image resized to the vision tower's input, no tiles) or ``"tiles"`` (the
+    processor's anyres tiles, packed by the model's ``get_image_features``).
+    """
+
+    image: str = "inline"
+    system: str = SYSTEM_PROMPT
+    ensure_image: bool = True
+    tokens: str = "official"
+    image_newline: bool = False
+    image_view: str = "base"
+
+    def __post_init__(self):
+        for name, value, allowed in (("image", self.image, IMAGE_MODES), ("tokens", self.tokens, TOKEN_MODES),
+                                     ("image_view", self.image_view, IMAGE_VIEWS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        self.ensure_image, self.image_newline = bool(self.ensure_image), bool(self.image_newline)
+        if self.image_newline and self.tokens != "text":
+            raise ValueError("image_newline=True is the text equivalent of the official token ids: use it with "
+                             "tokens='text' (tokens='official' already puts the newline ids after the image)")
+
+
+@dataclass
+class DecodeConfig:
+    """Greedy answers: ``max_new_tokens`` for a score (generate mode), ``style_max_new_tokens`` for the style
+    answer; ``restrict_digits`` (generate mode only) allows nothing but the six digit tokens and generates one
+    token (the digit the model prefers; equals the logits-mode argmax)."""
+
+    max_new_tokens: int = 8
+    style_max_new_tokens: int = 48
+    restrict_digits: bool = False
+
+    def __post_init__(self):
+        self.max_new_tokens, self.style_max_new_tokens = int(self.max_new_tokens), int(self.style_max_new_tokens)
+        self.restrict_digits = bool(self.restrict_digits)
+
+
+@dataclass
+class BatchConfig:
+    """How logits mode groups its work (generate mode runs one query at a time, as the official code).
+
+    ``batch_size``: samples per forward; ``query_batch_size``: at most this many (sample, query) pairs share one
+    forward (bounds memory); ``packed``: pack all queries of a sample into one row after its cached prefix, with
+    a 4-D attention mask (``None``, default: yes, unless the model runs flash attention, which takes no custom
+    masks), or expand the cache to one row per query (``False``; copies the prefix cache once per query).
+    """
+
+    batch_size: int = 1
+    query_batch_size: int | None = None
+    packed: bool | None = None
+
+    def __post_init__(self):
+        if int(self.batch_size) < 1 or (self.query_batch_size is not None and int(self.query_batch_size) < 1):
+            raise ValueError("batch_size and query_batch_size must be at least 1")
+        self.batch_size = int(self.batch_size)
+        self.query_batch_size = None if self.query_batch_size is None else int(self.query_batch_size)
+
+
+# The scorer's config objects by attribute; each of their fields is also a flat keyword option of VLMRichScorer.
+CONFIGS = {"loading": LoadConfig, "inputs": InputConfig, "decoding": DecodeConfig, "batching": BatchConfig}
+
+
+def _configs(given: dict, options: dict) -> dict:
+    """Each config of :data:`CONFIGS`: the one given (or the defaults) with the flat ``options`` naming its fields."""
+    owner = {f.name: attr for attr, cls in CONFIGS.items() for f in fields(cls)}
+    unknown = sorted(set(options) - set(owner))
+    if unknown:
+        raise TypeError(f"VLMRichScorer got unknown options {unknown}; its options are mode, capabilities, style, "
+                        f"progress and {sorted(owner)}")
+    out = {}
+    for attr, cls in CONFIGS.items():
+        base = given.get(attr)
+        if base is not None and not isinstance(base, cls):
+            raise TypeError(f"{attr}= takes a {cls.__name__}, not {type(base).__name__}")
+        mine = {k: v for k, v in options.items() if owner[k] == attr}
+        out[attr] = replace(base or cls(), **mine) if mine else (base or cls())
+    return out
+
+
 # ----------------------------------------------------------------------------- the scorer
 class VLMRichScorer:
     """Rich capability scores (and optionally styles) from an image-text-to-text model.
@@ -168,55 +272,27 @@ class VLMRichScorer:
         Capability keys to rate (default: all registered, in registry order); ``[]`` rates none.
     style
         Also ask the style query (adds ``styles``, ``styles_unknown`` and ``style_text`` columns).
-    batch_size
-        Samples per forward in logits mode (generate mode always runs one query at a time, as the official code).
-    query_batch_size
-        At most this many (sample, query) pairs share one forward in logits mode (bounds memory).
-    packed
-        Logits mode: pack all queries of a sample into one row after its cached prefix, with a 4-D attention
-        mask (default ``None``: yes, unless the model runs flash attention, which takes no custom masks), or
-        expand the cache to one row per query (``False``; copies the prefix cache once per query).
-    max_new_tokens, style_max_new_tokens
-        Generation lengths for a score (generate mode) and for the style answer.
-    restrict_digits
-        Generate mode only: allow nothing but the six digit tokens and generate one token (the digit the model
-        prefers; equals the logits-mode argmax).
-    image, system, ensure_image
-        Prompt options: where the ``<image>`` placeholder goes (``"inline"`` as the official inference,
-        ``"front"`` as LLaVA-NeXT training), the system prompt, and adding ``<image>\\n`` to a conversation
-        that names no image (else the image is not seen, as in the official script).
-    tokens
-        ``"official"`` (default): input ids built like the official ``preprocess_qwen`` (an extra newline
-        after the image, each text chunk tokenised on its own); ``"text"``: the chat string tokenised whole.
-    image_newline
-        ``tokens="text"`` only: add a ``"\\n"`` after ``<image>`` in the text (the text equivalent of the
-        official extra newline; a BPE tokenizer merges it with the next one, unlike the official ids).
-    image_view
-        ``"base"`` (default): the official single view (the image resized to the vision tower's input, no
-        tiles); ``"tiles"``: the processor's anyres tiles, packed by the model's ``get_image_features``.
+    loading, inputs, decoding, batching
+        The other options, in four groups: :class:`LoadConfig` (``device``, ``dtype``, ``trust_remote_code``),
+        :class:`InputConfig` (``image``, ``system``, ``ensure_image``, ``tokens``, ``image_newline``,
+        ``image_view``), :class:`DecodeConfig` (``max_new_tokens``, ``style_max_new_tokens``,
+        ``restrict_digits``) and :class:`BatchConfig` (``batch_size``, ``query_batch_size``, ``packed``).
+    **options
+        Any field of those groups as a flat keyword (``device="cuda", batch_size=8``), as ``kit.score(pool,
+        "rich", backend="vlm", ...)`` and ``kit score ... --option k=v`` pass them (and record them, one by
+        one); a flat option overrides the same field of a config given beside it.
     """
 
-    def __init__(self, model=None, processor=None, mode: str = "logits", capabilities=None, style: bool = False,
-                 device: str = "cpu", dtype=None, batch_size: int = 1, query_batch_size: int | None = None,
-                 max_new_tokens: int = 8, style_max_new_tokens: int = 48, restrict_digits: bool = False,
-                 image: str = "inline", system: str = SYSTEM_PROMPT, image_newline: bool = False,
-                 ensure_image: bool = True, packed: bool | None = None, trust_remote_code: bool = False,
-                 tokens: str = "official", image_view: str = "base", progress: bool = True):
+    def __init__(self, model=None, processor=None, mode: str = "logits", capabilities=None, style: bool = False, *,
+                 loading: LoadConfig | None = None, inputs: InputConfig | None = None,
+                 decoding: DecodeConfig | None = None, batching: BatchConfig | None = None, progress: bool = True,
+                 **options):
         if model is None:
             raise ValueError("VLMRichScorer needs model=: a hub name or folder of an image-text-to-text model "
                              "(e.g. an mmSSR scorer converted to the Hugging Face format, or "
                              "'llava-hf/llava-onevision-qwen2-0.5b-ov-hf'), or a loaded model with processor=")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        if image not in IMAGE_MODES:
-            raise ValueError(f"image must be one of {IMAGE_MODES}, not {image!r}")
-        if tokens not in TOKEN_MODES:
-            raise ValueError(f"tokens must be one of {TOKEN_MODES}, not {tokens!r}")
-        if image_view not in IMAGE_VIEWS:
-            raise ValueError(f"image_view must be one of {IMAGE_VIEWS}, not {image_view!r}")
-        if image_newline and tokens != "text":
-            raise ValueError("image_newline=True is the text equivalent of the official token ids: use it with "
-                             "tokens='text' (tokens='official' already puts the newline ids after the image)")
         keys = capability_keys() if capabilities is None else list(capabilities)
         for key in keys:
             get_capability(key)  # unknown keys fail here, naming the registered ones
@@ -224,31 +300,18 @@ class VLMRichScorer:
             raise ValueError(f"capabilities has duplicates: {keys}")
         if not keys and not style:
             raise ValueError("nothing to ask: give capabilities or style=True")
-        if int(batch_size) < 1 or (query_batch_size is not None and int(query_batch_size) < 1):
-            raise ValueError("batch_size and query_batch_size must be at least 1")
-        self.capabilities = keys
-        self.style = bool(style)
-        self.mode = mode
-        self.device = str(device)
-        self.dtype = dtype
-        self.batch_size = int(batch_size)
-        self.query_batch_size = None if query_batch_size is None else int(query_batch_size)
-        self.max_new_tokens = int(max_new_tokens)
-        self.style_max_new_tokens = int(style_max_new_tokens)
-        self.restrict_digits = bool(restrict_digits)
-        self.image_mode, self.system = image, system
-        self.image_newline, self.ensure_image = bool(image_newline), bool(ensure_image)
-        self.tokens, self.image_view = tokens, image_view
-        self.packed = packed
-        self.progress = progress
-        self._model_arg, self._processor_arg, self._trust = model, processor, trust_remote_code
+        groups = _configs({"loading": loading, "inputs": inputs, "decoding": decoding, "batching": batching}, options)
+        self.loading, self.inputs = groups["loading"], groups["inputs"]
+        self.decoding, self.batching = groups["decoding"], groups["batching"]
+        self.capabilities, self.style, self.mode, self.progress = keys, bool(style), mode, progress
+        self._model_arg, self._processor_arg = model, processor
         self._model = self._processor = None
 
     # ------------------------------------------------------------------ lazy model
     def _load(self):
         if self._model is None:
-            self._model, self._processor = load_vlm(self._model_arg, self._processor_arg, self.device, self.dtype,
-                                                    self._trust)
+            self._model, self._processor = load_vlm(self._model_arg, self._processor_arg, self.loading.device,
+                                                    self.loading.dtype, self.loading.trust_remote_code)
             self._model_arg = self._processor_arg = None  # do not keep a second reference
             tok = self.tokenizer
             self._digits = digit_token_ids(tok)
@@ -285,22 +348,23 @@ class VLMRichScorer:
 
     def prepare(self, sample_id, conversations, image) -> _Sample:
         """The prefix (system, user header, conversation) and the suffix of every query of one sample."""
-        conv = ensure_image_token(conversations) if self.ensure_image else conversations
+        conv = ensure_image_token(conversations) if self.inputs.ensure_image else conversations
         prefix, suffixes = None, {}
         for name in self.query_names():
             try:
-                pre, suf = prompt_parts(conv, self._query_text(name), image=self.image_mode, system=self.system)
+                pre, suf = prompt_parts(conv, self._query_text(name), image=self.inputs.image,
+                                        system=self.inputs.system)
             except ValueError as exc:
                 raise ValueError(f"sample {sample_id!r}: {exc}") from exc
             if prefix is not None and pre != prefix:
                 raise ValueError(f"sample {sample_id!r}: the queries do not share one prompt prefix")
             prefix, suffixes[name] = pre, suf
-        if self.image_newline:
+        if self.inputs.image_newline:
             prefix = add_image_newline(prefix)
         names = list(suffixes)
-        if self.tokens == "official":
-            contents = [user_content(conv, self._query_text(name), image=self.image_mode) for name in names]
-            ids = dict(zip(names, official_input_ids_batch(self.tokenizer, contents, self.system)))
+        if self.inputs.tokens == "official":
+            contents = [user_content(conv, self._query_text(name), image=self.inputs.image) for name in names]
+            ids = dict(zip(names, official_input_ids_batch(self.tokenizer, contents, self.inputs.system)))
         else:
             ids = {name: text_input_ids(self.tokenizer, prefix + suffixes[name], self._image_token_id())
                    for name in names}
@@ -318,11 +382,11 @@ class VLMRichScorer:
     def _to_device(self, batch) -> dict:
         import torch
 
-        dtype = next(self.model.parameters()).dtype
+        dtype, device = next(self.model.parameters()).dtype, self.loading.device
         out = {}
         for key, value in batch.items():
             if isinstance(value, torch.Tensor):
-                value = value.to(self.device, dtype=dtype) if value.is_floating_point() else value.to(self.device)
+                value = value.to(device, dtype=dtype) if value.is_floating_point() else value.to(device)
             out[key] = value
         return out
 
@@ -409,21 +473,21 @@ class VLMRichScorer:
         proc = getattr(self.processor, "image_processor", None)
         if proc is None:
             raise TypeError(f"{type(self.processor).__name__} has no image_processor")
-        dtype = next(self.model.parameters()).dtype
+        dtype, device = next(self.model.parameters()).dtype, self.loading.device
         cfg = self.model.config
         layer = getattr(cfg, "vision_feature_layer", -1)
         strategy = getattr(cfg, "vision_feature_select_strategy", "full")
         with torch.inference_mode():
-            if self.image_view == "tiles":
+            if self.inputs.image_view == "tiles":
                 batch = proc(images=list(images), return_tensors="pt")
-                out = self.model.get_image_features(pixel_values=batch["pixel_values"].to(self.device, dtype=dtype),
-                                                    image_sizes=batch["image_sizes"].to(self.device),
+                out = self.model.get_image_features(pixel_values=batch["pixel_values"].to(device, dtype=dtype),
+                                                    image_sizes=batch["image_sizes"].to(device),
                                                     vision_feature_layer=layer,
                                                     vision_feature_select_strategy=strategy)
                 feats = getattr(out, "pooler_output", out)
                 return [f.reshape(-1, f.shape[-1]) for f in feats]
             tower, projector, newline = self._vision_parts()
-            pixels = self.base_view_pixels(images).to(self.device, dtype=dtype)
+            pixels = self.base_view_pixels(images).to(device, dtype=dtype)
             hidden = tower(pixels, output_hidden_states=True).hidden_states
             chosen = hidden[layer] if isinstance(layer, int) else torch.cat([hidden[k] for k in layer], dim=-1)
             if strategy == "default":
@@ -528,8 +592,8 @@ class VLMRichScorer:
         return self._expanded_query_logits(cache, pmask, suffixes, names, reuse=reuse)
 
     def _use_packed(self) -> bool:
-        if self.packed is not None:
-            return bool(self.packed)
+        if self.batching.packed is not None:
+            return bool(self.batching.packed)
         config = self.model.config
         attn = str(getattr(config, "_attn_implementation", "") or "")
         if attn.startswith(("flash", "paged")):  # these kernels take no custom 4-D mask
@@ -559,7 +623,8 @@ class VLMRichScorer:
         import torch
 
         device, width = pmask.device, pmask.shape[1]
-        per_chunk = len(names) if self.query_batch_size is None else max(self.query_batch_size // len(suffixes), 1)
+        qbs = self.batching.query_batch_size
+        per_chunk = len(names) if qbs is None else max(qbs // len(suffixes), 1)
         parts = []
         for c in range(0, len(names), per_chunk):
             chunk = names[c:c + per_chunk]
@@ -637,7 +702,7 @@ class VLMRichScorer:
             else:
                 work, mask, row_of, owned = cache, pmask, {r: r for r in members}, last_group
             rows = [(row_of[r], suffixes[r][name][k:]) for r in members for name in names]
-            step = self.query_batch_size or len(rows)
+            step = self.batching.query_batch_size or len(rows)
             starts = list(range(0, len(rows), step))
             parts = [self._run_rows(work, mask, rows[i:i + step], reuse=owned and i == starts[-1])[0]
                      for i in starts]
@@ -661,12 +726,12 @@ class VLMRichScorer:
                                                 reuse=last_group)
             out = []
             done = torch.zeros(len(members), dtype=torch.bool, device=pmask.device)
-            for step in range(self.style_max_new_tokens):
+            for step in range(self.decoding.style_max_new_tokens):
                 nxt = logits.argmax(-1).to(pmask.device)
                 nxt = torch.where(done, torch.full_like(nxt, self._pad), nxt)
                 out.append(nxt)
                 done |= torch.isin(nxt, eos)
-                if bool(done.all()) or step == self.style_max_new_tokens - 1:
+                if bool(done.all()) or step == self.decoding.style_max_new_tokens - 1:
                     break
                 mask = torch.cat([mask, torch.ones((len(members), 1), dtype=mask.dtype, device=mask.device)], 1)
                 lg, work = self._forward(input_ids=nxt[:, None], attention_mask=mask, cache=work, logits_to_keep=1)
@@ -695,12 +760,13 @@ class VLMRichScorer:
         import torch
         from transformers import LogitsProcessorList
 
-        restrict = self.restrict_digits if restrict_digits is None else restrict_digits
+        restrict = self.decoding.restrict_digits if restrict_digits is None else restrict_digits
         restrict = restrict and name != STYLE
         extra = {}
         if restrict:
             extra["logits_processor"] = LogitsProcessorList([digits_only_processor([v[0] for v in self._digits])])
-        n_new = 1 if restrict else (self.style_max_new_tokens if name == STYLE else self.max_new_tokens)
+        decoding = self.decoding
+        n_new = 1 if restrict else (decoding.style_max_new_tokens if name == STYLE else decoding.max_new_tokens)
         with torch.inference_mode():
             embeds = self.full_embeddings(sample, name)
             mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
@@ -820,7 +886,7 @@ class VLMRichScorer:
                 results[sid] = {"status": f"error: {exc}"}
                 bar.update(1)
                 continue
-            if len(pending) >= (self.batch_size if self.mode == "logits" else 1):
+            if len(pending) >= (self.batching.batch_size if self.mode == "logits" else 1):
                 run(pending)
                 pending = []
         if pending:
