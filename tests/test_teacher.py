@@ -233,7 +233,7 @@ def test_retries_are_bounded_and_client_errors_are_not_retried(pool, tmp_path):
         assert server.requests == 3
     with FakeServer(fail_first=100, fail_status=401) as server:
         ann = TeacherAnnotator(base_url=server.url, model="m")
-        with pytest.raises(TeacherRequestError, match="HTTP 401") as err:
+        with pytest.raises(TeacherRequestError, match=r"sample 's\d\d': HTTP 401 from http") as err:
             ann.annotate(pool, tmp_path / "t.jsonl", n=2, progress=False)
         assert err.value.status == 401 and server.requests == 1
         summary = ann.annotate(pool, tmp_path / "t.jsonl", n=2, on_error="skip", progress=False)
