@@ -44,3 +44,15 @@ def test_ci_runs_the_readme_test_command(repo_root):
     assert "make test" in (repo_root / ".ci" / "run").read_text()
     readme = (repo_root / "README.md").read_text()
     assert "make test" in readme and "make demo" in readme
+
+
+def test_the_distribution_has_a_name_of_its_own(repo_root):
+    """`kit` on the package index is an unrelated project: the kit installs as mmselect-kit, imports as kit, and the
+    set-up files and the kit's own metadata lookups name the same distribution."""
+    from kit.package import DISTRIBUTION
+
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION == "mmselect-kit" and project["scripts"]["kit"] == "kit.cli:main"
+    assert f"name: {DISTRIBUTION}" in (repo_root / "environment.yml").read_text()
+    readme = (repo_root / "README.md").read_text()
+    assert "pip install ." in readme and DISTRIBUTION in readme
