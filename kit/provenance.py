@@ -17,6 +17,9 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
+from kit.package import DISTRIBUTION
+
+# Distributions whose versions a manifest records; the kit itself under "kit" (its distribution is mmselect-kit).
 KEY_LIBRARIES = ("kit", "torch", "torchvision", "transformers", "open_clip_torch", "pandas", "numpy",
                  "pyarrow", "scikit-learn")
 
@@ -243,7 +246,7 @@ def library_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in KEY_LIBRARIES:
         try:
-            out[name] = metadata.version(name)
+            out[name] = metadata.version(DISTRIBUTION if name == "kit" else name)
         except metadata.PackageNotFoundError:
             out[name] = None
     return out

@@ -307,11 +307,31 @@ def test_notebooks_get_an_absolute_run_dir_and_keep_their_own_pool(monkeypatch, 
     monkeypatch.setattr(kit.demo, "run_notebook", lambda path, run_dir, pool, quick, parameters=None:
                         calls.append((run_dir, pool)))
     monkeypatch.chdir(tmp_path)   # a relative --out must not land under notebooks/, where they run
-    assert cli.main(["notebooks", "--only", "00", "--out", "rel"]) == 0
-    assert cli.main(["demo", "--only", "00", "--out", "rel2"]) == 0     # make demo: the same command
+    nbs = ["--notebooks", str(ROOT / "notebooks")]
+    assert cli.main(["notebooks", "--only", "00", "--out", "rel", *nbs]) == 0
+    assert cli.main(["demo", "--only", "00", "--out", "rel2", *nbs]) == 0     # make demo: the same command
     assert calls == [(tmp_path / "rel", None), (tmp_path / "rel2", None)]
-    assert cli.main(["notebooks", "--only", "00", "--out", "rel", "--pool", "p.json"]) == 0
+    assert cli.main(["notebooks", "--only", "00", "--out", "rel", "--pool", "p.json", *nbs]) == 0
     assert calls[-1] == (tmp_path / "rel", tmp_path / "p.json")
+
+
+def test_notebooks_come_from_the_working_directory_or_notebooks(monkeypatch, tmp_path, capsys):
+    """The notebooks are a checkout's, not the package's: outside a checkout without --notebooks, one clear line;
+    from a checkout's root (make demo) the checkout's notebooks/, and the run folder under its runs/."""
+    import kit.demo
+
+    calls = []
+    monkeypatch.setattr(kit.demo, "run_notebook", lambda path, run_dir, pool, quick, parameters=None:
+                        calls.append((path, run_dir)))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--only", "00"]) == 1
+    err = capsys.readouterr().err
+    assert "no notebooks folder" in err and "--notebooks" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00_pool.ipynb").write_bytes((ROOT / "notebooks" / "00_pool.ipynb").read_bytes())
+    assert cli.main(["demo", "--only", "00"]) == 0
+    path, run_dir = calls[-1]
+    assert path == tmp_path / "notebooks" / "00_pool.ipynb" and run_dir.parent == tmp_path / "runs"
 
 
 # --------------------------------------------------------------------------- issue 23: outputs never replace inputs

@@ -78,3 +78,15 @@ def test_browser_test_fails_under_ci_and_skips_otherwise_without_chromium(monkey
     (tmp_path / "chromium").write_text("#!/bin/sh\n")
     (tmp_path / "chromium").chmod(0o755)
     assert jb.chromium() == tmp_path / "chromium"   # found on the PATH when /usr/bin/chromium is not there
+
+
+def test_the_distribution_has_a_name_of_its_own(repo_root):
+    """`kit` on the package index is an unrelated project: the kit installs as mmselect-kit, imports as kit, and the
+    set-up files and the kit's own metadata lookups name the same distribution."""
+    from kit.package import DISTRIBUTION
+
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION == "mmselect-kit" and project["scripts"]["kit"] == "kit.cli:main"
+    assert f"name: {DISTRIBUTION}" in (repo_root / "environment.yml").read_text()
+    readme = (repo_root / "README.md").read_text()
+    assert "pip install ." in readme and DISTRIBUTION in readme

@@ -27,10 +27,24 @@ def test_unknown_sections_are_refused(capsys):
     assert "unknown sections ['colour']" in capsys.readouterr().err
 
 
-def test_recorded_paths_are_relative_to_the_repository():
-    assert figures._recorded("data_samples/pool.json") == (DATA / "pool.json").resolve()
-    assert figures._recorded(str(DATA / "pool.json")) == (DATA / "pool.json").resolve()
-    assert figures._recorded("") is None
+def test_recorded_paths_name_the_pool_wherever_the_kit_runs(tmp_path):
+    """A head's metadata records pools relative to where it was trained (a checkout's root); the report matches
+    them by their trailing parts, so a copy of data_samples/ outside the checkout is still the held-out pool."""
+    here = (DATA / "pool.json").resolve()
+    copy = tmp_path / "data_samples" / "pool.json"
+    assert figures._same_pool("data_samples/pool.json", here)
+    assert figures._same_pool("data_samples/pool.json", copy)
+    assert figures._same_pool(str(DATA / "pool.json"), here) and not figures._same_pool(str(DATA / "pool.json"), copy)
+    assert not figures._same_pool("runs/distill_pool/pool.json", here) and not figures._same_pool("", here)
+
+
+def test_the_sample_pool_is_known_by_its_content(tmp_path):
+    """The image-text stand-in is in-sample on data_samples/ and on any byte-identical copy of it, not on others."""
+    copy = tmp_path / "pool.json"
+    copy.write_bytes((DATA / "pool.json").read_bytes())
+    assert figures._is_sample_pool(DATA / "pool.json") and figures._is_sample_pool(copy)
+    copy.write_bytes((DATA / "pool.json").read_bytes().replace(b"ev_0001", b"ev_9999"))
+    assert not figures._is_sample_pool(copy) and not figures._is_sample_pool(None)
 
 
 def test_loss_figures_count_flagged_pairs_per_template(monkeypatch):

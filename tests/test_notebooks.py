@@ -3,13 +3,15 @@
 Notebooks are stored without outputs; their hidden assertion cells (tag ``assertions``) check the story.
 """
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from kit.demo import ROOT, notebook_paths, run_notebook
+from kit.demo import notebook_paths, run_notebook
 
-NOTEBOOKS = notebook_paths()
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = notebook_paths(folder=ROOT / "notebooks")
 POOL = ROOT / "data_samples" / "pool.json"
 
 

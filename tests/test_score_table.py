@@ -86,6 +86,17 @@ def test_score_records_timing_label_and_default_columns(pool):
     assert table.attrs["timing"]["seconds"] >= 0 and table.attrs["label"] == "test_turns_table"
 
 
+def test_notebook_run_folder_defaults_to_the_projects_runs(repo_root, tmp_path, monkeypatch, capsys):
+    """Without run_dir: runs/interactive of the working directory, or of its parent when a notebook runs in its
+    notebooks/ folder, so a checkout's notebooks (run by hand or from its root) share the checkout's runs/."""
+    assert kit.notebook.default_run_dir(repo_root) == repo_root / "runs" / "interactive"
+    assert kit.notebook.default_run_dir(repo_root / "notebooks") == repo_root / "runs" / "interactive"
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    nb = kit.notebook.start(repo_root / "tests" / "fixtures" / "corrupt_pool" / "pool.json", quiet=True)
+    assert nb.run_dir == tmp_path / "runs" / "interactive" and nb.run_dir.is_dir()
+
+
 def test_notebook_helper_sets_up_a_run(repo_root, tmp_path, capsys):
     nb = kit.notebook.start(repo_root / "tests" / "fixtures" / "corrupt_pool" / "pool.json", tmp_path)
     assert "records read" in capsys.readouterr().out

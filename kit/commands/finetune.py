@@ -24,6 +24,9 @@ def add_arguments(ap) -> None:
     a.add_argument("--out", default=None)
     a.add_argument("--steps", type=int, default=None)
     a.add_argument("--device", default="cpu", help="where the alignment trains (default cpu; e.g. cuda)")
+    a.add_argument("--exclude-pool", default=None, metavar="POOL_JSON",
+                   help="a pool whose easy-vqa images stay out (default: data_samples/, its footprint shipped with the "
+                        "kit; another pool is another cached base)")
     t = sub.add_parser("train", help="fine-tune on a pool or a subset of it")
     t.add_argument("pool")
     t.add_argument("--out", required=True)
@@ -59,8 +62,11 @@ def run(args) -> int:
     import kit.finetune as ft
 
     if args.cmd == "align":
+        from kit.pools.footprint import SAMPLE_POOL
+
         changes = {"steps": args.steps} if args.steps else {}
-        print(ft.align(args.preset, out=args.out, device=args.device, **changes))
+        print(ft.align(args.preset, out=args.out, device=args.device, exclude_pool=args.exclude_pool or SAMPLE_POOL,
+                       **changes))
         return 0
     if args.cmd == "train":
         pool = kit.load_pool(args.pool)

@@ -13,8 +13,6 @@ import json
 
 
 def add_arguments(ap) -> None:
-    from kit.models.lit_head import HEAD_PATH
-
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train the head and save it")
     t.add_argument("--split", default="train", choices=["train", "test"])
@@ -23,7 +21,9 @@ def add_arguments(ap) -> None:
     t.add_argument("--eval-split", default="test", choices=["train", "test"],
                    help="held-out pair AUC on the first --eval-n images of this split, saved with the head")
     t.add_argument("--eval-n", type=int, default=500)
-    t.add_argument("--out", default=str(HEAD_PATH))
+    t.add_argument("--out", required=True, metavar="HEAD.pt",
+                   help="where to write the head (in a checkout, kit/weights/lit_head_easyvqa.pt replaces the "
+                        "shipped one)")
     t.add_argument("--steps", type=int, default=400)
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--seed", type=int, default=0)
@@ -32,14 +32,14 @@ def add_arguments(ap) -> None:
                    help="leave out easy-vqa images that this pool uses (skipped if the file does not exist)")
     t.add_argument("--device", default="cpu")
     e = sub.add_parser("eval", help="pair AUC of a saved head on an easy-vqa split")
-    e.add_argument("--head", default=str(HEAD_PATH))
+    e.add_argument("--head", default=None, help="a saved head (default: the shipped one)")
     e.add_argument("--split", default="test", choices=["train", "test"])
     e.add_argument("--n", type=int, default=1000)
     e.add_argument("--device", default="cpu")
 
 
 def run(args) -> int:
-    from kit.models.lit_head import load_head
+    from kit.models.lit_head import HEAD_PATH, load_head
     from kit.quality.image_text.lit_training import build_training_set, encode_training_set, pair_auc, train
 
     if args.cmd == "train":
@@ -53,6 +53,6 @@ def run(args) -> int:
         paths, texts, owner, labels, info = build_training_set(args.split, limit=args.n, seed=1, slice=None)
         image_feats, text_feats = encode_training_set(paths, texts, args.device)
         info.pop("image_ids")
-        print(json.dumps({"head": args.head, "trained_on": head.meta.get("split"), **info,
+        print(json.dumps({"head": str(args.head or HEAD_PATH), "trained_on": head.meta.get("split"), **info,
                           "pair_auc": round(pair_auc(head, image_feats, text_feats, owner, labels), 4)}, indent=1))
     return 0

@@ -1,8 +1,9 @@
-"""Execute notebooks/[0-9][0-9]_*.ipynb in order with papermill into a run folder, and print each notebook's time
-and figures, then a summary (kit demo and make demo are the same command). Each notebook gets the parameters its
-parameters cell declares among pool_path (only with --pool: otherwise each notebook reads its own default,
-data_samples/ for 00-03 and 06, the 2,000-sample easy-vqa experiment pool for 04 and 05), run_dir (score tables and
-figures/ go there; notebooks share it, so later ones reuse earlier scores), quick and the -p parameters.
+"""Execute notebooks/[0-9][0-9]_*.ipynb of a checkout (the working directory's, or --notebooks DIR) in order with
+papermill into a run folder, and print each notebook's time and figures, then a summary (kit demo and make demo are
+the same command). Each notebook gets the parameters its parameters cell declares among pool_path (only with
+--pool: otherwise each notebook reads its own default, data_samples/ for 00-03 and 06, the 2,000-sample easy-vqa
+experiment pool for 04 and 05), run_dir (score tables and figures/ go there; notebooks share it, so later ones reuse
+earlier scores), quick and the -p parameters.
 
 examples:
   kit notebooks --quick --only 00 01 -p grid=4
@@ -20,8 +21,11 @@ from kit.commands.common import CliError, parse_options
 
 
 def add_arguments(p) -> None:
+    p.add_argument("--notebooks", default=None, metavar="DIR",
+                   help="the notebooks folder (default: notebooks/ in the working directory, a checkout's root)")
     p.add_argument("--pool", default=None, help="pool_path of every notebook (default: each notebook's own)")
-    p.add_argument("--out", default=None, metavar="DIR", help="run_dir (default: runs/<timestamp>/)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="run_dir (default: runs/<timestamp>/ in the working directory)")
     p.add_argument("--quick", action="store_true", help="the notebooks' small parameter set")
     p.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 00 01")
     p.add_argument("-p", "--parameter", action="append", metavar="KEY=VALUE", help="a notebook parameter")
@@ -31,12 +35,15 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import kit.demo as demo
 
-    paths = demo.notebook_paths(args.only)
+    try:
+        paths = demo.notebook_paths(args.only, args.notebooks)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
     if not paths:
         raise CliError(f"no notebooks match {args.only}")
     params = parse_options(args.parameter, args.parameters)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = (Path(args.out) if args.out else demo.ROOT / "runs" / stamp).resolve()   # notebooks run in notebooks/
+    run_dir = (Path(args.out) if args.out else Path("runs") / stamp).resolve()   # absolute: notebooks run elsewhere
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = Path(args.pool).resolve() if args.pool else None
     print(f"kit {getattr(args, 'command', 'notebooks')}: {len(paths)} notebooks on {demo.describe_pool(pool)} "

@@ -41,6 +41,8 @@ def add_arguments(parser) -> None:
                                        "(no sample of data_samples/; see kit.pools.distill)")
     d.add_argument("out_dir")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--exclude-pool", default=None, metavar="POOL_JSON",
+                   help="the pool to stay apart from (default: data_samples/, whose footprint ships with the kit)")
     t = sub.add_parser("testbed", help="build a testbed pool under one of the named conditions")
     t.add_argument("condition", help="balanced-clean, skewed-clean, skewed-noisy or redundant")
     t.add_argument("out_dir")
@@ -73,7 +75,9 @@ def run(args) -> int:
     elif args.pools_command == "distill":
         from kit.pools.distill import build_distill_pool
 
-        samples = build_distill_pool(args.out_dir, seed=args.seed)
+        from kit.pools.footprint import SAMPLE_POOL
+
+        samples = build_distill_pool(args.out_dir, seed=args.seed, exclude_pool=args.exclude_pool or SAMPLE_POOL)
     else:
         rates = {"mismatch": args.mismatch, "wrong_answer": args.wrong_answer,
                  "truncated": args.truncated, "duplicate": args.duplicate}

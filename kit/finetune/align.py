@@ -35,12 +35,13 @@ import numpy as np
 
 from kit.cache import cache_root
 from kit.finetune.presets import AlignConfig, Preset, TrainConfig, resolve_preset
+from kit.pools.footprint import SAMPLE_POOL, footprint
 from kit.provenance import jsonable
 
 BASE_INFO = "kit_base.json"
-# The committed sample pool: its easy-vqa images are kept out of the alignment data too (resolved from the
-# repository, not the working directory, so the cache key does not depend on where the kit is called from).
-SAMPLE_POOL = Path(__file__).resolve().parents[2] / "data_samples" / "pool.json"
+# exclude_pool=SAMPLE_POOL (the default): the committed sample pool's easy-vqa images are kept out of the alignment
+# data too. Its footprint ships with the package (kit.pools.footprint), so the data and the cache key depend neither
+# on where the kit is called from nor on whether data_samples/ is there.
 INSTRUCTIONS = (
     "Describe the image concisely.",
     "Provide a brief description of the given image.",
@@ -63,16 +64,16 @@ def caption_records(slice: str = "reserved", captions_per_image: int = 4, seed: 
                     exclude_pool=SAMPLE_POOL, limit: int | None = None) -> list[dict]:
     """LLaVA records (``id``, ``image`` path, ``conversations``) of captions of a train slice's images.
 
-    Images that ``exclude_pool`` uses (matched by file name, as :func:`kit.pools.build.pool_easyvqa_ids`
-    reads them) are left out; ``limit`` keeps the first images only (for quick runs).
+    Images that ``exclude_pool`` uses (:func:`kit.pools.footprint.footprint`: the sample pool by default, a
+    ``pool.json``, or ``None``; matched by file name) are left out; ``limit`` keeps the first images only (for
+    quick runs).
     """
     from kit.pools import easyvqa
 
     ids = easyvqa.train_slice(slice)
-    if exclude_pool is not None and Path(exclude_pool).is_file():
-        from kit.pools.build import pool_easyvqa_ids
-
-        used = pool_easyvqa_ids(exclude_pool, "train")
+    excluded = footprint(exclude_pool)
+    if excluded is not None:
+        used = excluded.easyvqa_ids["train"]
         ids = [i for i in ids if i not in used]
     if limit is not None:
         ids = ids[:limit]
@@ -395,12 +396,10 @@ def image_gain(model, encoder, examples, n: int = 64, seed: int = 0) -> dict:
     return {"loss": round(float(own), 4), "loss_shuffled": round(float(other), 4)}
 
 
-def _pool_tag(pool_path):
-    if pool_path is None or not Path(pool_path).is_file():
-        return None
-    import hashlib
-
-    return hashlib.sha1(Path(pool_path).read_bytes()).hexdigest()[:12]
+def _pool_tag(exclude_pool):
+    """The excluded pool's part of the cache key: the first 12 hex digits of its ``pool.json``'s SHA-1."""
+    excluded = footprint(exclude_pool)
+    return None if excluded is None else excluded.tag
 
 
 def base_model(preset="tiny", **changes) -> Path:

@@ -11,8 +11,10 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-HEAD_PATH = Path(__file__).resolve().parents[1] / "weights" / "lit_head_easyvqa.pt"
-TRAIN_COMMAND = "python -m kit.quality.image_text.lit_training train"
+from kit.package import shipped_path
+
+HEAD_PATH = shipped_path("weights", "lit_head_easyvqa.pt")   # the shipped head (package data); read only
+TRAIN_COMMAND = "kit lit-head train --out HEAD.pt"
 
 
 def _torch_module():

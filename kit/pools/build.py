@@ -121,15 +121,10 @@ def defect_counts(n: int, rates: Mapping[str, float]) -> dict[str, int]:
 def pool_easyvqa_ids(pool_path, split: str) -> set[int]:
     """easy-vqa image ids of ``split`` that a pool file uses (read from the image file names)."""
     import json
-    import re
 
-    pattern = re.compile(rf"{easyvqa.SOURCE}/(?:pair_)?{split}_(\d+)(?:_(\d+))?\.png$")
-    ids: set[int] = set()
-    for rec in json.loads(Path(pool_path).read_text(encoding="utf-8")):
-        m = pattern.search(str(rec.get("image", "")))
-        if m:
-            ids.update(int(g) for g in m.groups() if g is not None)
-    return ids
+    from kit.pools.footprint import easyvqa_ids
+
+    return easyvqa_ids(json.loads(Path(pool_path).read_text(encoding="utf-8")), split)
 
 
 def build_easyvqa_pool(out_dir, n: int = 1000, rates: Mapping[str, float] | None = None, seed: int = 0,

@@ -30,39 +30,28 @@ from pathlib import Path
 import numpy as np
 
 from kit.pools import easyvqa, rendered
-from kit.pools.build import _clear, assign_ids, library_versions, pool_easyvqa_ids
+from kit.pools.build import _clear, assign_ids, library_versions
 from kit.pools.defects import KINDS, plant_defects
+from kit.pools.footprint import SAMPLE_POOL, PoolFootprint, conversation_hash, footprint
 from kit.pools.sample import Sample, write_pool
 
-DEFAULT_EXCLUDE = Path(__file__).resolve().parents[2] / "data_samples" / "pool.json"
 N_EASYVQA = 760
 RENDERED_SEEDS = (1, 2, 3, 4)
 DEFECT_RATE = 0.03
 
 
 def _shown(path) -> str:
-    """``path`` relative to the repository when it lies inside it (so build_info.json does not name a machine)."""
-    root = DEFAULT_EXCLUDE.parents[1]
+    """``path`` relative to the working directory when it lies inside it (so build_info.json does not name a
+    machine)."""
     try:
-        return str(Path(path).resolve().relative_to(root))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
 
-def _excluded(exclude_pool) -> tuple[set[str], set[str]]:
-    """Hashes of the images and of the conversations of the pool to stay apart from."""
-    path = Path(exclude_pool)
-    records = json.loads(path.read_text(encoding="utf-8"))
-    images = path.parent / "images"
-    image_hashes = {hashlib.sha1((images / r["image"]).read_bytes()).hexdigest() for r in records
-                    if (images / r["image"]).is_file()}
-    texts = {json.dumps(r["conversations"], sort_keys=True) for r in records}
-    return image_hashes, texts
-
-
-def _rendered_samples(images: Path, seeds, image_hashes: set[str], texts: set[str]) -> tuple[list[Sample], int]:
-    """Rendered samples for each seed, images renamed ``rendered/seed<s>_<name>``; those equal to an
-    excluded sample (image bytes or conversation) are dropped. Returns the samples and how many were dropped."""
+def _rendered_samples(images: Path, seeds, excluded: PoolFootprint) -> tuple[list[Sample], int]:
+    """Rendered samples for each seed, images renamed ``rendered/seed<s>_<name>``; those equal to a sample of
+    the excluded pool (image bytes or conversation) are dropped. Returns the samples and how many were dropped."""
     out: list[Sample] = []
     dropped = 0
     for seed in seeds:
@@ -70,7 +59,7 @@ def _rendered_samples(images: Path, seeds, image_hashes: set[str], texts: set[st
         for s in rendered.samples(scratch, seed):
             src = scratch / s.image
             digest = hashlib.sha1(src.read_bytes()).hexdigest()
-            if digest in image_hashes or json.dumps(s.conversations, sort_keys=True) in texts:
+            if digest in excluded.image_sha1 or conversation_hash(s.conversations) in excluded.conversation_sha1:
                 dropped += 1
                 continue
             rel = f"{rendered.SOURCE}/seed{seed}_{Path(s.image).name}"
@@ -83,22 +72,25 @@ def _rendered_samples(images: Path, seeds, image_hashes: set[str], texts: set[st
 
 
 def build_distill_pool(out_dir, n_easyvqa: int = N_EASYVQA, rendered_seeds=RENDERED_SEEDS,
-                       defect_rate: float = DEFECT_RATE, seed: int = 0, exclude_pool=DEFAULT_EXCLUDE,
+                       defect_rate: float = DEFECT_RATE, seed: int = 0, exclude_pool=SAMPLE_POOL,
                        progress: bool = True) -> list[Sample]:
     """Write the distillation pool (``pool.json``, ``labels.csv``, ``images/``, ``build_info.json``) to
-    ``out_dir``; see the module docstring. ``exclude_pool`` (default ``data_samples/pool.json``) is the pool
-    it stays apart from."""
+    ``out_dir``; see the module docstring. ``exclude_pool`` is the pool it stays apart from: by default the
+    committed sample pool (``data_samples/``, as its footprint shipped with the kit), else another ``pool.json``
+    or a :class:`~kit.pools.footprint.PoolFootprint`."""
+    excluded = footprint(exclude_pool)
+    if excluded is None:
+        raise ValueError("the distillation pool stays apart from a pool: pass exclude_pool (default: the sample pool)")
     out_dir = Path(out_dir)
     images = _clear(out_dir)
-    image_hashes, texts = _excluded(exclude_pool)
     names = list(easyvqa.TEMPLATES)
     schedule = {name: n_easyvqa // len(names) + (1 if k < n_easyvqa % len(names) else 0)
                 for k, name in enumerate(names)}
-    used = pool_easyvqa_ids(exclude_pool, "train")
+    used = excluded.easyvqa_ids["train"]
     image_ids = [i for i in sorted(easyvqa.image_paths("train")) if i not in used]
     clean = easyvqa.samples_from_schedule(schedule, "train", images, seed, image_ids=image_ids,
                                           unique_images=False, progress=progress)
-    more, dropped = _rendered_samples(images, rendered_seeds, image_hashes, texts)
+    more, dropped = _rendered_samples(images, rendered_seeds, excluded)
     clean += more
     n_defects = int(round(defect_rate * len(clean)))
     counts = {kind: n_defects for kind in KINDS}
@@ -108,7 +100,7 @@ def build_distill_pool(out_dir, n_easyvqa: int = N_EASYVQA, rendered_seeds=RENDE
     write_pool(out_dir, samples)
     info = {"command": f"python -m kit.pools distill {out_dir}", "seed": seed, "n_easyvqa": n_easyvqa,
             "rendered_seeds": list(rendered_seeds), "defect_rate": defect_rate,
-            "exclude_pool": _shown(exclude_pool), "rendered_dropped_as_in_exclude_pool": dropped,
+            "exclude_pool": _shown(excluded.name), "rendered_dropped_as_in_exclude_pool": dropped,
             "library_versions": library_versions()}
     (out_dir / "build_info.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return samples

@@ -23,9 +23,10 @@ import pandas as pd
 from kit.mmssr.distilled.features import compute_features, get_feature_extractor, registered_extractors
 from kit.mmssr.distilled.net import HeadConfig, build_head, fit_head, predict_head, styles_from_probs
 from kit.outputs import atomic_path
+from kit.package import shipped_path
 
 FORMAT = "kit.rich_distilled/1"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "rich_distilled.pt"
+DEFAULT_WEIGHTS = shipped_path("weights", "rich_distilled.pt")   # package data (kit/weights/)
 # What a saved head still lets a caller set when loading it (the rest was fixed in training).
 LOAD_OPTIONS = ("features", "style_threshold", "at_least_one_style", "integer", "cache_dir", "progress")
 

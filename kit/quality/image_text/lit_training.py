@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.models.lit_head import HEAD_PATH, new_head, save_head
+from kit.models.lit_head import new_head, save_head
 from kit.models.threads import one_torch_thread
 
 COLOURS = ("red", "green", "blue", "yellow", "teal", "brown", "black", "gray")
@@ -267,17 +267,21 @@ def pair_auc(head, image_feats, text_feats, owner, labels, seed: int = 0) -> flo
     return float(roc_auc_score(y, np.r_[own, neg]))
 
 
-def train(split: str = "train", out=HEAD_PATH, steps: int = 400, batch_size: int = 256, seed: int = 0,
+def train(split: str = "train", out=None, steps: int = 400, batch_size: int = 256, seed: int = 0,
           exclude_pool="data_samples/pool.json", limit: int | None = None, device="cpu", progress: bool = True,
           slice: str | None = "reserved", eval_split: str | None = "test", eval_n: int = 500, command=None):
     """Build the training set, encode it with the locked encoders, train and save the head.
 
     The metadata saved with the head holds the command, the image ids, the training pair AUC and, with
     ``eval_split``, the pair AUC on the first ``eval_n`` images of that split (held out when they are not
-    the training images).
+    the training images). ``out`` is where the head is written, always given: the shipped head is package data
+    (:data:`kit.models.lit_head.HEAD_PATH`), which an installed kit must not overwrite.
     """
     import torch
 
+    if out is None:
+        raise ValueError("train(out=...) needs the file to write the head to (e.g. kit/weights/lit_head_easyvqa.pt "
+                         "in a checkout, to replace the shipped head)")
     t0 = time.perf_counter()
     paths, texts, owner, labels, info = build_training_set(split, exclude_pool, limit, seed, slice=slice)
     image_feats, text_feats = encode_training_set(paths, texts, device, progress=progress)
