@@ -245,3 +245,14 @@ def test_mismatches_score_lower_on_data_samples(data_samples):
           f"({len(mism)} mismatches, {is_clean.sum()} clean); lower than origin: {lower:.0%}")
     assert auc >= 0.75
     assert lower >= 0.75
+
+
+def test_lit_head_training_refuses_a_missing_pool_to_leave_out(tmp_path):
+    """A pool named to keep out of the LiT head's training images that is not there is an error, never a silent
+    training on every image (an installed kit has no data_samples/ in its working directory)."""
+    import pytest
+
+    from kit.quality.image_text.lit_training import build_training_set
+
+    with pytest.raises(FileNotFoundError, match="no-pool.json"):
+        build_training_set("train", exclude_pool=tmp_path / "no-pool.json", limit=2)

@@ -29,7 +29,7 @@ def add_arguments(ap) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="use only the first N images of the split")
     t.add_argument("--exclude-pool", default="data_samples/pool.json",
-                   help="leave out easy-vqa images that this pool uses (skipped if the file does not exist)")
+                   help="leave out easy-vqa images that this pool uses (a missing file is an error; `none` leaves nothing out)")
     t.add_argument("--device", default="cpu")
     e = sub.add_parser("eval", help="pair AUC of a saved head on an easy-vqa split")
     e.add_argument("--head", default=None, help="a saved head (default: the shipped one)")
@@ -43,7 +43,8 @@ def run(args) -> int:
     from kit.quality.image_text.lit_training import build_training_set, encode_training_set, pair_auc, train
 
     if args.cmd == "train":
-        _, meta = train(args.split, args.out, args.steps, args.batch_size, args.seed, args.exclude_pool,
+        _, meta = train(args.split, args.out, args.steps, args.batch_size, args.seed,
+                        None if args.exclude_pool.lower() == "none" else args.exclude_pool,
                         args.limit, args.device, slice=None if args.slice == "all" else args.slice,
                         eval_split=args.eval_split, eval_n=args.eval_n, command=getattr(args, "command_line", None))
         shown = {k: v for k, v in meta.items() if k != "image_ids"}

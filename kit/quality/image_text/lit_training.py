@@ -152,6 +152,9 @@ def build_training_set(split: str = "train", exclude_pool=None, limit: int | Non
     ``owner[j]`` is the image index of ``texts[j]``; ``image_labels[i]`` is a label id shared by
     images with the same (colour, shape), or unique when the truth is unknown.
     """
+    if exclude_pool is not None and not Path(exclude_pool).is_file():
+        raise FileNotFoundError(f"no pool at {exclude_pool} to leave out of the LiT head's training images; "
+                                "pass the pool the head must not see, or None to leave nothing out")
     rng = np.random.default_rng(seed)
     data = easyvqa_split(split)
     if split == "train" and slice is not None:
@@ -160,7 +163,7 @@ def build_training_set(split: str = "train", exclude_pool=None, limit: int | Non
         wanted = set(train_slice(slice))
         data = {i: v for i, v in data.items() if i in wanted}
     excluded: list[int] = []
-    if exclude_pool is not None and Path(exclude_pool).is_file():
+    if exclude_pool is not None:
         hashes, named = pool_easyvqa_images(exclude_pool)
         excluded = [i for i, v in data.items() if (split, i) in named or pixel_hash(v[0]) in hashes]
         data = {i: v for i, v in data.items() if i not in set(excluded)}
@@ -179,7 +182,7 @@ def build_training_set(split: str = "train", exclude_pool=None, limit: int | Non
             owner.append(k)
     info = {"split": split, "slice": slice if split == "train" else None, "n_images": len(paths),
             "n_texts": len(texts),
-            "excluded_pool": str(exclude_pool) if exclude_pool is not None and Path(exclude_pool).is_file() else None,
+            "excluded_pool": str(exclude_pool) if exclude_pool is not None else None,
             "n_excluded": len(excluded), "image_ids": [int(i) for i, _ in items]}
     return paths, texts, np.array(owner), np.array(labels), info
 
