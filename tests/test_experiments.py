@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import kit  # noqa: E402
 import kit.finetune as ft  # noqa: E402
 from kit.experiments import ablate, add_relative_metrics, load_results, summary_table  # noqa: E402
-from tests.test_finetune import PRESET  # noqa: E402
+from tests.support.micro import PRESET  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,8 +42,8 @@ def small_pool(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return ft.align(PRESET, out=tmp_path_factory.mktemp("base") / "micro", progress=False)
+def base(micro_base):
+    return micro_base
 
 
 def test_experiment_pool_plants_mismatches_within_the_source_and_skips_reserved_images(small_pool):

@@ -8,22 +8,14 @@ import pytest
 import kit
 import kit.finetune as ft
 from kit.finetune.data import ExampleEncoder, batch_order
-from kit.finetune.presets import AlignConfig, Preset, TrainConfig
-from kit.models.vlm import VLMSpec
+from tests.support.micro import MICRO, PRESET
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-MICRO = VLMSpec(vision_hidden=32, vision_layers=1, vision_heads=2, lm_hidden=64, lm_layers=1, lm_heads=2,
-                lm_kv_heads=1, lm_intermediate=128)
-PRESET = Preset(name="micro", spec=MICRO,
-                align=AlignConfig(train=("projector", "lm"), steps=4, batch_size=8, limit_images=12,
-                                  vision_pretrain_steps=3),
-                train=TrainConfig(lr=3e-3, epochs=1.0, batch_size=4, checkpoint_every=2, group=2, max_length=256))
-
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return ft.align(PRESET, out=tmp_path_factory.mktemp("base") / "micro", progress=False)
+def base(micro_base):
+    return micro_base
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,14 @@ from kit.finetune.data import ExampleEncoder
 from kit.finetune.engine import loss_weight, shard
 from kit.finetune.train import train_examples
 from tests.support.plain_loop import train_plain
-from tests.test_finetune import PRESET
+from tests.support.micro import PRESET
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return ft.align(PRESET, out=tmp_path_factory.mktemp("base") / "micro", progress=False)
+def base(micro_base):
+    return micro_base
 
 
 @pytest.fixture(scope="module")

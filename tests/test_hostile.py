@@ -118,10 +118,8 @@ def test_the_distilled_rich_scorer_gives_a_status_for_what_it_cannot_score(pool)
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from tests.support.tiny_llava import build_tiny_llava
-
-    return build_tiny_llava(seed=0)
+def tiny(tiny_llava):
+    return tiny_llava
 
 
 def test_the_loss_scorer_on_a_vlm_and_on_its_text(pool, tiny):

@@ -82,14 +82,14 @@ def test_without_lmms_eval_the_command_says_how_to_install_it(monkeypatch, capsy
 # --------------------------------------------------------------------------- with lmms-eval installed
 
 @pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
+def run_folder(tmp_path_factory, micro_base):
     """A micro LLaVA fine-tuned for a few steps: a kit run folder with model/."""
     pytest.importorskip("lmms_eval")
     import kit
-    from tests.test_finetune import PRESET
+    from tests.support.micro import PRESET
 
     root = tmp_path_factory.mktemp("lmms")
-    base = ft.align(PRESET, out=root / "base", progress=False)
+    base = micro_base
     pool = kit.load_pool(ROOT / "data_samples" / "pool.json")
     ids = [i for i in pool.table.index if i.startswith("ev_")][:12]
     run = ft.finetune(pool, ids, preset=PRESET, base=base, out=root / "run", seed=0, progress=False, epochs=2.0)

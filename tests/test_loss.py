@@ -221,10 +221,8 @@ def test_registry_route_writes_parquet(tmp_path, pool, smollm2, smollm2_scores):
 # --------------------------------------------------------------------------- tiny LLaVA-OneVision (VLM path)
 
 @pytest.fixture(scope="module")
-def tiny_vlm():
-    from tests.support.tiny_llava import build_tiny_llava
-
-    model, processor = build_tiny_llava(seed=0)
+def tiny_vlm(tiny_llava):
+    model, processor = tiny_llava
     return LossScorer(model, processor=processor, batch_size=3, progress=False).load()
 
 
@@ -276,11 +274,8 @@ def test_vlm_unscorable_samples_keep_their_rows(tiny_vlm, tmp_path):
     assert (table.loc[["s0", "s2"], "status"] == "ok").all()
 
 
-def test_vlm_loads_from_a_saved_folder(tiny_vlm, pool, tmp_path):
-    from tests.support.tiny_llava import save_tiny_llava
-
-    folder = save_tiny_llava(tmp_path / "tiny", seed=0)
-    by_path = LossScorer(str(folder), batch_size=2, progress=False).score(pool)
+def test_vlm_loads_from_a_saved_folder(tiny_vlm, pool, tiny_llava_dir):
+    by_path = LossScorer(str(tiny_llava_dir), batch_size=2, progress=False).score(pool)
     in_memory = tiny_vlm.score(pool)
     np.testing.assert_allclose(by_path["loss_mean"], in_memory["loss_mean"], atol=1e-5)
 

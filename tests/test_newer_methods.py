@@ -16,24 +16,20 @@ import pytest
 import kit
 import kit.finetune as ft
 from kit.collapse import ScoreCollapseWarning
-from kit.finetune.presets import AlignConfig, Preset, TrainConfig
-from kit.models.vlm import VLMSpec
+from kit.finetune.presets import Preset, TrainConfig
 from kit.selection import SelectionShortfall
+from tests.support.micro import MICRO, MICRO_ALIGN
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICRO = VLMSpec(vision_hidden=32, vision_layers=1, vision_heads=2, lm_hidden=64, lm_layers=1, lm_heads=2,
-                lm_kv_heads=1, lm_intermediate=128)
-PRESET = Preset(name="micro", spec=MICRO,
-                align=AlignConfig(train=("projector", "lm"), steps=4, batch_size=8, limit_images=12,
-                                  vision_pretrain_steps=3),
+PRESET = Preset(name="micro", spec=MICRO, align=MICRO_ALIGN,   # the fine-tuning tests' base, its own training config
                 train=TrainConfig(lr=3e-3, epochs=1.0, batch_size=4, max_length=256))
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return ft.align(PRESET, out=tmp_path_factory.mktemp("base") / "micro", progress=False)
+def base(aligned_base):
+    return aligned_base(PRESET)   # the same alignment as the fine-tuning tests' micro base: one folder for both
 
 
 TRUNCATED = "ev_0010"      # a planted truncation: its answer is empty

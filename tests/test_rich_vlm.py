@@ -11,7 +11,6 @@ pytest.importorskip("gguf")
 
 import kit  # noqa: E402
 from kit.capabilities import STYLES, capability_keys, expected_column  # noqa: E402
-from tests.support.tiny_llava import build_tiny_llava, save_tiny_llava  # noqa: E402
 from kit.mmssr.rich_vlm import (STYLE, BatchConfig, DecodeConfig, InputConfig, LoadConfig, VLMRichScorer,  # noqa: E402
                                 VLMStyler, digit_token_ids)
 from kit.mmssr.tokens import IMAGE_TOKEN_INDEX  # noqa: E402
@@ -32,8 +31,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return build_tiny_llava(seed=0)
+def tiny(tiny_llava):
+    return tiny_llava
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +221,8 @@ def test_table_has_one_row_per_sample_and_reports_failures(tiny, pool):
     assert table["source"].tolist() == pool.table["source"].tolist()
 
 
-def test_loads_a_saved_model_by_path(tiny, pool, tmp_path):
-    path = save_tiny_llava(tmp_path / "tiny", seed=0)
-    by_path = VLMRichScorer(str(path), capabilities=CAPS, progress=False).score(pool.subset(["s0", "s1"]))
+def test_loads_a_saved_model_by_path(tiny, pool, tiny_llava_dir):
+    by_path = VLMRichScorer(str(tiny_llava_dir), capabilities=CAPS, progress=False).score(pool.subset(["s0", "s1"]))
     in_memory = _scorer(tiny, capabilities=CAPS).score(pool.subset(["s0", "s1"]))
     np.testing.assert_allclose(by_path[CAPS].to_numpy(), in_memory[CAPS].to_numpy(), atol=1e-5)
 

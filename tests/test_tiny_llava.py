@@ -6,15 +6,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
-from tests.support.tiny_llava import NUM_IMAGE_TOKENS, build_tiny_llava, save_tiny_llava  # noqa: E402
+from tests.support.tiny_llava import NUM_IMAGE_TOKENS, build_tiny_llava  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return build_tiny_llava(seed=0)
+def tiny(tiny_llava):
+    return tiny_llava
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +78,11 @@ def test_forward_and_generate_run(tiny, image):
     assert out.shape[1] == inputs["input_ids"].shape[1] + 3
 
 
-def test_saved_model_loads_by_path_like_a_hub_model(tiny, image, tmp_path):
+def test_saved_model_loads_by_path_like_a_hub_model(tiny, image, tiny_llava_dir):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     model, processor = tiny
-    path = save_tiny_llava(tmp_path / "tiny-llava", seed=0)
+    path = tiny_llava_dir   # saved by save_tiny_llava (tests/conftest.py)
     loaded = AutoModelForImageTextToText.from_pretrained(path).eval()
     loaded_proc = AutoProcessor.from_pretrained(path)
     text, inputs = _inputs(processor, image)

@@ -134,6 +134,42 @@ def defect_shares(ids, labels: pd.DataFrame | None) -> dict:
     return out
 
 
+def grid_methods(methods, full: bool = True) -> list[str]:
+    """The methods an ablation runs: each a registered selector or one of :data:`SPECIAL` (else a KeyError naming
+    the unknown ones), with ``"full"`` (the whole pool) added at the end when ``full``."""
+    import kit
+
+    methods = list(methods)
+    unknown = [m for m in methods if m not in SPECIAL and m not in kit.SELECTORS]
+    if unknown:
+        raise KeyError("; ".join(kit.SELECTORS.unknown(m) for m in unknown))
+    if full and "full" not in methods:
+        methods = methods + ["full"]
+    return methods
+
+
+def pool_labels(pool) -> pd.DataFrame | None:
+    """The pool's truth table: ``labels.csv`` beside the pool file, or None (no file, or a pool built in memory)."""
+    if getattr(pool, "path", None) is None:
+        return None
+    from kit.labels import labels_path_for, load_labels
+
+    lp = labels_path_for(pool.path)
+    return load_labels(lp) if lp.is_file() else None
+
+
+def scorer_settings(scorers, preset, methods, base) -> dict:
+    """``{scorer: options}`` for :func:`kit.score_table`: ``scorers`` as given (a dict, or names as
+    ``kit.score_table`` takes them), or :func:`default_scorers` of ``preset`` and ``methods`` when None. A copy:
+    the caller's dict stays as given."""
+    if scorers is None:
+        scorers = default_scorers(preset, methods, base=base)
+    if isinstance(scorers, (str, list, tuple)):   # names only, as kit.score_table takes them
+        scorers = [scorers] if isinstance(scorers, str) else list(scorers)
+        scorers = dict(entry if isinstance(entry, (list, tuple)) else (entry, {}) for entry in scorers)
+    return {name: dict(opts or {}) for name, opts in scorers.items()}
+
+
 def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT_SEEDS, preset="tiny",
            out="runs/ablation", scorers=None, full: bool = True, eval_set=None, labels=None,
            method_options: dict | None = None, curriculum_stages: int = 3, keep_models: bool = False,
@@ -153,29 +189,14 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     import kit
     import kit.finetune as ft
     from kit.finetune.presets import resolve_preset
-    from tqdm.auto import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     p = resolve_preset(preset, **train_changes)
-    methods = list(methods)
-    unknown = [m for m in methods if m not in SPECIAL and m not in kit.SELECTORS]
-    if unknown:
-        raise KeyError("; ".join(kit.SELECTORS.unknown(m) for m in unknown))
-    if full and "full" not in methods:
-        methods = methods + ["full"]
-    if labels is None and getattr(pool, "path", None) is not None:
-        from kit.labels import labels_path_for, load_labels
-
-        lp = labels_path_for(pool.path)
-        labels = load_labels(lp) if lp.is_file() else None
+    methods = grid_methods(methods, full)
+    labels = pool_labels(pool) if labels is None else labels
     base = str(base) if base is not None else str(ft.base_model(p))
-    if scorers is None:
-        scorers = default_scorers(p, methods, base=base)
-    if isinstance(scorers, (str, list, tuple)):   # names only, as kit.score_table takes them
-        scorers = [scorers] if isinstance(scorers, str) else list(scorers)
-        scorers = dict(entry if isinstance(entry, (list, tuple)) else (entry, {}) for entry in scorers)
-    scorers = {name: dict(opts or {}) for name, opts in scorers.items()}   # the caller's dict stays as given
+    scorers = scorer_settings(scorers, p, methods, base)
     method_options = with_embeddings(methods, method_options, scorers, out / "scores" / "embeddings")
     scores = kit.score_table(pool, scorers, out=out / "scores") if scorers else pool.table[["source"]].copy()
     questions = ft.easyvqa_eval_set() if eval_set is None else eval_set
@@ -192,53 +213,10 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
         "pool": str(getattr(pool, "path", "")), "n_pool": len(pool.table), "eval": dict(questions.attrs),
         "n_eval": len(questions), "benchmarks": bench, "scorers": scores.attrs.get("scorers", {})}), indent=1))
     rows = {}
-    jobs = []
-    repeats: dict = {}   # a job's key -> the jobs that would train exactly the same model (copied, not retrained)
-    first_of: dict = {}  # what a run trains on (seed, ids in order, stage sizes) -> the job that trains it
-    for method, budget, seed in order:
-        folder = out / "runs" / run_name(method, budget, seed)
-        if (folder / RESULT).is_file():
-            rows[(method, budget, seed)] = read_result(folder)
-            continue
-        ids, stages, info = selection_for(scores, method, budget, seed, curriculum_stages,
-                                          (method_options or {}).get(method))
-        job = {"method": method, "budget": budget, "seed": seed, "ids": ids, "stages": stages, "info": info,
-               "defects": defect_shares(ids, labels), "folder": str(folder), "preset": p, "base": str(base),
-               "keep_models": keep_models, "generate": generate, "progress": progress and workers <= 1}
-        # e.g. DIQ at 10% and 30% when its region holds fewer samples than either budget: the same ids, order
-        # and seed give the same run, so it is trained once
-        what = (seed, tuple(str(i) for i in ids), None if stages is None else tuple(len(st) for st in stages))
-        if what in first_of:
-            repeats.setdefault(first_of[what], []).append(job)
-            continue
-        first_of[what] = (method, budget, seed)
-        jobs.append(job)
-    bar = tqdm(total=len(plan), initial=len(plan) - len(jobs) - sum(map(len, repeats.values())), desc="ablation",
-               unit="run", disable=not progress)
-
-    def finished(job, row):
-        key = (job["method"], job["budget"], job["seed"])
-        rows[key] = row
-        bar.update(1)
-        for other in repeats.pop(key, []):
-            rows[(other["method"], other["budget"], other["seed"])] = copy_result(other, row, job)
-            bar.update(1)
-
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            finished(job, run_job(job, pool, questions))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        if getattr(pool, "path", None) is None:
-            raise ValueError("workers > 1 needs a pool loaded from a file (each worker loads it)")
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-            futures = {ex.submit(_worker_job, job, str(pool.path), questions): job for job in jobs}
-            for fut in as_completed(futures):
-                finished(futures[fut], fut.result())
-    bar.close()
+    settings = {"preset": p, "base": str(base), "keep_models": keep_models, "generate": generate,
+                "progress": progress and workers <= 1}
+    jobs, repeats = plan_jobs(order, rows, out, scores, labels, method_options, curriculum_stages, settings)
+    run_jobs(jobs, repeats, rows, pool, questions, workers, total=len(plan), progress=progress)
     rows = [rows[x] for x in plan]
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
     table = add_relative_metrics(table, bench)
@@ -309,6 +287,74 @@ def copy_result(job: dict, row: dict, trained: dict) -> dict:
            "eval_seconds": 0.0, "wall_seconds": 0.0}
     (folder / RESULT).write_text(json.dumps(jsonable(out), indent=1))
     return out
+
+
+def plan_jobs(order, rows: dict, out: Path, scores: pd.DataFrame, labels, method_options, curriculum_stages: int,
+              settings: dict) -> tuple[list[dict], dict]:
+    """``(jobs, repeats)``: the runs of ``order`` (``(method, budget, seed)`` tuples) still to train, each a job
+    for :func:`run_job` (its selection, defect shares, folder and the common ``settings``).
+
+    A finished run (its ``result.json``) puts its row into ``rows`` instead. A run that would train exactly what
+    an earlier job trains (the same seed, ids in the same order and stage sizes) is not a job of its own: it is
+    listed in ``repeats`` under that job's key and gets a copy of its result (:func:`copy_result`).
+    """
+    jobs = []
+    repeats: dict = {}   # a job's key -> the jobs that would train exactly the same model (copied, not retrained)
+    first_of: dict = {}  # what a run trains on (seed, ids in order, stage sizes) -> the job that trains it
+    for method, budget, seed in order:
+        folder = out / "runs" / run_name(method, budget, seed)
+        if (folder / RESULT).is_file():
+            rows[(method, budget, seed)] = read_result(folder)
+            continue
+        ids, stages, info = selection_for(scores, method, budget, seed, curriculum_stages,
+                                          (method_options or {}).get(method))
+        job = {"method": method, "budget": budget, "seed": seed, "ids": ids, "stages": stages, "info": info,
+               "defects": defect_shares(ids, labels), "folder": str(folder), **settings}
+        # e.g. DIQ at 10% and 30% when its region holds fewer samples than either budget: the same ids, order
+        # and seed give the same run, so it is trained once
+        what = (seed, tuple(str(i) for i in ids), None if stages is None else tuple(len(st) for st in stages))
+        if what in first_of:
+            repeats.setdefault(first_of[what], []).append(job)
+            continue
+        first_of[what] = (method, budget, seed)
+        jobs.append(job)
+    return jobs, repeats
+
+
+def run_jobs(jobs: list[dict], repeats: dict, rows: dict, pool, questions: pd.DataFrame, workers: int = 1,
+             total: int | None = None, progress: bool = True) -> None:
+    """Train and evaluate ``jobs`` (:func:`run_job`) here, or ``workers`` at once in separate processes; each
+    finished row goes into ``rows`` with the copies for its ``repeats``. ``total``: the grid's number of runs
+    (the progress bar starts at the runs already done)."""
+    from tqdm.auto import tqdm
+
+    total = len(jobs) + sum(map(len, repeats.values())) if total is None else total
+    bar = tqdm(total=total, initial=total - len(jobs) - sum(map(len, repeats.values())), desc="ablation",
+               unit="run", disable=not progress)
+
+    def finished(job, row):
+        key = (job["method"], job["budget"], job["seed"])
+        rows[key] = row
+        bar.update(1)
+        for other in repeats.pop(key, []):
+            rows[(other["method"], other["budget"], other["seed"])] = copy_result(other, row, job)
+            bar.update(1)
+
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            finished(job, run_job(job, pool, questions))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        if getattr(pool, "path", None) is None:
+            raise ValueError("workers > 1 needs a pool loaded from a file (each worker loads it)")
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            futures = {ex.submit(_worker_job, job, str(pool.path), questions): job for job in jobs}
+            for fut in as_completed(futures):
+                finished(futures[fut], fut.result())
+    bar.close()
 
 
 def benchmarks_of(table: pd.DataFrame) -> list[str]:

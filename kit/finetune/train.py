@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import pandas as pd
 
 from kit.finetune.data import Example, ExampleEncoder, batch_order, n_steps
 from kit.finetune.presets import PARTS, TrainConfig
+from kit.finetune.schedule import warmup_then_decay
 from kit.outputs import atomic_path, atomic_write_text
 from kit.provenance import jsonable
 
@@ -289,7 +289,8 @@ def with_trainable_parts(model, config: TrainConfig, lora: bool, seed: int):
 
 
 def _optimizer(params, config: TrainConfig, steps: int):
-    """AdamW (no weight decay on vectors) and the schedule: linear warm-up, then cosine to ``final_lr_ratio``."""
+    """AdamW (no weight decay on vectors) and the schedule: linear warm-up, then cosine to ``final_lr_ratio``
+    (:func:`kit.finetune.schedule.warmup_then_decay`)."""
     import torch
 
     decay = [p for n, p in params if p.dim() >= 2]
@@ -297,14 +298,7 @@ def _optimizer(params, config: TrainConfig, steps: int):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
     warm = max(1, int(round(config.warmup * steps)))
-
-    def lr_at(step: int) -> float:  # multiplier of config.lr
-        if step < warm:
-            return (step + 1) / warm
-        t = (step - warm) / max(1, steps - warm)
-        return config.final_lr_ratio + (1 - config.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    return opt, warmup_then_decay(opt, warm, steps, "cosine", config.final_lr_ratio)
 
 
 def _restore(ckpt: Path, key: str, model, opt, sched, device) -> tuple[list[dict], int]:
@@ -321,6 +315,9 @@ def _restore(ckpt: Path, key: str, model, opt, sched, device) -> tuple[list[dict
         for n, t in state["params"].items():
             named[n].copy_(t)
     opt.load_state_dict(state["optimizer"])
+    if "_schedulers" not in state["scheduler"]:
+        raise FileExistsError(f"{ckpt} holds the learning-rate schedule of an older kit (one LambdaLR); the schedule "
+                              "is the same, but this checkpoint cannot resume it: delete the folder to train again")
     sched.load_state_dict(state["scheduler"])
     return list(state["history"]), int(state["step"])
 

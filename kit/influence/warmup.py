@@ -83,6 +83,7 @@ def warm_up(model, encoder, examples, config, seed: int = 0, epochs: float = 4.0
     from tqdm.auto import tqdm
 
     from kit.finetune.data import batch_order, n_steps
+    from kit.finetune.schedule import warmup_then_decay
     from kit.finetune.train import _to_device, batch_loss, use_attention
 
     use_attention(model, config.attention)
@@ -93,8 +94,7 @@ def warm_up(model, encoder, examples, config, seed: int = 0, epochs: float = 4.0
                              {"params": [p for _, p in params if p.dim() < 2], "weight_decay": 0.0}], lr=config.lr)
     steps = n_steps(len(examples), config.batch_size, epochs)
     warm = max(1, int(math.ceil(WARMUP_RATIO * steps)))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
+    sched = warmup_then_decay(opt, warm, steps, "linear")
     batches = batch_order([e.length for e in examples], config.batch_size, steps, seed, None, config.group)
     losses, mask_logits = [], True
     for step in tqdm(range(steps), desc="influence warm-up", unit="step", disable=not progress):
