@@ -56,24 +56,9 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def render_readme(samples: list[Sample]) -> str:
-    sources = list(dict.fromkeys(s.source for s in samples))
-    n = len(samples)
-    n_def = sum(s.defect != "none" for s in samples)
-    by_src = Counter((s.source, s.defect) for s in samples)
-    src_rows = [[src] + [by_src[(src, d)] for d in DEFECTS] + [sum(by_src[(src, d)] for d in DEFECTS)]
-                for src in sources]
-    src_rows.append(["**all**"] + [sum(by_src[(src, d)] for src in sources) for d in DEFECTS] + [n])
-    style_all = Counter(st for s in samples for st in s.styles)
-    style_clean = Counter(st for s in samples if s.defect == "none" for st in s.styles)
-    style_rows = [[f"`{st}`", style_clean[st], style_all[st]] for st in STYLES]
-    mis = Counter((s.source, s.mismatch_kind) for s in samples if s.defect == "mismatch")
-    n_mis, n_within = sum(mis.values()), sum(v for (_, k), v in mis.items() if k == "within_source")
-    mis_rows = [[src, mis[(src, "within_source")], mis[(src, "cross_source")]] for src in sources]
-    clean = [s for s in samples if s.defect == "none"]
-    cap_rows = [[f"`{c}`", sum(s.ratings[c] >= 3 for s in clean),
-                 f"{sum(s.ratings[c] for s in clean) / max(len(clean), 1):.2f}"] for c in CAPABILITIES]
-    parts = [
+def _intro() -> list[str]:
+    """The title, what the pool is, and how it is rebuilt."""
+    return [
         "# data_samples: a small real pool with known truth",
         "",
         "A pool of vision-language instruction samples in LLaVA format, small enough to commit and run "
@@ -94,6 +79,12 @@ def render_readme(samples: list[Sample]) -> str:
         "pixels instead of bytes). Images are at most 256 px on the long "
         "side (JPEG quality 85 for photos; PNG for line art, text and everything rendered).",
         "",
+    ]
+
+
+def _files() -> list[str]:
+    """The files of the folder and the columns of ``labels.csv``."""
+    return [
         "## Files",
         "",
         "- `pool.json`: a JSON list of records `{id, image, conversations, source}`; `image` is relative to "
@@ -111,6 +102,25 @@ def render_readme(samples: list[Sample]) -> str:
         "",
         "Load it with `kit.load_pool(\"data_samples/pool.json\")` and join `labels.csv` on `id`.",
         "",
+    ]
+
+
+def _counts(samples: list[Sample]) -> list[str]:
+    """Samples per source and defect, per style, and the planted mismatches by kind."""
+    sources = list(dict.fromkeys(s.source for s in samples))
+    n = len(samples)
+    n_def = sum(s.defect != "none" for s in samples)
+    by_src = Counter((s.source, s.defect) for s in samples)
+    src_rows = [[src] + [by_src[(src, d)] for d in DEFECTS] + [sum(by_src[(src, d)] for d in DEFECTS)]
+                for src in sources]
+    src_rows.append(["**all**"] + [sum(by_src[(src, d)] for src in sources) for d in DEFECTS] + [n])
+    style_all = Counter(st for s in samples for st in s.styles)
+    style_clean = Counter(st for s in samples if s.defect == "none" for st in s.styles)
+    style_rows = [[f"`{st}`", style_clean[st], style_all[st]] for st in STYLES]
+    mis = Counter((s.source, s.mismatch_kind) for s in samples if s.defect == "mismatch")
+    n_mis, n_within = sum(mis.values()), sum(v for (_, k), v in mis.items() if k == "within_source")
+    mis_rows = [[src, mis[(src, "within_source")], mis[(src, "cross_source")]] for src in sources]
+    return [
         f"## Counts ({n} samples, {n_def} defects = {100 * n_def / n:.1f}%)",
         "",
         _table(["source"] + list(DEFECTS) + ["total"], src_rows),
@@ -146,6 +156,15 @@ def render_readme(samples: list[Sample]) -> str:
         "",
         _table(["source", "within_source", "cross_source"], mis_rows),
         "",
+    ]
+
+
+def _reference_ratings(samples: list[Sample]) -> list[str]:
+    """How the reference ratings were written, and their spread over the clean samples."""
+    clean = [s for s in samples if s.defect == "none"]
+    cap_rows = [[f"`{c}`", sum(s.ratings[c] >= 3 for s in clean),
+                 f"{sum(s.ratings[c] for s in clean) / max(len(clean), 1):.2f}"] for c in CAPABILITIES]
+    return [
         "## Reference ratings",
         "",
         "The capability ratings in `labels.csv` were **written by hand, as a teacher would rate each sample** "
@@ -161,6 +180,12 @@ def render_readme(samples: list[Sample]) -> str:
         "",
         _table(["capability", "clean samples rated >= 3", "mean rating"], cap_rows),
         "",
+    ]
+
+
+def _larger_pools() -> list[str]:
+    """How to build larger easy-vqa pools in the same format."""
+    return [
         "## Larger pools",
         "",
         "The same module builds larger easy-vqa pools for experiments, in the same format, with a chosen "
@@ -177,6 +202,12 @@ def render_readme(samples: list[Sample]) -> str:
         "or `kit.pools.build_easyvqa_pool(out_dir, n=5000, rates={...}, seed=0, "
         "exclude_pool=\"data_samples/pool.json\")`.",
         "",
+    ]
+
+
+def _licences() -> list[str]:
+    """Where the images come from, under which licences."""
+    return [
         "## Image sources and licences",
         "",
         _table(["images", "source", "licence"], [[f"`{p}`", s, lic] for p, s, lic in LICENCES]),
@@ -187,6 +218,11 @@ def render_readme(samples: list[Sample]) -> str:
         "`easyvqa` part.",
         "",
     ]
+
+
+def render_readme(samples: list[Sample]) -> str:
+    """The data card of a built pool: its sections in order, counts taken from ``samples``."""
+    parts = _intro() + _files() + _counts(samples) + _reference_ratings(samples) + _larger_pools() + _licences()
     return "\n".join(parts)
 
 
