@@ -38,6 +38,8 @@ and ``kmeans="faiss"`` (``faiss.Kmeans(spherical=True)``, the official tool, whe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -221,6 +223,98 @@ def default_clusters(n: int) -> int:
     return int(min(max(1, round(n / SAMPLES_PER_CLUSTER)), MAX_CLUSTERS, max(n, 1)))
 
 
+@dataclass(frozen=True)
+class Clusters:
+    """k-means clusters of the rows with an embedding, empty ones dropped and the rest renumbered 0..K-1."""
+
+    labels: np.ndarray      # the cluster of each row
+    centroids: np.ndarray   # unit centroids, one per cluster
+    sizes: np.ndarray       # rows per cluster
+    members: np.ndarray     # the rows sorted by cluster (pool order within a cluster)
+    starts: np.ndarray      # cluster i's rows are members[starts[i]:starts[i + 1]]
+    iterations: int         # k-means iterations run
+    train_size: int         # rows k-means trained on
+
+    def rows(self, i: int) -> np.ndarray:
+        return self.members[self.starts[i]:self.starts[i + 1]]
+
+
+def _check_options(within: str, kmeans: str, temperature: float, sigma: float) -> None:
+    if within not in WITHIN:
+        raise ValueError(f"within must be one of {', '.join(map(repr, WITHIN))}, not {within!r}")
+    if kmeans not in KMEANS:
+        raise ValueError(f"kmeans must be one of {', '.join(map(repr, KMEANS))}, not {kmeans!r}")
+    if not temperature > 0 or not sigma > 0:
+        raise ValueError("temperature and sigma must be positive")
+
+
+def _cluster_count(clusters: int | None, n_rows: int, notes: list[str]) -> int:
+    """The number of k-means clusters: ``clusters`` or :func:`default_clusters`, at most one per row (noted)."""
+    k = default_clusters(n_rows) if clusters is None else int(clusters)
+    if k < 1:
+        raise ValueError(f"clusters must be at least 1, got {clusters}")
+    if k > n_rows and n_rows:
+        notes.append(f"coincide: {k} clusters asked for {n_rows} samples with an embedding; using {n_rows}")
+        k = n_rows
+    return k
+
+
+def cluster_rows(X: np.ndarray, k: int, seed: int, niter: int, train_per_cluster: int, kmeans: str,
+                 notes: list[str]) -> Clusters:
+    """k-means on at most ``train_per_cluster * k`` rows of ``X``, every row labelled; a cluster that ends empty
+    is dropped (noted)."""
+    train_size = min(len(X), max(k, train_per_cluster * k))
+    labels, C, iters = _kmeans(X, k, seed, niter, train_size, kmeans)
+    sizes_all = np.bincount(labels, minlength=k)
+    kept = np.flatnonzero(sizes_all > 0)                         # non-empty clusters, renumbered 0..K-1
+    relabel = np.full(k, -1, dtype=np.int64)
+    relabel[kept] = np.arange(len(kept))
+    labels = relabel[labels]
+    if len(kept) < k:
+        notes.append(f"coincide: {k - len(kept)} of {k} k-means clusters ended empty and were dropped")
+    sizes = sizes_all[kept]
+    members = np.argsort(labels, kind="stable")                  # each cluster's rows in pool order
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    return Clusters(labels, C[kept], sizes, members, starts, iters, train_size)
+
+
+def cluster_densities(X: np.ndarray, found: Clusters, sigma: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each cluster's density D_i, and its kernel column sums (which the MMD picks reuse)."""
+    density = np.empty(len(found.sizes))
+    colsums = []
+    for i in range(len(found.sizes)):
+        Xc = X[found.rows(i)].astype(np.float64)
+        a = kernel_column_sums(Xc, sigma)
+        colsums.append(a)
+        density[i] = a.sum() / (len(Xc) ** 2)
+    return density, colsums
+
+
+def pick_within(X: np.ndarray, found: Clusters, take: np.ndarray, order: np.ndarray, sigma: float, within: str,
+                colsums: list[np.ndarray]) -> np.ndarray:
+    """``take[i]`` rows of each cluster, clusters in ``order``, each cluster's picks in pick order."""
+    chosen = []
+    for i in order:
+        if take[i] == 0:
+            continue
+        local = found.rows(i)
+        Xc = X[local].astype(np.float64)
+        pick = (greedy_mmd(Xc, int(take[i]), sigma, colsums[i]) if within == "mmd"
+                else farthest_points(Xc, int(take[i])))
+        chosen.append(local[pick])
+    return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def _cluster_table(found: Clusters, density, transfer, score, temperature: float, take) -> pd.DataFrame:
+    """One row per cluster: size, density, transferability, score, share (softmax of score / tau) and taken."""
+    logits = score / temperature
+    share = np.exp(logits - np.logaddexp.reduce(logits))
+    table = pd.DataFrame({"size": found.sizes, "density": density, "transferability": transfer, "score": score,
+                          "share": share, "taken": take})
+    table.index.name = "cluster"
+    return table
+
+
 def select_coincide(scores: pd.DataFrame, n, seed: int = 0, embeddings=None, use: str | None = None,
                     clusters: int | None = None, temperature: float = 1.0, sigma: float = 1.0,
                     max_similarity: float = 0.9, within: str = "mmd", kmeans: str = "spherical",
@@ -239,21 +333,11 @@ def select_coincide(scores: pd.DataFrame, n, seed: int = 0, embeddings=None, use
     taken); ``.report["labels"]`` the cluster of every sample (-1: no embedding).
     """
     n = resolve_budget(n, len(scores))
-    if within not in WITHIN:
-        raise ValueError(f"within must be one of {', '.join(map(repr, WITHIN))}, not {within!r}")
-    if kmeans not in KMEANS:
-        raise ValueError(f"kmeans must be one of {', '.join(map(repr, KMEANS))}, not {kmeans!r}")
-    if not temperature > 0 or not sigma > 0:
-        raise ValueError("temperature and sigma must be positive")
+    _check_options(within, kmeans, temperature, sigma)
     emb = resolve_embeddings(scores, embeddings, use, selector="coincide")
     rows = np.flatnonzero(emb.valid)
     notes = [unscored(emb.n_missing, "an embedding")] if emb.n_missing else []
-    k = default_clusters(len(rows)) if clusters is None else int(clusters)
-    if k < 1:
-        raise ValueError(f"clusters must be at least 1, got {clusters}")
-    if k > len(rows) and len(rows):
-        notes.append(f"coincide: {k} clusters asked for {len(rows)} samples with an embedding; using {len(rows)}")
-        k = len(rows)
+    k = _cluster_count(clusters, len(rows), notes)
     resolved = {"clusters": k, "temperature": float(temperature), "sigma": float(sigma),
                 "max_similarity": float(max_similarity), "within": within, "kmeans": kmeans, "niter": int(niter),
                 "embeddings": emb.info()}
@@ -264,49 +348,19 @@ def select_coincide(scores: pd.DataFrame, n, seed: int = 0, embeddings=None, use
                          shortfall=short, report={"labels": labels_all})
 
     X = emb.matrix[rows]
-    train_size = min(len(X), max(k, int(train_per_cluster) * k))
-    labels, C, iters = _kmeans(X, k, seed, int(niter), train_size, kmeans)
-    sizes_all = np.bincount(labels, minlength=k)
-    kept = np.flatnonzero(sizes_all > 0)                         # non-empty clusters, renumbered 0..K-1
-    relabel = np.full(k, -1, dtype=np.int64)
-    relabel[kept] = np.arange(len(kept))
-    labels = relabel[labels]
-    C, sizes = C[kept], sizes_all[kept]
-    if len(kept) < k:
-        notes.append(f"coincide: {k - len(kept)} of {k} k-means clusters ended empty and were dropped")
-    members = np.argsort(labels, kind="stable")                  # each cluster's rows in pool order
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-
+    found = cluster_rows(X, k, seed, int(niter), int(train_per_cluster), kmeans, notes)
     # Per-cluster work is many small matrix products: one BLAS thread each (threads only add waiting there).
     with threadpool_limits(1, user_api="blas"):
-        density = np.empty(len(kept))
-        colsums = []
-        for i in range(len(kept)):
-            Xc = X[members[starts[i]:starts[i + 1]]].astype(np.float64)
-            a = kernel_column_sums(Xc, sigma)
-            colsums.append(a)
-            density[i] = a.sum() / (len(Xc) ** 2)
-        transfer = transferability(C, max_similarity)
+        density, colsums = cluster_densities(X, found, sigma)
+        transfer = transferability(found.centroids, max_similarity)
         score = transfer / density
-        take, order, top_up = allocate(score, sizes, n, temperature)
-        chosen = []
-        for i in order:
-            if take[i] == 0:
-                continue
-            local = members[starts[i]:starts[i + 1]]
-            Xc = X[local].astype(np.float64)
-            pick = (greedy_mmd(Xc, int(take[i]), sigma, colsums[i]) if within == "mmd"
-                    else farthest_points(Xc, int(take[i])))
-            chosen.append(rows[local[pick]])
-    chosen = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+        take, order, top_up = allocate(score, found.sizes, n, temperature)
+        chosen = rows[pick_within(X, found, take, order, sigma, within, colsums)]
 
-    logits = score / temperature
-    share = np.exp(logits - np.logaddexp.reduce(logits))
-    table = pd.DataFrame({"size": sizes, "density": density, "transferability": transfer, "score": score,
-                          "share": share, "taken": take})
-    table.index.name = "cluster"
-    labels_all.iloc[rows] = labels
-    resolved.update({"n_clusters": int(len(kept)), "kmeans_iterations": int(iters), "train_size": int(train_size)})
+    table = _cluster_table(found, density, transfer, score, temperature, take)
+    labels_all.iloc[rows] = found.labels
+    resolved.update({"n_clusters": int(len(found.sizes)), "kmeans_iterations": int(found.iterations),
+                     "train_size": int(found.train_size)})
     if top_up:
         notes.append(f"coincide: {top_up} samples placed by a second pass over the clusters with room left "
                      f"(the official single pass would return {len(chosen) - top_up})")
