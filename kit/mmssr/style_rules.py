@@ -153,6 +153,79 @@ def _length_style(n_words: int, short_words: int) -> str:
     return SHORT if n_words < short_words else DETAILED
 
 
+def _multi_choice_rule(q: str, options: bool) -> str | None:
+    if options:
+        return "options listed in the question"
+    if _OPTION_WORDS.search(q):
+        return "question asks to choose among options"
+    return None
+
+
+def _coordinate_rule(q: str, box: bool, point: bool) -> str | None:
+    if box:
+        return "box [x1, y1, x2, y2] in the text"
+    if point:
+        return "answer is a normalised point [x, y]"
+    if _COORD_WORDS.search(q):
+        return "question asks for a box or image coordinates"
+    return None
+
+
+def _yes_no_rule(q: str, a: str, yes_no: bool, options: bool) -> str | None:
+    if yes_no:
+        return "answer starts with yes/no"
+    if _YES_NO_CONCLUSION.search(a):
+        return "answer concludes with yes/no"
+    if _POLAR.match(q.strip()) and not re.search(r"\bor\b", q, _I) and not options:
+        return "question is a closed (yes/no) question"
+    return None
+
+
+def _chain_of_thought_rule(q: str, a: str, n_words: int) -> str | None:
+    numbered = len(_NUMBERED_LINE.findall(a))
+    if _COT_MARKERS.search(a):
+        return "answer has explicit steps"
+    if _ASKS_REASONING.search(q):
+        return "question asks for step-by-step reasoning"
+    if n_words >= 12 and _SEQUENCE.search(a) and (_CONCLUSION.search(a) or numbered >= 2):
+        return "answer reasons in sequence to a conclusion"
+    if n_words >= 12 and _EQUATION.search(a) and _CONCLUSION.search(a):
+        return "answer computes and concludes"
+    if n_words >= 12 and numbered >= 2 and _CONCLUSION.search(a):
+        return "numbered reasoning with a conclusion"
+    return None
+
+
+def _free_answer_form(q: str, a: str, n_words: int, short_words: int, phrase_words: int, settled: bool,
+                      compare: bool) -> tuple[str, str] | None:
+    """The form of a free answer, with its rule: a description question gets a short or detailed description;
+    an answer whose form another style already says (``settled``: reasoning, yes/no, coordinates, an option's
+    letter), an empty or structured one gets none; otherwise a word/short-phrase or a description by length."""
+    if _ASKS_DESCRIBE.search(q):
+        if _ASKS_DETAIL.search(q):
+            return DETAILED, "question asks for a detailed description"
+        if _ASKS_BRIEF.search(q):
+            return SHORT, "question asks for a brief description"
+        return _length_style(n_words, short_words), f"description, {n_words} words"
+    if settled or n_words == 0 or _STRUCTURED.match(a):
+        return None
+    head_words = len(_words(_HEAD_SPLIT.split(a, maxsplit=1)[0]))
+    sentences = len(_SENTENCE_END.findall(a.rstrip()))
+    if n_words <= phrase_words:
+        return PHRASE, f"answer of {n_words} word{'s' if n_words > 1 else ''}"
+    if compare and (sentences >= 2 or n_words > 2 * _PHRASE_SENTENCE_WORDS):
+        return None  # a comparison answered at length: the comparison is its form, not a description
+    if _ASKS_EXPLAIN.search(q):
+        return _length_style(n_words, short_words), f"question asks why/how/who, answer of {n_words} words"
+    if sentences >= 2:
+        return _length_style(n_words, short_words), f"answer of {sentences} sentences"
+    if head_words <= phrase_words and n_words <= 2 * _PHRASE_SENTENCE_WORDS:
+        return PHRASE, f"answer opens with a {head_words}-word phrase"
+    if n_words <= _PHRASE_SENTENCE_WORDS:
+        return PHRASE, f"short one-sentence answer ({n_words} words)"
+    return _length_style(n_words, short_words), f"free answer of {n_words} words"
+
+
 def style_pair(question: str, answer: str, short_words: int = 40, phrase_words: int = 3,
                turn: int = 0) -> list[StyleHit]:
     """Styles of one (question, answer) pair, each with the rule that fired (possibly empty).
@@ -167,86 +240,24 @@ def style_pair(question: str, answer: str, short_words: int = 40, phrase_words: 
     """
     q = strip_image_token(question or "")
     a = (answer or "").strip()
-    hits: list[StyleHit] = []
-
-    def hit(style, rule):
-        hits.append(StyleHit(style, rule, turn))
-
     n_words = len(_words(a))
-
     options = _has_options(q)
-    letter = bool(_LETTER_ANSWER.match(a))
-    if options:
-        hit(MC, "options listed in the question")
-    elif _OPTION_WORDS.search(q):
-        hit(MC, "question asks to choose among options")
-
     box = bool(_BOX.search(a) or _BOX.search(q))
     point = bool(_POINT.search(a)) and _only_coordinates(a) and _is_normalised_point(a)
-    if box:
-        hit(COORD, "box [x1, y1, x2, y2] in the text")
-    elif point:
-        hit(COORD, "answer is a normalised point [x, y]")
-    elif _COORD_WORDS.search(q):
-        hit(COORD, "question asks for a box or image coordinates")
-
     yes_no = bool(_YES_NO.match(a))
-    if yes_no:
-        hit(YESNO, "answer starts with yes/no")
-    elif _YES_NO_CONCLUSION.search(a):
-        hit(YESNO, "answer concludes with yes/no")
-    elif _POLAR.match(q.strip()) and not re.search(r"\bor\b", q, _I) and not options:
-        hit(YESNO, "question is a closed (yes/no) question")
-
-    numbered = len(_NUMBERED_LINE.findall(a))
-    cot = True
-    if _COT_MARKERS.search(a):
-        hit(COT, "answer has explicit steps")
-    elif _ASKS_REASONING.search(q):
-        hit(COT, "question asks for step-by-step reasoning")
-    elif n_words >= 12 and _SEQUENCE.search(a) and (_CONCLUSION.search(a) or numbered >= 2):
-        hit(COT, "answer reasons in sequence to a conclusion")
-    elif n_words >= 12 and _EQUATION.search(a) and _CONCLUSION.search(a):
-        hit(COT, "answer computes and concludes")
-    elif n_words >= 12 and numbered >= 2 and _CONCLUSION.search(a):
-        hit(COT, "numbered reasoning with a conclusion")
-    else:
-        cot = False
-
+    cot = _chain_of_thought_rule(q, a, n_words)
     compare = bool(_COMPARE_WORDS.search(q))
-    if compare:
-        hit(COMPARE, "question compares")
-    if _FORMAT_WORDS.search(q):
-        hit(SPECIFIED, "question prescribes the answer's form")
-
-    # the form of a free answer
-    if _ASKS_DESCRIBE.search(q):
-        if _ASKS_DETAIL.search(q):
-            hit(DETAILED, "question asks for a detailed description")
-        elif _ASKS_BRIEF.search(q):
-            hit(SHORT, "question asks for a brief description")
-        else:
-            hit(_length_style(n_words, short_words), f"description, {n_words} words")
-        return hits
-    if cot or yes_no or box or point or (options and letter) or n_words == 0 or _STRUCTURED.match(a):
-        return hits
-    head_words = len(_words(_HEAD_SPLIT.split(a, maxsplit=1)[0]))
-    sentences = len(_SENTENCE_END.findall(a.rstrip()))
-    if n_words <= phrase_words:
-        hit(PHRASE, f"answer of {n_words} word{'s' if n_words > 1 else ''}")
-    elif compare and (sentences >= 2 or n_words > 2 * _PHRASE_SENTENCE_WORDS):
-        pass  # a comparison answered at length: the comparison is its form, not a description
-    elif _ASKS_EXPLAIN.search(q):
-        hit(_length_style(n_words, short_words), f"question asks why/how/who, answer of {n_words} words")
-    elif sentences >= 2:
-        hit(_length_style(n_words, short_words), f"answer of {sentences} sentences")
-    elif head_words <= phrase_words and n_words <= 2 * _PHRASE_SENTENCE_WORDS:
-        hit(PHRASE, f"answer opens with a {head_words}-word phrase")
-    elif n_words <= _PHRASE_SENTENCE_WORDS:
-        hit(PHRASE, f"short one-sentence answer ({n_words} words)")
-    else:
-        hit(_length_style(n_words, short_words), f"free answer of {n_words} words")
-    return hits
+    found = [(MC, _multi_choice_rule(q, options)),
+             (COORD, _coordinate_rule(q, box, point)),
+             (YESNO, _yes_no_rule(q, a, yes_no, options)),
+             (COT, cot),
+             (COMPARE, "question compares" if compare else None),
+             (SPECIFIED, "question prescribes the answer's form" if _FORMAT_WORDS.search(q) else None)]
+    settled = cot is not None or yes_no or box or point or (options and bool(_LETTER_ANSWER.match(a)))
+    form = _free_answer_form(q, a, n_words, short_words, phrase_words, settled, compare)
+    if form is not None:
+        found.append(form)
+    return [StyleHit(style, rule, turn) for style, rule in found if rule is not None]
 
 
 def _fallback(question: str, turn: int) -> StyleHit:
