@@ -30,6 +30,8 @@ Nothing here is tuned; every number is measured when the command runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -185,137 +187,219 @@ def _fmt(v, digits=3) -> str:
 
 
 def report(pool_dir, sections=SECTIONS, json_path=None, stream=print, loss_model=None) -> dict:
-    """Compute and print the figures of ``sections`` for the pool in ``pool_dir``; return them as JSON-able values.
+    """Compute and print the figures of ``sections`` for the pool in ``pool_dir``; return them as JSON-able values
+    (written to ``json_path`` too when given; :mod:`kit.report_markdown` prints docs/results.md's tables from it).
 
     ``loss_model``: a model folder whose answer loss the ``aligned_loss`` section reports instead of the aligned
     ``tiny`` base (e.g. a fine-tuned run's ``model/``: not paper B's protocol, a comparison)."""
-    import kit
-    from kit.labels import load_labels
-
-    pool_path = Path(pool_dir) / "pool.json"
-    pool = kit.load_pool(pool_path)
-    labels = load_labels(Path(pool_dir) / "labels.csv")
-    out: dict = {"pool": str(pool_path), "n_samples": len(pool.table),
-                 "defects": labels["defect"].value_counts().to_dict()}
-    kinds = labels.loc[labels["defect"] == "mismatch", "mismatch_kind"].value_counts().to_dict() \
-        if "mismatch_kind" in labels.columns else {}
-    out["mismatch_kinds"] = kinds
-    stream(f"pool {pool_path}: {len(pool.table)} samples; planted defects "
-           + ", ".join(f"{k} {v}" for k, v in sorted(out["defects"].items()) if k != "none")
-           + (f"; mismatches: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}" if kinds else ""))
-    cmd = f"kit report {pool_dir}"
-    scores = {}
-    if "image_text" in sections:
-        for name, options in (("default", {}), ("skip_identical_images", {"skip_identical_images": True})):
-            table = image_text_figures(pool, labels, **options)
-            if name == "default":
-                scores["image_text"] = table.attrs["scores"]
-            title = ("image-text stand-in (offline default, not CLIP)" if name == "default" else
-                     "image-text stand-in, neighbour part never using a neighbour with the same image file")
-            stream(_heading(title, pool_path, "no label of this pool is used; the neighbour part reads the pool's "
-                            "own image-text pairs (pool-dependent)", cmd + (" (kit.score(pool, 'image_text', "
-                            "skip_identical_images=True))" if options else " (kit.score(pool, 'image_text'))")))
-            stream(f"   scorer: {table.attrs['label']}")
-            n = table.attrs.get("n_mismatch", {})
-            stream(f"   ROC AUC clean vs mismatch (all {n.get('all')}, within-source {n.get('within_source')}, "
-                   f"cross-source {n.get('cross_source')}); share of mismatches below their clean origin; "
-                   "duplicates: AUC clean vs duplicate (below 0.5 = duplicates score above clean) and their "
-                   "median percentile among clean samples")
-            stream(table.to_string(float_format=lambda v: f"{v:.3f}"))
-            out[f"image_text_{name}"] = json.loads(table.to_json(orient="index"))
-    if "loss" in sections or "quality_space" in sections:
-        loss = loss_figures(pool, labels)
-        scores["loss"] = loss.attrs["scores"]
-        if "loss" in sections:
-            stream(_heading("answer loss (text only, cannot see the image)", pool_path,
-                            "no label used", cmd + " (kit.score(pool, 'loss'))"))
-            stream(f"   scorer: {loss.attrs['label']}")
-            _loss_lines(loss, stream)
-            out["loss"] = json.loads(loss.to_json(orient="index"))
-    if "aligned_loss" in sections:
-        from kit.finetune import base_model
-
-        base = base_model("tiny") if loss_model is None else Path(loss_model)
-        aligned = loss_figures(pool, labels, model=str(base))
-        if loss_model is None:
-            stream(_heading("answer loss from the aligned tiny model (paper B's protocol: the model being tuned, "
-                            "before instruction tuning, image included)", pool_path,
-                            "no label used; nothing tuned on this pool",
-                            cmd + " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))"))
-        else:
-            stream(_heading(f"answer loss from {base} (image included; not paper B's protocol unless that model is "
-                            "aligned and not instruction-tuned)", pool_path, "no label used",
-                            cmd + f" --loss-model {loss_model}"))
-        stream(f"   scorer: {aligned.attrs['label']}" + ("" if str(base) in aligned.attrs["label"] else f" ({base})"))
-        _loss_lines(aligned, stream)
-        out["aligned_loss"] = json.loads(aligned.to_json(orient="index"))
-    if "quality_space" in sections:
-        it = scores.get("image_text")
-        if it is None:
-            it = kit.score(pool, "image_text", progress=False)
-        table = it[["image_text"]].join(scores["loss"][["loss_sum", "loss_mean"]])
-        info, crosstab = quality_space_figures(table, labels)
-        stream(_heading("quality space (defaults: loss_sum, bounds 1%/99%, 3x3 equal-width, outside='exclude')",
-                        pool_path, "no label used to build it", cmd + " (QualitySpace.fit on image_text and loss_sum)"))
-        stream(f"   {info['n_outside']} of {info['n_points']} scored samples lie outside the bounds (in no cell, "
-               "no region, no curriculum stage)")
-        stream("   planted defects per cell:")
-        stream(crosstab.to_string())
-        out["quality_space"] = {"space": info, "defects_per_cell": json.loads(crosstab.to_json(orient="index"))}
-    if "image_gain" in sections:
-        gain = image_gain_figures(pool, labels, scores.get("image_text"))
-        stream(_heading("image gain (own image vs a gray or seeded-noise reference; aligned tiny base) beside the "
-                        "image-text stand-in", pool_path, "in_sample says, per row, whether anything in that score "
-                        "was chosen on this pool (the stand-in's part weights were chosen on data_samples/; the "
-                        "image gain was chosen on no pool); no label used", cmd + " (kit.score(pool, 'image_gain'), "
-                        "reference='gray' and 'noise'; kit.score(pool, 'image_text'))"))
-        stream(f"   scorer: {gain.attrs['label']}")
-        n = gain.attrs.get("n_mismatch", {})
-        stream(f"   ROC AUC clean vs mismatch (all {n.get('all')}, within-source {n.get('within_source')}, "
-               f"cross-source {n.get('cross_source')}; n/a where the pool has none of a kind)")
-        cols = ["scorer", "in_sample", "auc_all", "auc_within_source", "auc_cross_source", "below_origin_all"]
-        stream(gain[cols].to_string(float_format=lambda v: f"{v:.3f}"))
-        out["image_gain"] = json.loads(gain[cols].to_json(orient="index"))
-    if "style" in sections:
-        agreement = style_figures(pool, labels)
-        stream(_heading("rule styler against the true styles", pool_path,
-                        "IN-SAMPLE: the rules were written while looking at this pool", cmd + " (kit.score(pool, 'style'))"))
-        stream(f"   macro F1 {_fmt(agreement.loc['macro', 'f1'])}, exact style set "
-               f"{_fmt(agreement.loc['exact', 'recall'])}")
-        out["style"] = {"macro_f1": float(agreement.loc["macro", "f1"]),
-                        "exact": float(agreement.loc["exact", "recall"])}
-    if "rich" in sections:
-        rich = rich_figures(pool)
-        meta = rich["metadata"]
-        status = ("HELD OUT: no sample of this pool was trained on (settings chosen on the training pool)"
-                  if rich["held_out"] else ("IN-SAMPLE: the head was trained on this pool" if rich["trained_here"]
-                                            else "not recorded whether the head saw this pool"))
-        stream(_heading("distilled rich scorer (shipped head) against the reference ratings", pool_path, status,
-                        cmd + " (DistilledHead.load(); expected scores, Spearman per capability)"))
-        stream(f"   head trained on {meta.get('trained_on')} ({meta.get('n_train')} samples) by: "
-               f"{meta.get('pool_command', '')}{' && ' if meta.get('pool_command') else ''}{meta.get('command')}")
-        tuning = meta.get("tuning") or {}
-        if tuning:
-            stream(f"   settings chosen on the training pool by: {tuning.get('command')} (best: {tuning.get('best')})")
-        rows = {k: {"n": len(r.predictions), "mean_spearman": r.mean_spearman, "style_f1_micro": r.style_f1_micro,
-                    "style_f1_macro": r.style_f1_macro} for k, r in rich["agreement"].items()}
-        summary = pd.DataFrame.from_dict(rows, orient="index")
-        stream(summary.to_string(float_format=lambda v: f"{v:.3f}"))
-        caps = rich["agreement"]["all"].capabilities["spearman"]
-        stream("   Spearman per capability (all): " + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in caps.items()))
-        out["rich"] = {"status": status, "by": json.loads(summary.to_json(orient="index")),
-                       "spearman": {k: (None if np.isnan(v) else float(v)) for k, v in caps.items()}}
-        recorded = (meta.get("holdout") or {}).get("template_held_out")
-        if recorded and rich["held_out"]:
-            stream(f"   recorded at training ({meta.get('command')}): with every question template held out of "
-                   f"training ({recorded['folds']} folds), mean Spearman {_fmt(recorded['mean_spearman'])}, style F1 "
-                   f"micro {_fmt(recorded['style_f1_micro'])} / macro {_fmt(recorded['style_f1_macro'])}")
-            cv = meta.get("cv", {})
-            stream(f"   recorded at training: {cv.get('folds')}-fold CV on the training pool grouped by "
-                   f"{cv.get('options', {}).get('groups')}: mean Spearman {_fmt(cv.get('mean_spearman'))}")
-            out["rich"]["template_held_out"] = {k: recorded[k] for k in ("folds", "mean_spearman", "style_f1_micro",
-                                                                           "style_f1_macro")}
+    run = _start(pool_dir, sections, stream, loss_model)
+    out = {"command": _command(pool_dir, sections, loss_model), **_pool_figures(run)}
+    for name in SECTIONS:
+        if name in sections:
+            out.update(_SECTION_STEPS[name](run))
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(out, indent=1, default=str) + "\n", encoding="utf-8")
     return out
+
+
+@dataclass
+class _Run:
+    """What every section of one report reads: the pool, its truth, the command that made it, the printer, and the
+    score tables one section computed and a later one reuses (``image_text``, ``loss``)."""
+
+    pool: object
+    labels: pd.DataFrame
+    pool_path: Path
+    command: str
+    stream: Callable
+    loss_model: object = None
+    scores: dict = field(default_factory=dict)
+
+    def heading(self, title: str, in_sample: str, made_by: str) -> None:
+        self.stream(_heading(title, self.pool_path, in_sample, self.command + made_by))
+
+
+def _start(pool_dir, sections, stream, loss_model) -> _Run:
+    import kit
+    from kit.labels import load_labels
+
+    pool_path = Path(pool_dir) / "pool.json"
+    return _Run(kit.load_pool(pool_path), load_labels(Path(pool_dir) / "labels.csv"), pool_path,
+                f"kit report {pool_dir}", stream, loss_model)
+
+
+def _command(pool_dir, sections, loss_model) -> str:
+    """The command line that makes a report of ``sections`` (recorded in its JSON)."""
+    only = "" if tuple(sections) == SECTIONS else f" --only {','.join(s for s in SECTIONS if s in sections)}"
+    return f"kit report {pool_dir}{only}" + (f" --loss-model {loss_model}" if loss_model else "")
+
+
+def _pool_figures(run: _Run) -> dict:
+    """The pool's size and planted defects (printed first, and the head of the JSON)."""
+    labels = run.labels
+    out: dict = {"pool": str(run.pool_path), "n_samples": len(run.pool.table),
+                 "defects": labels["defect"].value_counts().to_dict()}
+    kinds = labels.loc[labels["defect"] == "mismatch", "mismatch_kind"].value_counts().to_dict() \
+        if "mismatch_kind" in labels.columns else {}
+    out["mismatch_kinds"] = kinds
+    run.stream(f"pool {run.pool_path}: {len(run.pool.table)} samples; planted defects "
+               + ", ".join(f"{k} {v}" for k, v in sorted(out["defects"].items()) if k != "none")
+               + (f"; mismatches: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}" if kinds else ""))
+    return out
+
+
+def _image_text_section(run: _Run) -> dict:
+    out = {}
+    for name, options in (("default", {}), ("skip_identical_images", {"skip_identical_images": True})):
+        table = image_text_figures(run.pool, run.labels, **options)
+        if name == "default":
+            run.scores["image_text"] = table.attrs["scores"]
+        title = ("image-text stand-in (offline default, not CLIP)" if name == "default" else
+                 "image-text stand-in, neighbour part never using a neighbour with the same image file")
+        run.heading(title, "no label of this pool is used; the neighbour part reads the pool's own image-text pairs "
+                    "(pool-dependent)", " (kit.score(pool, 'image_text', skip_identical_images=True))" if options
+                    else " (kit.score(pool, 'image_text'))")
+        run.stream(f"   scorer: {table.attrs['label']}")
+        n = table.attrs.get("n_mismatch", {})
+        run.stream(f"   ROC AUC clean vs mismatch (all {n.get('all')}, within-source {n.get('within_source')}, "
+                   f"cross-source {n.get('cross_source')}); share of mismatches below their clean origin; "
+                   "duplicates: AUC clean vs duplicate (below 0.5 = duplicates score above clean) and their "
+                   "median percentile among clean samples")
+        run.stream(table.to_string(float_format=lambda v: f"{v:.3f}"))
+        out[f"image_text_{name}"] = json.loads(table.to_json(orient="index"))
+    return out
+
+
+def _text_loss(run: _Run) -> pd.DataFrame:
+    """:func:`loss_figures` of the text-only loss, computed once per report (the quality space reads its scores)."""
+    if "text_loss_figures" not in run.scores:
+        loss = loss_figures(run.pool, run.labels)
+        run.scores["text_loss_figures"], run.scores["loss"] = loss, loss.attrs["scores"]
+    return run.scores["text_loss_figures"]
+
+
+def _by_template_json(figures: pd.DataFrame) -> dict:
+    """:func:`loss_figures`' flagged pairs per question template: ``{column: {template: {flagged, pairs}}}``."""
+    return {col: {str(t): {"flagged": int(r["sum"]), "pairs": int(r["count"])} for t, r in per.iterrows()}
+            for col, per in figures.attrs.get("by_template", {}).items()}
+
+
+def _loss_section(run: _Run) -> dict:
+    loss = _text_loss(run)
+    run.heading("answer loss (text only, cannot see the image)", "no label used", " (kit.score(pool, 'loss'))")
+    run.stream(f"   scorer: {loss.attrs['label']}")
+    _loss_lines(loss, run.stream)
+    return {"loss": json.loads(loss.to_json(orient="index")), "loss_by_template": _by_template_json(loss)}
+
+
+def _aligned_loss_section(run: _Run) -> dict:
+    from kit.finetune import base_info, base_model
+
+    base = base_model("tiny") if run.loss_model is None else Path(run.loss_model)
+    aligned = loss_figures(run.pool, run.labels, model=str(base))
+    if run.loss_model is None:
+        run.heading("answer loss from the aligned tiny model (paper B's protocol: the model being tuned, before "
+                    "instruction tuning, image included)", "no label used; nothing tuned on this pool",
+                    " (kit.score(pool, 'loss', model=kit.finetune.base_model('tiny')))")
+    else:
+        run.heading(f"answer loss from {base} (image included; not paper B's protocol unless that model is aligned "
+                    "and not instruction-tuned)", "no label used", f" --loss-model {run.loss_model}")
+    run.stream(f"   scorer: {aligned.attrs['label']}" + ("" if str(base) in aligned.attrs["label"] else f" ({base})"))
+    _loss_lines(aligned, run.stream)
+    info = base_info(base) if Path(base).is_dir() else {}
+    return {"aligned_loss": json.loads(aligned.to_json(orient="index")),
+            "aligned_loss_by_template": _by_template_json(aligned),
+            "aligned_loss_model": {"model": "tiny" if run.loss_model is None else str(run.loss_model),
+                                   "caption_loss": info.get("caption_loss"),
+                                   "caption_loss_shuffled_images": info.get("caption_loss_shuffled_images")}}
+
+
+def _quality_space_section(run: _Run) -> dict:
+    import kit
+
+    it = run.scores.get("image_text")
+    if it is None:
+        it = run.scores["image_text"] = kit.score(run.pool, "image_text", progress=False)
+    table = it[["image_text"]].join(_text_loss(run).attrs["scores"][["loss_sum", "loss_mean"]])
+    info, crosstab = quality_space_figures(table, run.labels)
+    run.heading("quality space (defaults: loss_sum, bounds 1%/99%, 3x3 equal-width, outside='exclude')",
+                "no label used to build it", " (QualitySpace.fit on image_text and loss_sum)")
+    run.stream(f"   {info['n_outside']} of {info['n_points']} scored samples lie outside the bounds (in no cell, "
+               "no region, no curriculum stage)")
+    run.stream("   planted defects per cell:")
+    run.stream(crosstab.to_string())
+    return {"quality_space": {"space": info, "defects_per_cell": json.loads(crosstab.to_json(orient="index"))}}
+
+
+def _image_gain_section(run: _Run) -> dict:
+    gain = image_gain_figures(run.pool, run.labels, run.scores.get("image_text"))
+    run.heading("image gain (own image vs a gray or seeded-noise reference; aligned tiny base) beside the image-text "
+                "stand-in", "in_sample says, per row, whether anything in that score was chosen on this pool (the "
+                "stand-in's part weights were chosen on data_samples/; the image gain was chosen on no pool); no "
+                "label used", " (kit.score(pool, 'image_gain'), reference='gray' and 'noise'; "
+                "kit.score(pool, 'image_text'))")
+    run.stream(f"   scorer: {gain.attrs['label']}")
+    n = gain.attrs.get("n_mismatch", {})
+    run.stream(f"   ROC AUC clean vs mismatch (all {n.get('all')}, within-source {n.get('within_source')}, "
+               f"cross-source {n.get('cross_source')}; n/a where the pool has none of a kind)")
+    cols = ["scorer", "in_sample", "auc_all", "auc_within_source", "auc_cross_source", "below_origin_all"]
+    run.stream(gain[cols].to_string(float_format=lambda v: f"{v:.3f}"))
+    return {"image_gain": json.loads(gain[cols].to_json(orient="index"))}
+
+
+def _style_section(run: _Run) -> dict:
+    agreement = style_figures(run.pool, run.labels)
+    run.heading("rule styler against the true styles", "IN-SAMPLE: the rules were written while looking at this pool",
+                " (kit.score(pool, 'style'))")
+    run.stream(f"   macro F1 {_fmt(agreement.loc['macro', 'f1'])}, exact style set "
+               f"{_fmt(agreement.loc['exact', 'recall'])}")
+    return {"style": {"macro_f1": float(agreement.loc["macro", "f1"]),
+                      "exact": float(agreement.loc["exact", "recall"])}}
+
+
+def _rich_section(run: _Run) -> dict:
+    rich = rich_figures(run.pool)
+    meta = rich["metadata"]
+    status = ("HELD OUT: no sample of this pool was trained on (settings chosen on the training pool)"
+              if rich["held_out"] else ("IN-SAMPLE: the head was trained on this pool" if rich["trained_here"]
+                                        else "not recorded whether the head saw this pool"))
+    run.heading("distilled rich scorer (shipped head) against the reference ratings", status,
+                " (DistilledHead.load(); expected scores, Spearman per capability)")
+    run.stream(f"   head trained on {meta.get('trained_on')} ({meta.get('n_train')} samples) by: "
+               f"{meta.get('pool_command', '')}{' && ' if meta.get('pool_command') else ''}{meta.get('command')}")
+    tuning = meta.get("tuning") or {}
+    if tuning:
+        run.stream(f"   settings chosen on the training pool by: {tuning.get('command')} (best: {tuning.get('best')})")
+    rows = {k: {"n": len(r.predictions), "mean_spearman": r.mean_spearman, "style_f1_micro": r.style_f1_micro,
+                "style_f1_macro": r.style_f1_macro} for k, r in rich["agreement"].items()}
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    run.stream(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    caps = rich["agreement"]["all"].capabilities["spearman"]
+    run.stream("   Spearman per capability (all): " + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in caps.items()))
+    out = {"status": status, "by": json.loads(summary.to_json(orient="index")),
+           "spearman": {k: (None if np.isnan(v) else float(v)) for k, v in caps.items()}}
+    recorded = (meta.get("holdout") or {}).get("template_held_out")
+    if recorded and rich["held_out"]:
+        out.update(_rich_recorded(meta, recorded, run.stream))
+    return {"rich": out}
+
+
+def _rich_recorded(meta: dict, recorded: dict, stream) -> dict:
+    """What the head's metadata recorded at training: the template-held-out agreement and the CV that chose it."""
+    stream(f"   recorded at training ({meta.get('command')}): with every question template held out of "
+           f"training ({recorded['folds']} folds), mean Spearman {_fmt(recorded['mean_spearman'])}, style F1 "
+           f"micro {_fmt(recorded['style_f1_micro'])} / macro {_fmt(recorded['style_f1_macro'])}")
+    cv = meta.get("cv", {})
+    stream(f"   recorded at training: {cv.get('folds')}-fold CV on the training pool grouped by "
+           f"{cv.get('options', {}).get('groups')}: mean Spearman {_fmt(cv.get('mean_spearman'))}")
+    return {"template_held_out": {k: recorded[k] for k in ("folds", "mean_spearman", "style_f1_micro",
+                                                            "style_f1_macro")},
+            "training_cv": {"folds": cv.get("folds"), "groups": cv.get("options", {}).get("groups"),
+                            "mean_spearman": cv.get("mean_spearman")}}
+
+
+# Each section's step, in the order report() runs them (SECTIONS' order).
+_SECTION_STEPS = {"image_text": _image_text_section, "loss": _loss_section, "aligned_loss": _aligned_loss_section,
+                  "quality_space": _quality_space_section, "image_gain": _image_gain_section,
+                  "style": _style_section, "rich": _rich_section}

@@ -4,6 +4,7 @@
     scores = nb.score_table({"image_text": {...}, ...}) # cached under <run_dir>/scores/, reused on a re-run
     scores = nb.scores()                                # the table an earlier notebook scored, else score it
     nb.save(fig, "01_image_text")                       # <run_dir>/figures/01_image_text.png
+    exp = kit.notebook.experiment(run_dir, quick, "tiny", pool_path)  # 04, 05: the run folder, the pool, the base
     kit.notebook.timings(scores)                        # wall time per scorer, and whether it was reused
 
 ``run_dir`` defaults to :func:`default_run_dir`, ``runs/interactive`` of the project folder (the working directory,
@@ -125,3 +126,59 @@ def timings(scores: pd.DataFrame) -> pd.DataFrame:
                       "reused": bool(info.get("reused", False)), "pool_dependent": bool(info.get("pool_dependent")),
                       "label": info.get("label", name)}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# The easy-vqa experiment pool of notebook 04 and the easy-vqa grid (docs/results.md, "Fine-tuning and ablations"):
+# kit pools easyvqa OUT --n 2000 --mismatch 0.1 --wrong-answer 0.1 --truncated 0.05 --duplicate 0.05 --seed 0
+EXPERIMENT_POOL = {"n": 2000, "rates": {"mismatch": 0.1, "wrong_answer": 0.1, "truncated": 0.05, "duplicate": 0.05},
+                   "seed": 0}
+# A briefly aligned base for a notebook's quick parameters, where a preset needs other settings than
+# kit.finetune.quick_base's: seconds, not minutes; nothing measured with it is reported.
+QUICK_ALIGN = {"testbed": {"steps": 20, "vision_pretrain_steps": 20, "images_per_family": 4,
+                           "vision_images_per_family": 4}}
+
+
+@dataclass
+class Experiment(NotebookRun):
+    """What the training notebooks (04, 05) set up first: a :class:`NotebookRun` (``pool`` is ``None`` where the
+    notebook only draws committed tables), whether the run is quick, and the base every fine-tuning starts from."""
+
+    quick: bool = False
+    preset: str = "tiny"
+    _base: object = field(default=None, repr=False)
+
+    @property
+    def base(self):
+        """The aligned model the runs start from, built (or found in the kit's cache) when first read: with
+        ``quick`` a briefly aligned one, else the preset's aligned base (:func:`kit.finetune.base_model`)."""
+        if self._base is None:
+            import kit.finetune as ft
+
+            if not self.quick:
+                self._base = ft.base_model(self.preset)
+            elif self.preset in QUICK_ALIGN:
+                self._base = ft.align(self.preset, progress=False, **QUICK_ALIGN[self.preset])
+            else:
+                self._base = ft.quick_base(self.preset)
+        return self._base
+
+
+def experiment(run_dir=None, quick: bool = False, preset: str = "tiny", pool_path=None,
+               exclude_pool=None) -> Experiment:
+    """Set up a training notebook: the run folder and, with ``pool_path``, its pool and truth table. A missing pool
+    is built there first as the easy-vqa experiment pool (:data:`EXPERIMENT_POOL`, keeping ``exclude_pool``'s
+    images out); with ``quick`` a third of the pool is kept (seconds of scoring). The base is built only when a
+    notebook reads :attr:`Experiment.base`."""
+    run_dir = Path(run_dir) if run_dir else DEFAULT_RUN_DIR
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if pool_path is None:
+        return Experiment(None, run_dir, None, quick=quick, preset=preset)
+    pool_path = Path(pool_path)
+    if not pool_path.is_file():
+        from kit.pools import build_easyvqa_pool
+
+        build_easyvqa_pool(pool_path.parent, exclude_pool=exclude_pool, progress=False, **EXPERIMENT_POOL)
+    nb = start(pool_path, run_dir, quiet=True)
+    pool = nb.pool.subset(list(nb.pool.table.index[::3])) if quick else nb.pool
+    print(pool.summary())
+    return Experiment(pool_path, run_dir, pool, nb.labels, quick=quick, preset=preset)

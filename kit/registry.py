@@ -206,6 +206,7 @@ COMMANDS = CommandRegistry({
     "curriculum": ("kit.commands.curriculum", "build and export the staged quality curriculum"),
     "export": ("kit.commands.export", "write a selection's records (LLaVA JSON, JSONL, parquet, LLaMA-Factory, swift)"),
     "report": ("kit.commands.report", "docs/results.md's figures, against a pool's planted truth"),
+    "docs": ("kit.commands.docs", "rewrite docs/results.md's generated tables from the committed results/"),
     "pools": ("kit.commands.pools", "build the sample, easy-vqa, distillation and testbed pools"),
     "finetune": ("kit.commands.finetune", "align a base, fine-tune on a subset, evaluate (accelerate launch too)"),
     "ablate": ("kit.commands.ablate", "select, fine-tune and evaluate methods x budgets x seeds on a pool"),

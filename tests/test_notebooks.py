@@ -57,3 +57,37 @@ def test_notebook_runs_headless(path, run_dir):
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert list((run_dir / "figures").glob(f"{path.name[:2]}_*.png")), f"{path.name} saved no figure"
+
+
+def test_experiment_sets_up_the_training_notebooks(tmp_path, monkeypatch):
+    """kit.notebook.experiment: 04's pool (a third of it when quick) and truth table, 05's run folder alone, and the
+    base each needs, built only when read and only once."""
+    import kit.finetune as ft
+    import kit.notebook
+
+    built = []
+    monkeypatch.setattr(ft, "base_model", lambda preset: built.append(("base_model", preset)) or tmp_path / "full")
+    monkeypatch.setattr(ft, "quick_base", lambda preset: built.append(("quick_base", preset)) or tmp_path / "quick")
+    monkeypatch.setattr(ft, "align", lambda preset, **changes: built.append(("align", preset, changes)) or tmp_path)
+
+    exp = kit.notebook.experiment(tmp_path / "run", quick=True, pool_path=POOL)
+    assert exp.run_dir.is_dir() and exp.figures_dir == tmp_path / "run" / "figures"
+    assert list(exp.pool.table.index) == list(kit.load_pool(POOL).table.index[::3]) and exp.labels is not None
+    assert built == [] and exp.base == tmp_path / "quick" and exp.base == tmp_path / "quick"
+    assert built == [("quick_base", "tiny")]
+    tb = kit.notebook.experiment(tmp_path / "run", quick=True, preset="testbed")
+    assert tb.pool is None and tb.base == tmp_path
+    assert built[-1] == ("align", "testbed", {"progress": False, **kit.notebook.QUICK_ALIGN["testbed"]})
+    assert kit.notebook.experiment(tmp_path / "run", preset="testbed").base == tmp_path / "full"
+    assert built[-1] == ("base_model", "testbed")
+
+
+def test_the_demo_prints_each_notebooks_time_and_the_total(monkeypatch, tmp_path, capsys):
+    import kit.demo
+    from kit.cli import main
+
+    monkeypatch.setattr(kit.demo, "run_notebook", lambda path, run_dir, pool, quick, parameters=None: None)
+    assert main(["demo", "--only", "00", "01", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "00_pool.ipynb" in out and "01_scoring.ipynb" in out
+    assert [line.split()[0] for line in out.splitlines() if line.strip().endswith("min)")] == ["total"]

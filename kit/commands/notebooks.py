@@ -1,9 +1,9 @@
 """Execute notebooks/[0-9][0-9]_*.ipynb of a checkout (the working directory's, or --notebooks DIR) in order with
-papermill into a run folder, and print each notebook's time and figures, then a summary (kit demo and make demo are
-the same command). Each notebook gets the parameters its parameters cell declares among pool_path (only with
---pool: otherwise each notebook reads its own default, data_samples/ for 00-03 and 06, the 2,000-sample easy-vqa
-experiment pool for 04 and 05), run_dir (score tables and figures/ go there; notebooks share it, so later ones reuse
-earlier scores), quick and the -p parameters.
+papermill into a run folder, and print each notebook's time and figures, then a summary with the total time (kit demo
+and make demo are the same command). Each notebook gets the parameters its parameters cell declares among pool_path
+(only with --pool: otherwise each notebook reads its own default, data_samples/ for 00-03 and 06, the 2,000-sample
+easy-vqa experiment pool for 04; 05 draws the committed testbed tables), run_dir (score tables and figures/ go there;
+notebooks share it, so later ones reuse earlier scores), quick and the -p parameters.
 
 examples:
   kit notebooks --quick --only 00 01 -p grid=4
@@ -68,6 +68,8 @@ def run(args) -> int:
     print("\nsummary")
     for name, status, secs, n_fig in results:
         print(f"  {name:<28} {status:<7} {secs:6.0f}s  {n_fig:3d} figures")
+    total = sum(r[2] for r in results)
+    print(f"  {'total':<28} {'':<7} {total:6.0f}s  {sum(r[3] for r in results):3d} figures ({total / 60:.1f} min)")
     failed = [r[0] for r in results if r[1] != "ok"]
     print(f"executed notebooks and figures: {run_dir}")
     print(f"{len(results) - len(failed)} of {len(results)} notebooks ran" + (f"; {len(failed)} failed" if failed else ""))
