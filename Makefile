@@ -61,7 +61,9 @@ ablation: $(STAMP)
 ablation-easyvqa: $(STAMP)
 	test -f runs/easyvqa_pool/pool.json || $(PY) -m kit pools easyvqa runs/easyvqa_pool --n 2000 --mismatch 0.1 \
 	  --wrong-answer 0.1 --truncated 0.05 --duplicate 0.05 --exclude-pool data_samples/pool.json --seed 0
-	$(PY) -m kit ablate runs/easyvqa_pool/pool.json --out runs/ablation --workers 2 --threads 1
+	$(PY) -m kit ablate runs/easyvqa_pool/pool.json --out runs/ablation --workers 2 --threads 1 \
+	  --results results/easyvqa/ablation.csv
+	$(PY) -m kit docs
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

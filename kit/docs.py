@@ -1,7 +1,7 @@
 """The generated blocks of docs/results.md, rewritten from the committed results by one command (``kit docs``).
 
 A block lies between two HTML comments that name it; what lies between them is printed from a committed table
-(``results/testbed/*.csv``) or from ``kit report``'s JSON (``results/report/*.json``), never typed by hand. The text
+(``results/testbed/*.csv``, ``results/easyvqa/ablation.csv``) or from ``kit report``'s JSON (``results/report/*.json``), never typed by hand. The text
 around the blocks is the authors'. ``tests/test_docs.py`` checks that the committed document is what this writes
 from the committed results.
 
@@ -18,6 +18,8 @@ from pathlib import Path
 # kit report's JSON under results/ (the commands that wrote them are in docs/results.md, "What we measured"):
 # the sample pool (every section) and the easy-vqa experiment pool (loss, aligned_loss)
 REPORTS = {"sample": "report/data_samples.json", "experiment": "report/easyvqa_pool.json"}
+# the easy-vqa ablation's runs, one row each (make ablation-easyvqa: kit ablate ... --results)
+EASYVQA_ABLATION = "easyvqa/ablation.csv"
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,20 @@ def _testbed(results: Path) -> str:
     return results_markdown(results / "testbed")
 
 
+def _easyvqa_ablation(results: Path):
+    import pandas as pd
+
+    path = results / EASYVQA_ABLATION
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: kit docs prints the easy-vqa ablation's tables from it "
+                                "(make ablation-easyvqa writes it)")
+    return pd.read_csv(path)
+
+
 def blocks() -> list[Block]:
     """Every generated block of docs/results.md, in the order they appear."""
     from kit import report_markdown as md
+    from kit.experiments import ablation_markdown as ablation_md
     from kit.experiments.testbed import BEGIN, END
 
     def sample(render):
@@ -69,7 +82,11 @@ def blocks() -> list[Block]:
                   _lines(lambda r: md.loss_templates_markdown(_report(r, "experiment")))),
             Block("quality-space", *_markers("quality-space"), sample(md.quality_space_markdown)),
             Block("rich", *_markers("rich"), sample(md.rich_markdown)),
-            Block("style", *_markers("style"), sample(md.style_markdown))]
+            Block("style", *_markers("style"), sample(md.style_markdown)),
+            Block("easyvqa-ablation", *_markers("easyvqa-ablation"),
+                  lambda r: ablation_md.summary_markdown(_easyvqa_ablation(r))),
+            Block("easyvqa-order", *_markers("easyvqa-order"),
+                  lambda r: ablation_md.order_markdown(_easyvqa_ablation(r)))]
 
 
 def render(text: str, results) -> str:

@@ -169,7 +169,7 @@ def experiment(run_dir=None, quick: bool = False, preset: str = "tiny", pool_pat
     is built there first as the easy-vqa experiment pool (:data:`EXPERIMENT_POOL`, keeping ``exclude_pool``'s
     images out); with ``quick`` a third of the pool is kept (seconds of scoring). The base is built only when a
     notebook reads :attr:`Experiment.base`."""
-    run_dir = Path(run_dir) if run_dir else DEFAULT_RUN_DIR
+    run_dir = Path(run_dir) if run_dir else default_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     if pool_path is None:
         return Experiment(None, run_dir, None, quick=quick, preset=preset)

@@ -114,3 +114,30 @@ def test_a_document_without_a_blocks_markers_is_refused(tmp_path):
     (tmp_path / "report").mkdir()
     with pytest.raises(FileNotFoundError, match="data_samples.json"):
         docs.render(text, tmp_path)
+
+
+def test_easyvqa_ablation_tables_print_the_runs_figures():
+    """The easy-vqa ablation's summary: mean ± sd over seeds, the range, per question type, and the verdict against
+    random beyond the pooled sd; the order table: the curriculum in stage order minus the same samples shuffled."""
+    import pandas as pd
+
+    from kit.experiments.ablation_markdown import order_markdown, summary_markdown
+
+    rows = []
+    for seed, (rand, dis, cur, shu) in enumerate([(0.30, 0.45, 0.20, 0.30), (0.32, 0.43, 0.22, 0.34),
+                                                  (0.31, 0.44, 0.24, 0.32)]):
+        for method, acc in [("random", rand), ("dis", dis), ("curriculum", cur), ("curriculum_shuffled", shu)]:
+            rows.append({"method": method, "budget": "0.1", "seed": seed, "n": 200, "accuracy": acc,
+                         "accuracy_colour": acc + 0.1, "accuracy_shape": acc - 0.1, "accuracy_yes/no": 0.5,
+                         "/FULL": acc * 200, ">Rand": 3.0 if method == "dis" else 0.0, "defect_share": 0.25})
+        rows.append({"method": "full", "budget": "full", "seed": seed, "n": 2000, "accuracy": 0.5,
+                     "accuracy_colour": 0.6, "accuracy_shape": 0.4, "accuracy_yes/no": 0.5, "/FULL": 100.0,
+                     ">Rand": float("nan"), "defect_share": 0.3})
+    table = pd.DataFrame(rows)
+    text = summary_markdown(table)
+    lines = text.splitlines()
+    assert lines[2].startswith("| random | 10% | 3 | 200 | 0.310 ± 0.010 | 0.300–0.320 | 0.410 / 0.210 / 0.500 |")
+    assert "| dis | 10% | 3 | 200 | 0.440 ± 0.010 | 0.430–0.450 |" in text and "| 3.00 | 0.250 | beats random |" in text
+    assert "| curriculum | 10% |" in text and "loses to random" in text
+    assert lines[-1].startswith("| full | full | 3 | 2000 | 0.500 ± 0.000 |")
+    assert "| 10% | 3 | -0.100 ± 0.020 |" in order_markdown(table)

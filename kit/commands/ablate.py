@@ -29,6 +29,9 @@ def add_arguments(a) -> None:
     a.add_argument("--epochs", type=float, default=None)
     a.add_argument("--threads", type=int, default=None, help="torch threads per run (1 with --workers 2)")
     a.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes")
+    a.add_argument("--results", default=None,
+                   help="also write the finished runs' tidy table here as CSV (results/easyvqa/ablation.csv: what "
+                        "kit docs prints docs/results.md's easy-vqa tables from)")
 
 
 def run(args) -> int:
@@ -48,4 +51,9 @@ def run(args) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary_table(table, args.methods).round(3).to_string())
     print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
+    if args.results:
+        from kit.outputs import atomic_write_text
+
+        atomic_write_text(args.results, table.round(4).to_csv(index=False))
+        print(f"the table of runs: {args.results}")
     return 0
