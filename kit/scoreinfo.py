@@ -10,7 +10,7 @@
 
 **A scorer** returns its table, or ``(table, ScoreInfo(columns=..., label=..., details=...))`` to declare what it
 knows; ``kit.score`` fills in the rest (name, options, timing, defaults). A scorer of an older kit that declared
-them in ``table.attrs`` still works, with a ``DeprecationWarning``.
+them in ``table.attrs`` still works, with a ``FutureWarning``.
 
 **In memory** the functions that make a table (``kit.score``, ``kit.score_table``, ``kit.load_scores``) hand its
 info to :func:`attach`, and :func:`score_info` gives it back: the one accessor for a caller that holds only the
@@ -193,7 +193,7 @@ def info_from_dict(d: dict) -> Info:
 # --------------------------------------------------------------------------- in memory: the one accessor
 
 _ATTACHED: dict[int, tuple[weakref.ref, Info]] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()   # re-entrant: a collection inside attach() may run _drop in the same thread
 
 
 def _drop(key: int, ref) -> None:
@@ -253,7 +253,8 @@ def scorers_record(table: pd.DataFrame) -> dict:
 
 def declared_info(result, name: str) -> tuple[pd.DataFrame, ScoreInfo]:
     """A scorer's return value as ``(table, what it declared)``: a table, or ``(table, ScoreInfo)``. A table that
-    declares its metadata in ``DataFrame.attrs`` (a scorer of an older kit) is read with a ``DeprecationWarning``."""
+    declares its metadata in ``DataFrame.attrs`` (a scorer written for an older kit) is read with a
+    ``FutureWarning`` (shown by default: it is meant for whoever wrote the scorer)."""
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], ScoreInfo):
         return result
     if not isinstance(result, pd.DataFrame):
@@ -263,7 +264,7 @@ def declared_info(result, name: str) -> tuple[pd.DataFrame, ScoreInfo]:
         return result, ScoreInfo()
     warnings.warn(f"scorer {name!r} declares its metadata in DataFrame.attrs, which kit no longer reads after "
                   "this: return (table, kit.ScoreInfo(columns=..., label=..., details=...)) instead",
-                  DeprecationWarning, stacklevel=3)
+                  FutureWarning, stacklevel=3)
     legacy = {k: v for k, v in result.attrs.items() if k not in _FOLDER_KEYS}
     table = result.copy(deep=False)
     table.attrs = {}   # the declaration now lives in the ScoreInfo, not on the table

@@ -106,7 +106,7 @@ def test_a_filtered_or_joined_table_selects_and_never_carries_a_stale_info(joine
     assert kit.score_info(part) is kit.score_info(table)
 
 
-def test_a_scorer_that_declares_in_attrs_still_works_with_a_deprecation_warning(pool):
+def test_a_scorer_that_declares_in_attrs_still_works_with_a_warning(pool):
     @kit.register_scorer("test_old_style", overwrite=True)
     class OldStyle:
         def score(self, pool):
@@ -114,7 +114,7 @@ def test_a_scorer_that_declares_in_attrs_still_works_with_a_deprecation_warning(
             t.attrs = {"columns": ["text_chars"], "scorer": "an older scorer", "n_odd": 1}
             return t
 
-    with pytest.warns(DeprecationWarning, match="declares its metadata in DataFrame.attrs"):
+    with pytest.warns(FutureWarning, match="declares its metadata in DataFrame.attrs"):
         table = kit.score(pool, "test_old_style")
     info = kit.score_info(table)
     assert table.attrs == {} and info.columns == ("text_chars",) and info.label == "an older scorer"
