@@ -256,14 +256,16 @@ def declared_info(result, name: str) -> tuple[pd.DataFrame, ScoreInfo]:
     declares its metadata in ``DataFrame.attrs`` (a scorer written for an older kit) is read with a
     ``FutureWarning`` (shown by default: it is meant for whoever wrote the scorer)."""
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], ScoreInfo):
-        return result
+        result, said = result
+        if isinstance(result, pd.DataFrame):
+            return result, said
     if not isinstance(result, pd.DataFrame):
         raise TypeError(f"scorer {name!r} returned {type(result).__name__}, not a DataFrame "
                         "(or a (DataFrame, kit.ScoreInfo) pair)")
     if not result.attrs:
         return result, ScoreInfo()
-    warnings.warn(f"scorer {name!r} declares its metadata in DataFrame.attrs, which kit no longer reads after "
-                  "this: return (table, kit.ScoreInfo(columns=..., label=..., details=...)) instead",
+    warnings.warn(f"scorer {name!r} declares its metadata in DataFrame.attrs (read this time, but kit keeps no "
+                  "metadata there): return (table, kit.ScoreInfo(columns=..., label=..., details=...)) instead",
                   FutureWarning, stacklevel=3)
     legacy = {k: v for k, v in result.attrs.items() if k not in _FOLDER_KEYS}
     table = result.copy(deep=False)

@@ -12,16 +12,16 @@
 (``fingerprint``, ``n_samples`` and the loader's counts once complete), in ``attrs`` what the scorer declared
 (the fields of its :class:`~kit.scoreinfo.ScoreInfo` other than the name, options and timing, which the manifest
 holds itself, and its ``details``; the key keeps the name earlier versions gave it, so their folders still load),
-in ``counts`` the ``n_*`` counts summed over shards, and one entry per finished shard: its ``index``, pool positions ``start``/``stop``, ``rows``, ``first_id``,
-``last_id``, ``ids_sha256`` (of its ids in order), ``content_sha256`` (of its samples' ids, image
-fields and conversations: what a resumed run compares to decide that a shard is still valid), ``bytes``
-and ``sha256`` (the size and checksum of the shard file itself) and ``seconds``. A shard file that is
-missing, or whose size or checksum no longer matches (deleted or truncated by hand), is never reused: a
-resumed run scores it again, and :func:`read_folder` refuses the folder naming the shard. Every write goes to a temporary file that is then renamed over the target (the shard file
-first, then the manifest), so a process killed at any moment leaves either the old manifest or the
-new one: a shard is finished exactly when the manifest names it, and a shard file the manifest does
-not name is ignored (and rewritten by the next run). An advisory lock (``.lock``) keeps a second
-process from writing the same folder at the same time.
+in ``counts`` the ``n_*`` counts summed over shards, and one entry per finished shard: its ``index``, pool
+positions ``start``/``stop``, ``rows``, ``first_id``, ``last_id``, ``ids_sha256`` (of its ids in order),
+``content_sha256`` (of its samples' ids, image fields and conversations: what a resumed run compares to decide
+that a shard is still valid), ``bytes`` and ``sha256`` (the size and checksum of the shard file itself) and
+``seconds``. A shard file that is missing, or whose size or checksum no longer matches (deleted or truncated by
+hand), is never reused: a resumed run scores it again, and :func:`read_folder` refuses the folder naming the
+shard. Every write goes to a temporary file that is then renamed over the target (the shard file first, then the
+manifest), so a process killed at any moment leaves either the old manifest or the new one: a shard is finished
+exactly when the manifest names it, and a shard file the manifest does not name is ignored (and rewritten by the
+next run). An advisory lock (``.lock``) keeps a second process from writing the same folder at the same time.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ import datetime as _dt
 import hashlib
 import json
 import shutil
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
