@@ -17,6 +17,7 @@ from kit.data import Pool, PoolFormatError, PoolValidationError, load_pool
 from kit.export import export_subset
 from kit.quality.curriculum import build_curriculum, export_curriculum
 from kit.registry import SCORERS, SELECTORS, register_scorer, register_selector
+from kit.scoreinfo import ScoreInfo, ScoreTableInfo, score_info
 from kit.scoring import load_scores, save_scores, score, score_cached, score_table
 from kit.selection import Selection, Shortfall, resolve_budget, select
 
@@ -25,4 +26,4 @@ __version__ = "0.1.0"
 __all__ = ["Pool", "PoolFormatError", "PoolValidationError", "load_pool", "score", "score_cached", "score_table",
            "select", "export_subset", "Selection", "Shortfall", "resolve_budget", "load_scores", "save_scores",
            "SCORERS", "SELECTORS", "register_scorer", "register_selector", "build_curriculum", "export_curriculum",
-           "ScoreCollapseWarning", "compare_selections", "__version__"]
+           "ScoreCollapseWarning", "compare_selections", "score_info", "ScoreInfo", "ScoreTableInfo", "__version__"]

@@ -5,8 +5,8 @@ with any spread.
 the most common value, spread, whether it looks collapsed and why); :func:`find_collapsed` returns only the
 collapsed ones as :class:`ColumnCheck` findings. ``kit.score`` and ``kit.score_table`` run it on the columns
 they make (:func:`record_collapse`): each collapsed column warns with :class:`ScoreCollapseWarning` and is
-recorded in the table's ``attrs["collapse"]`` (one dict per column) and ``attrs["summary"]`` (plain lines a
-notebook prints, :func:`summary`). A selector that reads a collapsed column warns too
+recorded in the table's score info (:mod:`kit.scoreinfo`): ``collapse`` (one dict per column) and ``summary``
+(plain lines a notebook prints, :func:`summary`). A selector that reads a collapsed column warns too
 (:func:`warn_collapsed`).
 
 A column (its finite values; NaN = unscored) looks collapsed when
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable
 
 import numpy as np
@@ -150,14 +150,18 @@ def check_column(values, column: str = "", scorer: str | None = None, top_share:
                        bool(reason), reason, scorer, kind)
 
 
-def score_columns(table: pd.DataFrame) -> list[str]:
-    """The numeric score columns of a table: those its ``attrs`` name (per scorer, or ``columns``), else every
-    numeric column that is not a diagnostic one (``status``, ``n_tokens``, ...); booleans are never scores."""
-    named: list[str] = []
-    for info in table.attrs.get("scorers", {}).values():
-        named.extend(info.get("columns", []))
-    if not named:
-        named = list(table.attrs.get("columns", []))
+def _info(table: pd.DataFrame, info=None):
+    from kit.scoreinfo import score_info
+
+    return info if info is not None else score_info(table, required=False)
+
+
+def score_columns(table: pd.DataFrame, info=None) -> list[str]:
+    """The numeric score columns of a table: those its score info names (``info``, default the one
+    :func:`kit.score_info` finds: every scorer's, or the one scorer's ``columns``), else every numeric column
+    that is not a diagnostic one (``status``, ``n_tokens``, ...); booleans are never scores."""
+    info = _info(table, info)
+    named = list(info.columns or ()) if info is not None else []
     if not named:
         named = [c for c in table.columns if c not in _NOT_SCORES and not str(c).startswith("status")]
     return numeric_columns(table, named)
@@ -172,14 +176,9 @@ def numeric_columns(table: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     return out
 
 
-def _owners(table: pd.DataFrame) -> dict[str, str]:
-    owners = {}
-    for name, info in table.attrs.get("scorers", {}).items():
-        for c in info.get("columns", []):
-            owners[c] = name
-    if not owners and table.attrs.get("scorer_name"):
-        owners = {c: table.attrs["scorer_name"] for c in table.attrs.get("columns", [])}
-    return owners
+def _owners(table: pd.DataFrame, info=None) -> dict[str, str]:
+    info = _info(table, info)
+    return info.owners() if info is not None else {}
 
 
 def check_scores(table: pd.DataFrame, columns: Iterable[str] | None = None, **rules) -> pd.DataFrame:
@@ -193,10 +192,12 @@ def check_scores(table: pd.DataFrame, columns: Iterable[str] | None = None, **ru
     return frame.set_index("column")
 
 
-def find_collapsed(table: pd.DataFrame, columns: Iterable[str] | None = None, **rules) -> list[ColumnCheck]:
-    """The columns of :func:`check_scores` that look collapsed, as :class:`ColumnCheck` findings."""
-    cols = score_columns(table) if columns is None else numeric_columns(table, columns)
-    owners = _owners(table)
+def find_collapsed(table: pd.DataFrame, columns: Iterable[str] | None = None, info=None,
+                   **rules) -> list[ColumnCheck]:
+    """The columns of :func:`check_scores` that look collapsed, as :class:`ColumnCheck` findings (``info``: the
+    table's score info, default the one :func:`kit.score_info` finds, names the scorer of each column)."""
+    cols = score_columns(table, info) if columns is None else numeric_columns(table, columns)
+    owners = _owners(table, info)
     found = [check_column(table[c], c, owners.get(c), exact=False, **rules) for c in cols]
     return [f for f in found if f.collapsed]
 
@@ -208,20 +209,19 @@ def _warn(finding: ColumnCheck, reader: str | None = None) -> None:
     warnings.warn(text, ScoreCollapseWarning, stacklevel=1)
 
 
-def record_collapse(table: pd.DataFrame, columns: Iterable[str] | None = None, warn: bool = True) -> list[ColumnCheck]:
-    """Check ``table`` (in place): ``attrs["collapse"]`` gets one dict per collapsed column and
-    ``attrs["summary"]`` one line per collapsed column (or one line saying none is); each warns with
-    :class:`ScoreCollapseWarning` unless ``warn=False``. Returns the findings."""
+def record_collapse(table: pd.DataFrame, info, columns: Iterable[str] | None = None, warn: bool = True):
+    """Check ``table``, described by ``info`` (a :class:`~kit.scoreinfo.ScoreInfo` or
+    :class:`~kit.scoreinfo.ScoreTableInfo`): returns a copy of ``info`` whose ``collapse`` holds one dict per
+    collapsed column and ``summary`` one line per collapsed column (or one line saying none is); each warns
+    with :class:`ScoreCollapseWarning` unless ``warn=False``."""
     from kit.provenance import jsonable
 
-    cols = score_columns(table) if columns is None else numeric_columns(table, columns)
-    found = find_collapsed(table, cols)
-    table.attrs["collapse"] = jsonable([f.to_dict() for f in found])
-    table.attrs["summary"] = _summary_lines(found, len(cols))
+    cols = score_columns(table, info) if columns is None else numeric_columns(table, columns)
+    found = find_collapsed(table, cols, info=info)
     if warn:
         for f in found:
             _warn(f)
-    return found
+    return replace(info, collapse=jsonable([f.to_dict() for f in found]), summary=_summary_lines(found, len(cols)))
 
 
 def _summary_lines(found: list[ColumnCheck], n_checked: int) -> list[str]:
@@ -231,8 +231,10 @@ def _summary_lines(found: list[ColumnCheck], n_checked: int) -> list[str]:
 
 
 def summary(table: pd.DataFrame) -> str:
-    """The score-check lines of a table (as recorded by ``kit.score`` / ``kit.score_table``), or a fresh check."""
-    lines = table.attrs.get("summary")
+    """The score-check lines of a table (as recorded in its score info by ``kit.score`` / ``kit.score_table``), or
+    a fresh check (a table without one, e.g. one derived from a score table by filtering)."""
+    info = _info(table)
+    lines = list(info.summary) if info is not None else None
     if not lines:
         cols = score_columns(table)
         lines = _summary_lines(find_collapsed(table, cols), len(cols))

@@ -124,7 +124,7 @@ class ShardWorker:
         self.scorer = make_scorer(name, options, quiet=True)
 
     def __call__(self, batch):
-        out = {k: [] for k in ("index", "start", "ids", "data", "content", "seconds", "attrs")}
+        out = {k: [] for k in ("index", "start", "ids", "data", "content", "seconds", "info")}
         for index, start, payload, content in zip(batch["index"], batch["start"], batch["payload"], batch["content"]):
             from kit.data import Pool
 
@@ -138,7 +138,7 @@ class ShardWorker:
             out["data"].append(result.data)
             out["content"].append(result.content)
             out["seconds"].append(result.seconds)
-            out["attrs"].append(pickle.dumps(result.attrs))
+            out["info"].append(pickle.dumps(result.info))
         return out
 
 
@@ -188,7 +188,7 @@ def ray_executor(num_actors: int | None = None, cpus_per_actor: float = 1, gpus_
                                 num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
             for row in ds.iter_rows():
                 yield ShardResult(int(row["index"]), int(row["start"]), pickle.loads(row["ids"]), bytes(row["data"]),
-                                  str(row["content"]), float(row["seconds"]), pickle.loads(row["attrs"]))
+                                  str(row["content"]), float(row["seconds"]), pickle.loads(row["info"]))
         return execute
     return factory
 

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kit.scoreinfo import scorer_label_of
+
 SECTIONS = ("image_text", "loss", "aligned_loss", "quality_space", "image_gain", "style", "rich")
 IMAGE_GAIN_COLUMNS = ("image_gain", "answer_ll_image", "answer_ll_reference")
 IMAGE_TEXT_COLUMNS = ("image_text", "image_text_concept", "image_text_head", "image_text_neighbours")
@@ -56,7 +58,7 @@ def image_text_figures(pool, labels: pd.DataFrame, table: pd.DataFrame | None = 
         table = kit.score(pool, "image_text", progress=False, **options)
     cols = [c for c in IMAGE_TEXT_COLUMNS if c in table.columns]
     out = detection_table(table, labels, cols)
-    out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
+    out.attrs["label"] = scorer_label_of(table)
     out.attrs["scores"] = table
     return out
 
@@ -84,7 +86,7 @@ def image_gain_figures(pool, labels: pd.DataFrame, standin: pd.DataFrame | None 
     out = pd.concat(parts)
     out.attrs["n_mismatch"] = parts[0].attrs.get("n_mismatch", {})
     out.attrs["scores"] = tables
-    out.attrs["label"] = tables["gray"].attrs.get("label", "")
+    out.attrs["label"] = scorer_label_of(tables["gray"])
     return out
 
 
@@ -103,7 +105,7 @@ def loss_figures(pool, labels: pd.DataFrame, **options) -> pd.DataFrame:
             by_template[col] = flags.groupby(labels["template"].reindex(pairs.index).to_numpy()).agg(["sum", "count"])
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.attrs["by_template"] = by_template
-    out.attrs["label"] = table.attrs.get("label") or table.attrs.get("scorer", "")
+    out.attrs["label"] = scorer_label_of(table)
     out.attrs["scores"] = table
     return out
 

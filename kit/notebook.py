@@ -91,10 +91,12 @@ class NotebookRun:
 
     def scores(self, scorers=None) -> pd.DataFrame:
         """The run's score table: the one an earlier notebook scored (same pool), else :meth:`score_table`."""
+        from kit.scoreinfo import score_info
         from kit.scoring import load_score_table
 
         table = load_score_table(self.scores_dir, self.pool)
-        if table is not None and (scorers is None or set(scorers) <= set(table.attrs.get("scorers", {}))):
+        have = getattr(score_info(table, required=False), "scorers", {}) if table is not None else {}
+        if table is not None and (scorers is None or set(scorers) <= set(have)):
             return table
         return self.score_table(scorers)
 
@@ -119,12 +121,12 @@ def start(pool_path, run_dir=None, quiet: bool = False) -> NotebookRun:
 
 def timings(scores: pd.DataFrame) -> pd.DataFrame:
     """Per scorer of a score table: seconds, samples per second, and whether a cached table was reused."""
+    from kit.scoreinfo import score_info
+
     rows = {}
-    for name, info in scores.attrs.get("scorers", {}).items():
-        timing = info.get("timing", {})
-        rows[name] = {"seconds": timing.get("seconds"), "samples/s": timing.get("samples_per_s"),
-                      "reused": bool(info.get("reused", False)), "pool_dependent": bool(info.get("pool_dependent")),
-                      "label": info.get("label", name)}
+    for name, info in getattr(score_info(scores, required=False), "scorers", {}).items():
+        rows[name] = {"seconds": info.timing.get("seconds"), "samples/s": info.timing.get("samples_per_s"),
+                      "reused": info.reused, "pool_dependent": bool(info.pool_dependent), "label": info.label or name}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -6,13 +6,14 @@ model; it loads on its first ``score``. A scorer may declare
 
 - ``pool_dependent`` (bool): whether a sample's score depends on the rest of the pool (the image-text
   stand-in's neighbour part does), and
-- the columns it made for selection, in its table's ``attrs["columns"]`` (default: every column but
-  ``status``),
+- what it knows about its table, by returning ``(table, kit.ScoreInfo(columns=..., label=..., details=...))``
+  instead of the table: the columns it made for selection (default: every column but the diagnostic ones),
+  its labels and anything else worth keeping,
 
-and :func:`score` records both, with the wall time, in the returned table's ``attrs``. :func:`score` and
-:func:`score_table` also run the score-collapse check (:mod:`kit.collapse`): a column with almost every
-sample at one value, or no spread, warns (``ScoreCollapseWarning``) and is recorded in ``attrs["collapse"]``
-and ``attrs["summary"]``.
+and :func:`score` records both, with the wall time, in the table's :class:`~kit.scoreinfo.ScoreInfo`
+(:func:`kit.score_info` gives it back; never ``DataFrame.attrs``). :func:`score` and :func:`score_table` also
+run the score-collapse check (:mod:`kit.collapse`): a column with almost every sample at one value, or no
+spread, warns (``ScoreCollapseWarning``) and is recorded in the info's ``collapse`` and ``summary``.
 
 **Shards.** With ``out`` (a folder), scoring goes shard by shard (``shard_size`` samples in pool order)
 into ``out/part-*.parquet`` with a manifest (:mod:`kit.shards`); a restarted run skips the finished
@@ -34,7 +35,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -42,6 +43,7 @@ import pandas as pd
 
 from kit.collapse import record_collapse
 from kit.registry import SCORERS
+from kit.scoreinfo import ScoreInfo, ScoreTableInfo, attach, declared_info, score_info, scorer_entry
 
 # Columns of a scorer's own table that describe how it scored rather than what it found.
 DIAGNOSTIC_COLUMNS = ("status", "source", "scorer", "text", "truncated", "n_tokens")
@@ -104,12 +106,13 @@ def folder_key(options: dict) -> dict:
     return _key_value({k: v for k, v in options.items() if k not in RUNTIME_OPTIONS})
 
 
-def finalise(table, pool_table: pd.DataFrame, scorer, name: str, options: dict, seconds: float) -> pd.DataFrame:
-    """Check a scorer's table (one row per sample) and put it in pool order with the standard ``attrs``."""
+def finalise(result, pool_table: pd.DataFrame, scorer, name: str, options: dict,
+             seconds: float) -> tuple[pd.DataFrame, ScoreInfo]:
+    """Check a scorer's table (one row per sample), put it in pool order and complete what the scorer declared
+    (``result`` is its table, or ``(table, ScoreInfo)``): ``(table, info)``."""
     from kit.provenance import jsonable
 
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"scorer {name!r} returned {type(table).__name__}, not a DataFrame")
+    table, said = declared_info(result, name)
     missing = pool_table.index.difference(table.index)
     extra = table.index.difference(pool_table.index)
     if len(missing) or len(extra):
@@ -117,19 +120,19 @@ def finalise(table, pool_table: pd.DataFrame, scorer, name: str, options: dict, 
                            f"{len(missing)} missing (e.g. {list(missing[:3])}), {len(extra)} unknown")
     if not table.index.is_unique:
         raise RuntimeError(f"scorer {name!r} returned repeated ids, e.g. {table.index[table.index.duplicated()][:3].tolist()}")
-    attrs = dict(table.attrs)
     table = table.loc[pool_table.index]
     table.index.name = "id"
-    columns = [c for c in attrs.get("columns", [c for c in table.columns if c not in DIAGNOSTIC_COLUMNS])
-               if c in table.columns]
-    label = attrs.get("scorer") or getattr(scorer, "label", None) or name
-    short = attrs.get("short_label") or getattr(scorer, "short_label", None) or label
-    timing = {**attrs.get("timing", {}), "seconds": round(seconds, 3),
+    named = said.columns
+    if named is None:
+        named = [c for c in table.columns if c not in DIAGNOSTIC_COLUMNS]
+    label = said.label or getattr(scorer, "label", None) or name
+    short = said.short_label or getattr(scorer, "short_label", None) or label
+    timing = {**said.timing, "seconds": round(seconds, 3),
               "samples_per_s": round(len(table) / seconds, 2) if seconds > 0 else None}
-    table.attrs = {**attrs, "scorer_name": name, "options": jsonable(options), "columns": columns,
-                   "pool_dependent": bool(attrs.get("pool_dependent", is_pool_dependent(scorer))),
-                   "label": str(label), "short_label": str(short), "timing": timing}
-    return table
+    dependent = said.pool_dependent if said.pool_dependent is not None else is_pool_dependent(scorer)
+    return table, replace(said, scorer_name=name, options=jsonable(options),
+                          columns=tuple(c for c in named if c in table.columns), pool_dependent=bool(dependent),
+                          label=str(label), short_label=str(short), timing=timing)
 
 
 # --------------------------------------------------------------------------- the face
@@ -139,31 +142,36 @@ def score(pool, name: str, out=None, *, shard_size: int | None = None, on_mismat
     """Score every accepted sample of ``pool`` with the scorer registered as ``name``.
 
     Returns a DataFrame indexed by sample id with one row per sample of the pool (a sample a scorer
-    could not score keeps its row, with NaN scores and a ``status`` saying why). ``attrs`` holds
-    ``scorer_name``, ``options``, ``columns`` (the columns made for selection), ``pool_dependent``,
-    ``label``, ``short_label`` (a few words for axes) and ``timing``.
+    could not score keeps its row, with NaN scores and a ``status`` saying why). Its
+    :class:`~kit.scoreinfo.ScoreInfo` (``kit.score_info(table)``) holds ``scorer_name``, ``options``,
+    ``columns`` (the columns made for selection), ``pool_dependent``, ``label``, ``short_label`` (a few words
+    for axes), ``timing`` and the collapse check.
 
     ``out`` (a folder) scores shard by shard into it and resumes what a killed run left there
     (:func:`score_shards`; ``on_mismatch="overwrite"`` replaces a folder that holds another scorer's or
     other options' scores instead of raising); the table is then read back from the folder.
     ``pool`` may be a :class:`kit.data.Pool` or a pool file.
     """
+    return attach(*_score(pool, name, out, shard_size=shard_size, on_mismatch=on_mismatch, **options))
+
+
+def _score(pool, name: str, out=None, *, shard_size: int | None = None, on_mismatch: str = "error",
+           **options) -> tuple[pd.DataFrame, ScoreInfo]:
+    """:func:`score` as ``(table, info)``."""
     if out is not None:
         run = score_shards(pool, name, out, shard_size=shard_size, on_mismatch=on_mismatch, **options)
-        table = load_scores(out, warn=False)
-        table.attrs["reused"] = run.n_scored == 0
-        record_collapse(table, table.attrs.get("columns"))  # attrs["collapse"], attrs["summary"]; warns
-        return table
+        table, info = _read(out, warn=False)
+        info = replace(info, reused=run.n_scored == 0)
+        return table, record_collapse(table, info, info.columns)  # info's collapse and summary; warns
     if isinstance(pool, (str, Path)):
         from kit.data import load_pool
 
         pool = load_pool(pool)
     scorer = make_scorer(name, options)
     t0 = time.perf_counter()
-    table = scorer.score(pool)
-    table = finalise(table, pool.table, scorer, name, options, time.perf_counter() - t0)
-    record_collapse(table, table.attrs["columns"])  # attrs["collapse"], attrs["summary"]; warns per column
-    return table
+    result = scorer.score(pool)
+    table, info = finalise(result, pool.table, scorer, name, options, time.perf_counter() - t0)
+    return table, record_collapse(table, info, info.columns)  # info's collapse and summary; warns per column
 
 
 @dataclass
@@ -243,7 +251,8 @@ class ShardTask:
 
 @dataclass
 class ShardResult:
-    """A scored shard as bytes (parquet of its table, or npz of its encodings) with its timing and attrs."""
+    """A scored shard as bytes (parquet of its table, or npz of its encodings) with its timing and score info
+    (``None`` for encodings)."""
 
     index: int
     start: int
@@ -251,7 +260,7 @@ class ShardResult:
     data: bytes
     content: str
     seconds: float
-    attrs: dict
+    info: ScoreInfo | None
 
 
 def run_task(scorer, name: str, options: dict, mode: str, task: ShardTask) -> ShardResult:
@@ -266,12 +275,12 @@ def run_task(scorer, name: str, options: dict, mode: str, task: ShardTask) -> Sh
         bad = {k: len(v) for k, v in arrays.items() if len(v) != n}
         if bad:
             raise RuntimeError(f"scorer {name!r}: encode() must give one row per sample ({n}), got {bad}")
-        data, attrs = arrays_to_npz(arrays), {}
+        data, info = arrays_to_npz(arrays), None
     else:
-        table = finalise(scorer.score(chunk), chunk.table, scorer, name, options, time.perf_counter() - t0)
-        data, attrs = table_to_parquet(table), dict(table.attrs)
+        table, info = finalise(scorer.score(chunk), chunk.table, scorer, name, options, time.perf_counter() - t0)
+        data = table_to_parquet(table)
     return ShardResult(task.index, task.start, list(chunk.table.index), data, task.content,
-                       time.perf_counter() - t0, attrs)
+                       time.perf_counter() - t0, info)
 
 
 def local_executor(scorer, name: str, options: dict, mode: str):
@@ -318,11 +327,11 @@ def _finish_encoded(store, scorer, name: str, options: dict, order: list, n_scor
     arrays = load_encoded(store.folder, [e for e in store.manifest["encoded"] if int(e["index"]) < last])
     ids = [sid for _, part, _ in order for sid in part]
     t0 = time.perf_counter()
-    table = scorer.finish(ids, arrays)
+    result = scorer.finish(ids, arrays)
     seconds = time.perf_counter() - t0
-    table = finalise(table, pd.DataFrame(index=pd.Index(ids, name="id")), scorer, name, options, seconds)
+    table, info = finalise(result, pd.DataFrame(index=pd.Index(ids, name="id")), scorer, name, options, seconds)
     store.manifest["shards"] = []
-    store.set_attrs(table.attrs)
+    store.set_info(info)
     for index, (start, part, content) in enumerate(order):
         share = seconds * len(part) / max(len(ids), 1)
         store.write_shard(index, start, table.iloc[start:start + len(part)], content, share)
@@ -403,7 +412,7 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
                                           result.seconds)
             else:
                 store.write_shard_bytes(result.index, result.start, result.ids, result.data, result.content,
-                                        result.seconds, attrs=result.attrs)
+                                        result.seconds, info=result.info)
             counts["scored"] += len(result.ids)
             if bar is not None:
                 bar.update(len(result.ids))
@@ -419,39 +428,54 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
         store.close()
 
 
-def save_scores(table: pd.DataFrame, path) -> Path:
-    """Write a table (e.g. a joined score table) to one parquet file, its ``attrs`` with it (as JSON)."""
-    from kit.provenance import jsonable
+def save_scores(table: pd.DataFrame, path, info=None) -> Path:
+    """Write a table (e.g. a joined score table) to one parquet file, with its score info (``info``, by default
+    the one :func:`kit.score_info` finds) as JSON in the parquet schema metadata
+    (:data:`kit.scoreinfo.SCHEMA_KEY`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kit.scoreinfo import schema_metadata
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = table.copy(deep=False)
-    t.attrs = jsonable(dict(table.attrs))
-    t.to_parquet(path)
+    info = score_info(table, required=False) if info is None else info
+    arrow = pa.Table.from_pandas(table)   # what DataFrame.to_parquet writes, less pandas' own attrs
+    if info is not None:
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **schema_metadata(info)})
+    pq.write_table(arrow, path)
     return path
 
 
 def load_scores(path, warn: bool = True) -> pd.DataFrame:
     """A score table from a parquet file, or from a score folder (complete or interrupted) as one table.
 
-    A folder's table holds its finished shards in pool order; ``attrs`` carry the manifest's
-    ``scorer_name``, ``options``, ``columns``, ``label``, ``pool_dependent``, ``timing``, ``complete`` and
-    ``n_expected`` (the pool size, where known). An interrupted folder warns unless ``warn=False``.
+    A folder's table holds its finished shards in pool order; its :class:`~kit.scoreinfo.ScoreInfo`
+    (``kit.score_info(table)``) carries the manifest's ``scorer_name``, ``options``, ``columns``, ``label``,
+    ``pool_dependent``, ``timing`` and, in ``folder``, whether it is ``complete`` and ``n_expected`` (the pool
+    size, where known). A file's info is the one :func:`save_scores` wrote (or the pandas attrs an older kit
+    wrote). An interrupted folder warns unless ``warn=False``.
     """
+    table, info = _read(path, warn)
+    return attach(table, info) if info is not None else table
+
+
+def _read(path, warn: bool = True):
+    """:func:`load_scores` as ``(table, info)`` (``info`` is ``None`` for a file written without one)."""
     from kit.shards import is_score_folder, read_folder, read_parquet
 
     path = Path(path)
     if path.is_dir():
         if not is_score_folder(path):
             raise FileNotFoundError(f"{path} is a folder without a manifest.json: not a kit score folder")
-        table = read_folder(path)
-        if warn and not table.attrs.get("complete"):
-            expected = table.attrs.get("n_expected")
-            of = f" of {expected}" if expected is not None else ""
+        table, info = read_folder(path)
+        state = info.folder
+        if warn and not state.complete:
+            of = f" of {state.n_expected}" if state.n_expected is not None else ""
             warnings.warn(f"{path} is not complete: {len(table)}{of} samples scored so far "
-                          f"({table.attrs.get('n_shards')} shards); run the same command again to finish it",
-                          stacklevel=2)
-        return table
+                          f"({state.n_shards} shards); run the same command again to finish it",
+                          stacklevel=3)
+        return table, info
     if not path.exists():
         raise FileNotFoundError(f"no scores at {path}")
     return read_parquet(path)
@@ -462,7 +486,7 @@ def score_cached(pool, name: str, out, **options) -> pd.DataFrame:
 
     Finished shards are reused when the scorer, its options and their samples match (a killed run
     resumes); a changed option or pool re-scores (the folder is overwritten). A table that needed no
-    scoring says so in ``attrs["reused"]``.
+    scoring says so in its info's ``reused``.
     """
     return score(pool, name, out=out, on_mismatch="overwrite", **options)
 
@@ -497,23 +521,24 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
 
     The table is indexed by id in pool order: ``source``, then each scorer's selection columns (as it
     declares them), then ``status_<name>`` for a scorer that reports a per-sample status. Two scorers that
-    make the same column are an error. ``attrs["scorers"]`` holds, per scorer, its ``columns``, whether it
-    is ``pool_dependent``, its ``label``, ``options``, ``timing`` and whether the table was ``reused``.
+    make the same column are an error. Its :class:`~kit.scoreinfo.ScoreTableInfo` (``kit.score_info(table)``)
+    holds, per scorer, its ``columns``, whether it is ``pool_dependent``, its ``label``, ``options``,
+    ``timing`` and whether the table was ``reused``; the pool's hash; and the collapse check.
     """
     from kit.provenance import pool_hash
 
     specs = _scorer_specs(scorers)
     out = Path(out) if out is not None else None
     joined = pool.table[["source"]].copy()
-    info: dict[str, dict] = {}
+    entries: dict[str, ScoreInfo] = {}
     owner: dict[str, str] = {"source": "pool"}
     for name, opts in specs:
         cls = SCORERS.get(name)
         accepted = inspect.signature(cls).parameters  # common options go where they are named parameters
         opts = {**{k: v for k, v in common.items() if k in accepted}, **opts}
-        table = (score_cached(pool, name, part_path(out, name), **opts) if out is not None
-                 else score(pool, name, **opts))
-        cols = list(table.attrs.get("columns", []))
+        table, part = (_score(pool, name, part_path(out, name), on_mismatch="overwrite", **opts) if out is not None
+                       else _score(pool, name, **opts))
+        cols = list(part.columns or ())
         for col in cols:
             if col in owner:
                 raise ValueError(f"scorers {owner[col]!r} and {name!r} both make column {col!r}; "
@@ -522,17 +547,13 @@ def score_table(pool, scorers: Iterable | Mapping = ("image_text", "loss", "rich
         joined = joined.join(table[cols])
         if "status" in table.columns:
             joined[f"status_{name}"] = table["status"].reindex(joined.index)
-        info[name] = {"columns": cols, "pool_dependent": bool(table.attrs.get("pool_dependent", False)),
-                      "label": table.attrs.get("label", name),
-                      "short_label": table.attrs.get("short_label", table.attrs.get("label", name)),
-                      "options": table.attrs.get("options", {}),
-                      "timing": table.attrs.get("timing", {}), "reused": bool(table.attrs.get("reused", False))}
+        entries[name] = part.entry()
     joined.index.name = "id"
-    joined.attrs = {"scorers": info, "pool": pool_hash(pool)}
-    record_collapse(joined)  # every scorer's columns: attrs["collapse"], attrs["summary"], a warning each
+    # every scorer's columns checked: the info's collapse and summary, a warning each
+    info = record_collapse(joined, ScoreTableInfo(entries, pool_hash(pool)))
     if out is not None:
-        save_scores(joined, out / TABLE_FILE)
-    return joined
+        save_scores(joined, out / TABLE_FILE, info)
+    return attach(joined, info)
 
 
 TABLE_FILE = "score_table.parquet"
@@ -553,10 +574,10 @@ def load_score_table(out, pool=None) -> pd.DataFrame | None:
     path = Path(out) / TABLE_FILE
     if not path.is_file():
         return None
-    table = load_scores(path)
-    if pool is not None and table.attrs.get("pool") != pool_hash(pool):
+    table, info = _read(path)
+    if pool is not None and getattr(info, "pool", None) != pool_hash(pool):
         return None
-    return table
+    return attach(table, info) if info is not None else table
 
 
 def scorer_label(scores: pd.DataFrame, name: str, short: bool = True, default: str | None = None) -> str:
@@ -564,7 +585,7 @@ def scorer_label(scores: pd.DataFrame, name: str, short: bool = True, default: s
 
     ``short`` gives the few words meant for axis labels and titles; ``False`` the full description.
     """
-    info = scores.attrs.get("scorers", {}).get(name)
+    info = scorer_entry(scores, name)
     if info is None:
         return default if default is not None else name
-    return str(info.get("short_label" if short else "label", info.get("label", name)))
+    return str((info.short_label if short else info.label) or info.label or name)

@@ -9,17 +9,19 @@
       encoded/part-000000.npz  (pool-dependent scorers only: per-sample encodings, see kit.scoring)
 
 ``manifest.json`` holds ``format``, ``scorer``, ``options``, ``shard_size``, ``complete``, ``pool``
-(``fingerprint``, ``n_samples`` and the loader's counts once complete), the scorer's ``attrs`` and one
-entry per finished shard: its ``index``, pool positions ``start``/``stop``, ``rows``, ``first_id``,
-``last_id``, ``ids_sha256`` (of its ids in order), ``content_sha256`` (of its samples' ids, image
-fields and conversations: what a resumed run compares to decide that a shard is still valid), ``bytes``
-and ``sha256`` (the size and checksum of the shard file itself) and ``seconds``. A shard file that is
-missing, or whose size or checksum no longer matches (deleted or truncated by hand), is never reused: a
-resumed run scores it again, and :func:`read_folder` refuses the folder naming the shard. Every write goes to a temporary file that is then renamed over the target (the shard file
-first, then the manifest), so a process killed at any moment leaves either the old manifest or the
-new one: a shard is finished exactly when the manifest names it, and a shard file the manifest does
-not name is ignored (and rewritten by the next run). An advisory lock (``.lock``) keeps a second
-process from writing the same folder at the same time.
+(``fingerprint``, ``n_samples`` and the loader's counts once complete), in ``attrs`` what the scorer declared
+(the fields of its :class:`~kit.scoreinfo.ScoreInfo` other than the name, options and timing, which the manifest
+holds itself, and its ``details``; the key keeps the name earlier versions gave it, so their folders still load),
+in ``counts`` the ``n_*`` counts summed over shards, and one entry per finished shard: its ``index``, pool
+positions ``start``/``stop``, ``rows``, ``first_id``, ``last_id``, ``ids_sha256`` (of its ids in order),
+``content_sha256`` (of its samples' ids, image fields and conversations: what a resumed run compares to decide
+that a shard is still valid), ``bytes`` and ``sha256`` (the size and checksum of the shard file itself) and
+``seconds``. A shard file that is missing, or whose size or checksum no longer matches (deleted or truncated by
+hand), is never reused: a resumed run scores it again, and :func:`read_folder` refuses the folder naming the
+shard. Every write goes to a temporary file that is then renamed over the target (the shard file first, then the
+manifest), so a process killed at any moment leaves either the old manifest or the new one: a shard is finished
+exactly when the manifest names it, and a shard file the manifest does not name is ignored (and rewritten by the
+next run). An advisory lock (``.lock``) keeps a second process from writing the same folder at the same time.
 """
 from __future__ import annotations
 
@@ -27,15 +29,18 @@ import datetime as _dt
 import hashlib
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import pandas as pd
 
 from kit.outputs import atomic_write_bytes  # also imported from here (its old home)
+from kit.scoreinfo import FolderState, ScoreInfo, read_parquet_info
 
 FORMAT = "kit-scores/1"
-_FROM_MANIFEST = ("timing", "options", "scorer_name")  # attrs the manifest holds itself
+_FROM_MANIFEST = ("timing", "options", "scorer_name")  # info the manifest holds itself
+_NOT_A_SHARD_FACT = ("reused", "collapse", "summary")   # info about a whole table, never stored per shard
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 
@@ -299,18 +304,18 @@ class ShardStore:
                 "seconds": round(float(seconds), 4)}
 
     def write_shard(self, index: int, start: int, table: pd.DataFrame, content: str, seconds: float,
-                    attrs: dict | None = None) -> dict:
+                    info: ScoreInfo | None = None) -> dict:
         """Write one finished shard (parquet, atomically), then name it in the manifest."""
         return self.write_shard_bytes(index, start, list(table.index), table_to_parquet(table), content, seconds,
-                                      attrs)
+                                      info)
 
     def write_shard_bytes(self, index: int, start: int, ids, data: bytes, content: str, seconds: float,
-                          attrs: dict | None = None) -> dict:
+                          info: ScoreInfo | None = None) -> dict:
         name = shard_name(index)
         atomic_write_bytes(self.folder / name, data)
         entry = self._entry(index, start, ids, content, seconds, name, data)
-        if attrs:
-            self._merge_attrs(attrs)
+        if info is not None:
+            self._merge_info(info)
         self._record("shards", entry)
         return entry
 
@@ -326,11 +331,14 @@ class ShardStore:
         self._record("encoded", entry)
         return entry
 
-    def _merge_attrs(self, attrs: dict) -> None:
-        """The scorer's attrs: static ones from the first shard, counts (``n_*``) summed over shards."""
-        from kit.provenance import jsonable
+    @staticmethod
+    def _declared(info: ScoreInfo) -> dict:
+        """What ``info`` says that the manifest keeps under ``attrs``."""
+        return {k: v for k, v in info.to_dict().items() if k not in _FROM_MANIFEST + _NOT_A_SHARD_FACT}
 
-        attrs = jsonable({k: v for k, v in attrs.items() if k not in _FROM_MANIFEST})
+    def _merge_info(self, info: ScoreInfo) -> None:
+        """A shard's score info: static fields from the first shard, counts (``n_*``) summed over shards."""
+        attrs = self._declared(info)
         have = self.manifest.setdefault("attrs", {})
         counts = self.manifest.setdefault("counts", {})
         for k, v in attrs.items():
@@ -339,10 +347,9 @@ class ShardStore:
             elif k not in have:
                 have[k] = v
 
-    def set_attrs(self, attrs: dict) -> None:
-        from kit.provenance import jsonable
-
-        self.manifest["attrs"] = jsonable({k: v for k, v in attrs.items() if k not in _FROM_MANIFEST})
+    def set_info(self, info: ScoreInfo) -> None:
+        """The score info of the whole table (a pool-dependent scorer's finishing step), replacing the shards'."""
+        self.manifest["attrs"] = self._declared(info)
         self.manifest["counts"] = {}
         self._save()
 
@@ -412,12 +419,19 @@ def _lists(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def read_parquet(path) -> pd.DataFrame:
-    return _lists(pd.read_parquet(path))
+def read_parquet(path) -> tuple[pd.DataFrame, object]:
+    """A table written by ``kit.save_scores`` and its score info (``None`` when it was written without one): kit's
+    key in the parquet schema metadata, else the ``DataFrame.attrs`` an older kit had pandas write there."""
+    import pyarrow.parquet as pq
+
+    table = _lists(pd.read_parquet(path))
+    table.attrs = {}   # pandas restores an older kit's attrs on reading: they are read into the info instead
+    return table, read_parquet_info(pq.read_schema(path).metadata)
 
 
-def read_folder(folder) -> pd.DataFrame:
-    """The finished shards of a score folder as one table, in pool order, with the manifest in ``attrs``.
+def read_folder(folder) -> tuple[pd.DataFrame, ScoreInfo]:
+    """The finished shards of a score folder as one table, in pool order, and its :class:`ScoreInfo` (the
+    manifest's scorer, options and what the scorer declared, the timing summed over shards, the folder's state).
 
     A shard file that is missing or damaged raises :class:`ScoreFolderError` naming it.
     """
@@ -439,19 +453,14 @@ def read_folder(folder) -> pd.DataFrame:
     if not table.index.is_unique:
         dup = table.index[table.index.duplicated()][:3].tolist()
         raise ScoreFolderError(f"{folder}: shards repeat sample ids, e.g. {dup} (were shards copied in by hand?)")
-    n_expected = manifest.get("pool", {}).get("n_samples")
     seconds = sum(float(e.get("seconds", 0)) for e in manifest["shards"] + manifest.get("encoded", []))
-    attrs: dict[str, Any] = dict(manifest.get("attrs", {}))
-    attrs.update(manifest.get("counts", {}))
-    attrs.update({
-        "scorer_name": manifest["scorer"], "options": manifest.get("options", {}),
-        "timing": {**attrs.get("timing", {}), "seconds": round(seconds, 3),
-                   "samples_per_s": round(len(table) / seconds, 2) if seconds > 0 else None},
-        "complete": bool(manifest.get("complete")), "n_expected": n_expected, "folder": str(folder),
-        "n_shards": len(manifest["shards"]), "n_encoded": len(manifest.get("encoded", [])),
-    })
-    attrs.setdefault("columns", [c for c in table.columns if c != "status"])
-    attrs.setdefault("label", manifest["scorer"])
-    attrs.setdefault("pool_dependent", False)
-    table.attrs = attrs
-    return table
+    said = {**manifest.get("attrs", {}), **manifest.get("counts", {})}
+    info = ScoreInfo.from_dict({
+        **said, "scorer_name": manifest["scorer"], "options": manifest.get("options", {}),
+        "timing": {**said.get("timing", {}), "seconds": round(seconds, 3),
+                   "samples_per_s": round(len(table) / seconds, 2) if seconds > 0 else None}})
+    state = FolderState(str(folder), bool(manifest.get("complete")), manifest.get("pool", {}).get("n_samples"),
+                        len(manifest["shards"]), len(manifest.get("encoded", [])))
+    columns = info.columns if info.columns is not None else tuple(c for c in table.columns if c != "status")
+    return table, replace(info, columns=columns, label=info.label or manifest["scorer"],
+                          pool_dependent=bool(info.pool_dependent), folder=state)

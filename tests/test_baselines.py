@@ -19,6 +19,7 @@ from kit.baselines.embeddings import resolve_embeddings
 from kit.capabilities import capability_keys
 from kit.collapse import ScoreCollapseWarning
 from kit.quality.image_text.scorer import save_embeddings
+from kit.scoreinfo import ScoreInfo, ScoreTableInfo, attach
 from kit.selection import SelectionShortfall
 from tests.support.baseline_tables import make_table
 
@@ -171,10 +172,16 @@ def test_embeddings_from_an_array_a_dataframe_or_the_scorer_folder_agree(table, 
     assert part.n_missing == 10
     # the folder the table's image-text scorer recorded is used when embeddings= is not given
     recorded = t.copy()
-    recorded.attrs = {"scorers": {"image_text": {"options": {"embeddings_dir": str(tmp_path / "emb")}}}}
+    image_text = ScoreInfo("image_text", ["image_text"], options={"embeddings_dir": str(tmp_path / "emb")})
+    attach(recorded, ScoreTableInfo({"image_text": image_text}))
     sel = kit.select(recorded, "deita", 15, score="image_text")
     assert sel.resolved["embeddings"]["source"] == str(tmp_path / "emb")
     assert list(sel) == list(kit.select(t, "deita", 15, score="image_text", embeddings=tmp_path / "emb"))
+    own = attach(t.copy(), image_text)                             # the image-text scorer's own table records it too
+    assert kit.select(own, "deita", 15, score="image_text").resolved["embeddings"]["source"] == str(tmp_path / "emb")
+    # a table filtered from it carries no info: no recorded folder, and the error says why (never another folder)
+    with pytest.raises(ValueError, match="no score info"):
+        kit.select(recorded[recorded["image_text"] > -1], "deita", 15, score="image_text")
     with pytest.raises(ValueError, match="use= picks the image or text part"):
         resolve_embeddings(t, emb, use="image")
 

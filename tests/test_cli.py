@@ -231,7 +231,7 @@ def test_score_resumes_and_reads_back(small_pool, tmp_path, capsys):
         assert len(kit.load_scores(out)) == 32
     assert cli.main(["score", str(small_pool), "style", "--out", str(out), "--no-progress"]) == 0
     assert "8 scored now, 32 reused" in capsys.readouterr().out
-    assert kit.load_scores(out).attrs["complete"]
+    assert kit.score_info(kit.load_scores(out)).folder.complete
     # other options into the same folder: refused with a clear message, or overwritten
     assert cli.main(["score", str(small_pool), "style", "--out", str(out), "--option", "short_words=20"]) == 1
     assert "--overwrite" in capsys.readouterr().err

@@ -77,10 +77,13 @@ def test_score_warns_and_records_a_collapsed_column(pool):
                f"samples at 3, spread (std) 0" == t for t in texts)
     assert any("'broken_flat'" in t and "spread under 0.001 of the median" in t for t in texts)
     assert not any("'fine'" in t or "'styles'" in t for t in texts)
-    assert [c["column"] for c in table.attrs["collapse"]] == ["broken_const", "broken_flat"]
-    assert table.attrs["collapse"][0]["top_share"] == 1.0 and table.attrs["collapse"][0]["spread"] == 0.0
-    assert len(table.attrs["summary"]) == 2 and table.attrs["summary"][0].startswith("score check: column")
-    assert summary(table) == "\n".join(table.attrs["summary"])
+    info = kit.score_info(table)
+    assert [c["column"] for c in info.collapse] == ["broken_const", "broken_flat"]
+    assert info.collapse[0]["top_share"] == 1.0 and info.collapse[0]["spread"] == 0.0
+    assert len(info.summary) == 2 and info.summary[0].startswith("score check: column")
+    assert summary(table) == "\n".join(info.summary)
+    # a table derived from it carries no info: the summary is a fresh check, with the same finding
+    assert summary(table[table["fine"] >= 0]).splitlines()[0].startswith("score check: column 'broken_const'")
 
 
 def test_score_table_records_the_check_even_when_reused(pool, tmp_path):
@@ -88,11 +91,12 @@ def test_score_table_records_the_check_even_when_reused(pool, tmp_path):
         with pytest.warns(ScoreCollapseWarning) as caught:
             table = kit.score_table(pool, ["test_broken"], out=tmp_path)
         assert {str(w.message).split("'")[1] for w in caught} == {"broken_const", "broken_flat"}
-        assert table.attrs["scorers"]["test_broken"]["reused"] is reused
-        assert [c["column"] for c in table.attrs["collapse"]] == ["broken_const", "broken_flat"]
-        assert table.attrs["collapse"][0]["scorer"] == "test_broken"
+        info = kit.score_info(table)
+        assert info.scorers["test_broken"].reused is reused
+        assert [c["column"] for c in info.collapse] == ["broken_const", "broken_flat"]
+        assert info.collapse[0]["scorer"] == "test_broken"
     again = kit.load_scores(tmp_path / "score_table.parquet")
-    assert [c["column"] for c in again.attrs.get("collapse", [])] == ["broken_const", "broken_flat"]
+    assert [c["column"] for c in kit.score_info(again).collapse] == ["broken_const", "broken_flat"]
 
 
 def test_a_healthy_scorer_does_not_warn(pool):
@@ -108,8 +112,8 @@ def test_a_healthy_scorer_does_not_warn(pool):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScoreCollapseWarning)
         table = kit.score(pool, "test_healthy")
-    assert table.attrs["collapse"] == []
-    assert table.attrs["summary"] == ["score check: none of the 2 numeric score columns looks collapsed"]
+    assert kit.score_info(table).collapse == ()
+    assert kit.score_info(table).summary == ("score check: none of the 2 numeric score columns looks collapsed",)
 
 
 def test_a_continuous_score_at_one_value_for_90_percent_of_samples_is_collapsed():

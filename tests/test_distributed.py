@@ -44,7 +44,7 @@ def test_the_actor_scores_a_shard_like_the_local_path(pool, tmp_path):
     path.write_bytes(out["data"][0])
     pd.testing.assert_frame_equal(kit.load_scores(path), kit.score(chunk, "style", progress=False),
                                   check_like=True)
-    assert pickle.loads(out["attrs"][0])["columns"] == ["styles"]
+    assert pickle.loads(out["info"][0]).columns == ("styles",)   # the shard's ScoreInfo travels with it
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,7 @@ def test_the_image_text_scorer_gives_a_status_for_what_it_cannot_score(pool):
 def test_the_distilled_rich_scorer_gives_a_status_for_what_it_cannot_score(pool):
     table = kit.score(pool, "rich", progress=False)
     _check_rows(table, pool, "rich")
-    caps = table.attrs["columns"]
+    caps = kit.score_info(table).columns
     for sid in ("text_only", "two_images"):
         assert table.at[sid, "status"] != "ok" and table.loc[sid, [c for c in caps if c != "styles"]].isna().all()
     assert (table.drop(index=["text_only", "two_images"])["status"] == "ok").all()

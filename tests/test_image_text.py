@@ -49,7 +49,8 @@ def small_pool(tmp_path_factory):
 def standin_scores(small_pool, tmp_path_factory):
     emb = tmp_path_factory.mktemp("emb")
     scorer = ImageTextScorer(progress=False, embeddings_dir=emb, neighbours=2)
-    return scorer, scorer.score(small_pool), emb
+    table, info = scorer.score(small_pool)   # the scorer's table and what it declares about it
+    return scorer, table, emb, info
 
 
 def test_registered():
@@ -58,7 +59,7 @@ def test_registered():
 
 
 def test_standin_table_shape_status_and_label(small_pool, standin_scores):
-    _, table, _ = standin_scores
+    _, table, _, info = standin_scores
     assert list(table.index) == small_pool.ids
     for col in ["image_text", "text", "truncated", "n_tokens", "status", "scorer"]:
         assert col in table.columns
@@ -66,13 +67,13 @@ def test_standin_table_shape_status_and_label(small_pool, standin_scores):
     assert np.isnan(table.at["s3", "image_text"])
     ok = table.drop(index="s3")
     assert (ok["status"] == "ok").all() and ok["image_text"].between(-1, 1).all()
-    assert "not CLIP" in table.attrs["scorer"] and "standin" in table.attrs["scorer"]
-    assert (table["scorer"] == table.attrs["scorer"]).all()
-    assert table.attrs["n_failed"] == 1
+    assert "not CLIP" in info.label and "standin" in info.label
+    assert (table["scorer"] == info.label).all()
+    assert info.details["n_failed"] == 1 and info.columns[0] == "image_text" and info.pool_dependent
 
 
 def test_standin_truncation_and_text(standin_scores):
-    _, table, _ = standin_scores
+    _, table, _, _ = standin_scores
     assert table["truncated"].tolist() == [False, True, False, False, False, False]
     assert table.at["s1", "n_tokens"] > 256
     kept = table.at["s1", "text"]
@@ -82,7 +83,7 @@ def test_standin_truncation_and_text(standin_scores):
 
 
 def test_standin_score_is_weighted_sum_of_parts_and_embeddings_reproduce_it(small_pool, standin_scores):
-    scorer, table, emb = standin_scores
+    scorer, table, emb, _ = standin_scores
     weights = scorer.backend.weights
     assert set(weights) == {"concept", "head", "neighbours"} and abs(sum(weights.values()) - 1) < 1e-9
     parts = sum(w * table[f"image_text_{p}"] for p, w in weights.items() if w > 0)
@@ -112,7 +113,7 @@ def test_standin_parts_can_be_switched_off_and_table_saves(small_pool, tmp_path)
     pd.testing.assert_frame_equal(back, table, check_like=True)
     assert "image_text_head" not in table and "image_text_neighbours" not in table
     np.testing.assert_allclose(table["image_text"].dropna(), table["image_text_concept"].dropna(), atol=1e-5)
-    assert "concept bottleneck x1.00" in table.attrs["scorer"]
+    assert "concept bottleneck x1.00" in kit.score_info(table).label
 
 
 def test_neighbours_are_leave_one_out():
@@ -163,13 +164,13 @@ def tiny_clip_name(tmp_path_factory):
 def test_open_clip_random_model_scores_and_truncates(small_pool, tiny_clip_name, tmp_path):
     scorer = ImageTextScorer(backend="open_clip", model_name=tiny_clip_name, pretrained=None, progress=False,
                              embeddings_dir=tmp_path)
-    table = scorer.score(small_pool)
+    table, info = scorer.score(small_pool)
     assert scorer.backend.context_length == 77
     assert table["truncated"].tolist() == [False, True, False, False, False, False]
     assert table.at["s1", "n_tokens"] > 77
     assert table.at["s1", "text"].startswith("what is in the image") and len(table.at["s1", "text"]) < 400
     assert np.isnan(table.at["s3", "image_text"]) and table.at["s3", "status"] != "ok"
-    assert "open_clip kit-tiny-clip (random init" in table.attrs["scorer"]
+    assert "open_clip kit-tiny-clip (random init" in info.label and info.details["n_truncated"] == 1
     ids, image, text = load_embeddings(tmp_path)
     assert image.shape == (6, 32)
     np.testing.assert_allclose(np.einsum("ij,ij->i", image, text)[[0, 1, 2, 4, 5]],

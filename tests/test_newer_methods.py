@@ -129,12 +129,13 @@ def test_batched_per_sample_gradients_equal_one_sample_at_a_time(base, pool):
 # ----------------------------------------------------------------------------- the influence scorer
 def test_influence_scores_every_task_from_the_dev_side_and_warms_once(influence, base, pool, cache):
     cols = ["influence_shape", "influence_colour", "influence_yes_no"]
-    assert influence.attrs["columns"] == cols and (influence["status"] == "ok").all()
+    scored = kit.score_info(influence)
+    assert list(scored.columns) == cols and (influence["status"] == "ok").all()
     assert np.isfinite(influence[cols].to_numpy()).all() and (influence[cols].abs().to_numpy() <= 1).all()
-    assert influence.attrs["collapse"] == []                      # the collapse check ran and found nothing
-    info = influence.attrs["influence"]
+    assert scored.collapse == ()                                  # the collapse check ran and found nothing
+    info = scored.details["influence"]
     assert info["targets"]["targets"] == "easyvqa" and info["targets"]["tasks"] == {"shape": 2, "colour": 2, "yes/no": 2}
-    assert "dev slice, 6 questions" in influence.attrs["label"]
+    assert "dev slice, 6 questions" in scored.label
     warm = info["warmup"]
     assert warm["n_samples"] == round(0.05 * 372) and warm["steps"] >= 1   # 5% of the pool *file*
     assert len(list((cache / "influence").glob("warm-*.pt"))) == 1
@@ -165,8 +166,8 @@ def test_influence_targets_testbed_families_from_their_dev_side(base, pool, cach
     test = heldout_questions(per_family=1, side="test")
     assert not set(targets["image_path"]) & set(test["image_path"])
     table = kit.score(pool, "influence", model=str(base), targets="testbed", **{**INFLUENCE, "per_task": 1})
-    assert table.attrs["columns"] == [f"influence_{f}" for f in family_names()]
-    assert "testbed dev side, 9 questions" in table.attrs["label"]
+    assert list(kit.score_info(table).columns) == [f"influence_{f}" for f in family_names()]
+    assert "testbed dev side, 9 questions" in kit.score_info(table).label
 
 
 # ----------------------------------------------------------------------------- the influence selector
@@ -226,7 +227,7 @@ def test_image_gain_is_own_image_minus_the_reference_through_the_loss_scorer(gai
     np.testing.assert_allclose(gain["answer_ll_image"], ll, rtol=1e-6)
     np.testing.assert_allclose(gain["image_gain"], gain["answer_ll_image"] - gain["answer_ll_reference"], rtol=1e-9)
     assert gain["status"].drop(TRUNCATED).eq("ok").all() and gain.at[TRUNCATED, "status"] == "no_answer_tokens"
-    assert gain.attrs["collapse"] == []
+    assert kit.score_info(gain).collapse == ()
     noise = kit.score(pool, "image_gain", model=str(base), reference="noise", progress=False)
     part = kit.score(pool.subset(list(pool.table.index[3:7])), "image_gain", model=str(base), reference="noise",
                      progress=False)
@@ -251,7 +252,7 @@ def test_cvs_likelihood_shift_removes_the_question_and_keeps_the_image(base, poo
     np.testing.assert_allclose(cvs["cvs_shift"], cvs["cvs_full"] - cvs["cvs_no_question"], rtol=1e-9)
     ll = -kit.score(pool, "loss", model=str(base), batch_size=4, progress=False)["loss_mean"]
     np.testing.assert_allclose(cvs["cvs_full"], ll, rtol=1e-6)
-    assert np.isfinite(cvs["cvs_shift"].drop(TRUNCATED)).all() and cvs.attrs["collapse"] == []
+    assert np.isfinite(cvs["cvs_shift"].drop(TRUNCATED)).all() and kit.score_info(cvs).collapse == ()
     judge = kit.score(pool.subset(list(pool.table.index[:4])), "cvs", model=str(base), mode="judge", progress=False)
     assert ((judge["cvs_full"] > 0) & (judge["cvs_full"] < 1)).all() and (judge["status"] == "ok").all()
 
@@ -289,7 +290,7 @@ def test_scalselect_scorer_batches_like_one_at_a_time_and_shards_like_whole(base
     single = kit.score(pool, "scalselect", model=str(base), batch_size=1, progress=False)
     np.testing.assert_allclose(whole["scalselect"], single["scalselect"], rtol=1e-4)
     assert (whole["scalselect_tokens"] == single["scalselect_tokens"]).all()
-    assert np.isclose(whole["scalselect"].sum(), whole.attrs["scalselect"]["k"])            # sum of leverage = k
+    assert np.isclose(whole["scalselect"].sum(), kit.score_info(whole).details["scalselect"]["k"])   # sum = k
     sharded = kit.score(pool, "scalselect", out=tmp_path / "ss", shard_size=5, model=str(base), progress=False)
     np.testing.assert_allclose(sharded["scalselect"], whole["scalselect"], rtol=1e-6)
     sel = kit.select(whole, "scalselect", 4)
@@ -310,7 +311,7 @@ def test_one_score_table_feeds_every_new_selector(base, pool, cache, tmp_path):
                                 ("cvs", {"shift": "image_gain"}), ("scalselect", {})):
             sel = kit.select(table, method, 0.5, **options)
             assert 0 < len(sel) <= 6 and set(sel) <= set(pool.table.index)
-    assert table.attrs["collapse"] == []
+    assert kit.score_info(table).collapse == ()
 
 
 _SUBPROCESS = """
@@ -321,7 +322,7 @@ pool = kit.load_pool({pool!r}).subset({ids!r})
 out = {{}}
 for name, opts in {specs!r}:
     t = kit.score(pool, name, model={model!r}, progress=False, **opts)
-    out[name] = t[t.attrs["columns"]].to_numpy().tolist()
+    out[name] = t[list(kit.score_info(t).columns)].to_numpy().tolist()
 print(json.dumps(out))
 """
 
@@ -339,4 +340,5 @@ def test_every_new_scorer_gives_the_same_numbers_in_another_process(base, pool, 
     sub = pool.subset(ids)
     for name, opts in specs:
         t = kit.score(sub, name, model=str(base), progress=False, **{k: v for k, v in opts.items()})
-        assert np.array_equal(np.asarray(there[name]), t[t.attrs["columns"]].to_numpy(), equal_nan=True), name
+        assert np.array_equal(np.asarray(there[name]), t[list(kit.score_info(t).columns)].to_numpy(),
+                              equal_nan=True), name

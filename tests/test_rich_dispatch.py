@@ -67,7 +67,7 @@ def test_default_rich_and_distilled_styles_on_data_samples(samples):
     table = kit.score(samples, "rich", progress=False)  # the offline default: the shipped head
     assert list(table.index) == samples.ids and list(table.columns[:14]) == KEYS
     expected = [expected_column(k) for k in KEYS]
-    assert table.attrs["columns"] == KEYS + expected   # what kit.score_table carries
+    assert list(kit.score_info(table).columns) == KEYS + expected   # what kit.score_table carries
     assert np.array_equal(table[KEYS].to_numpy(), np.round(table[KEYS].to_numpy()))   # integer ratings
     assert (table[expected].to_numpy() != table[KEYS].to_numpy()).any()
     assert (table["status"] == "ok").all() and table[KEYS].notna().all().all()
@@ -91,9 +91,11 @@ def test_rules_styler_is_the_default(samples):
 
 
 def test_rich_backend_options_reach_the_distilled_head(samples, tmp_path):
-    table = RichScorer(integer=True, style_threshold=0.99, at_least_one_style=False, progress=False).score(samples)
+    table, info = RichScorer(integer=True, style_threshold=0.99, at_least_one_style=False,
+                             progress=False).score(samples)
     assert np.array_equal(table[KEYS].to_numpy(), np.round(table[KEYS].to_numpy()))
-    default = RichScorer(progress=False).score(samples)
+    assert info.details["weights"] and list(info.columns) == KEYS + [expected_column(k) for k in KEYS]
+    default, _ = RichScorer(progress=False).score(samples)
     assert sum(map(len, table["styles"])) <= sum(map(len, default["styles"]))
     missing = RichScorer(weights=tmp_path / "none.pt")  # constructing loads nothing ...
     with pytest.raises(FileNotFoundError):

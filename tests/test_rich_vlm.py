@@ -156,7 +156,7 @@ def test_rating_is_the_argmax_digit_and_the_expected_value_sits_beside_it(tiny, 
     rich = kit.score(pool.subset(pool.ids[:2]), "rich", backend="vlm", model=tiny[0], processor=tiny[1],
                      capabilities=CAPS, progress=False)
     keys = [k for k in capability_keys() if k in CAPS]                    # registry order
-    assert rich.attrs["columns"] == keys + [expected_column(k) for k in keys]
+    assert list(kit.score_info(rich).columns) == keys + [expected_column(k) for k in keys]
 
 
 def test_logits_argmax_equals_digit_restricted_generation(tiny, pool):

@@ -29,8 +29,7 @@ def test_scorers():
             t = (pool.table[["text_chars"]] * self.scale).astype(float).rename(columns={"text_chars": "chars"})
             t["status"] = "ok"
             t["chars_debug"] = 0
-            t.attrs["columns"] = ["chars"]
-            return t
+            return t, kit.ScoreInfo(columns=["chars"])   # declares its selection column
 
     @kit.register_scorer("test_turns_table", overwrite=True)
     class Turns:
@@ -52,10 +51,10 @@ def test_joins_declared_columns_with_source_and_status(pool, test_scorers):
     assert list(table.index) == pool.ids and table.index.name == "id"
     assert list(table.columns) == ["source", "chars", "status_test_chars_table", "n_turns"]
     assert (table["chars"] == pool.table["text_chars"] * 2).all()
-    info = table.attrs["scorers"]
-    assert info["test_chars_table"]["columns"] == ["chars"] and info["test_turns_table"]["columns"] == ["n_turns"]
-    assert info["test_chars_table"]["pool_dependent"] is False and info["test_turns_table"]["pool_dependent"] is True
-    assert info["test_chars_table"]["options"] == {"scale": 2.0}
+    info = kit.score_info(table).scorers
+    assert info["test_chars_table"].columns == ("chars",) and info["test_turns_table"].columns == ("n_turns",)
+    assert info["test_chars_table"].pool_dependent is False and info["test_turns_table"].pool_dependent is True
+    assert info["test_chars_table"].options == {"scale": 2.0} and table.attrs == {}   # nothing in pandas' attrs
     assert scorer_label(table, "test_chars_table") == "characters"
     assert scorer_label(table, "nope", default="?") == "?"
 
@@ -72,18 +71,20 @@ def test_cached_parts_are_reused_and_the_table_reads_back(pool, tmp_path, test_s
     first = kit.score_table(pool, [("test_chars_table", {"scale": 3.0}), "test_turns_table"], out=tmp_path)
     again = kit.score_table(pool, [("test_chars_table", {"scale": 3.0}), "test_turns_table"], out=tmp_path)
     assert test_scorers == [("chars", 3.0), ("turns", None)]       # the second call scored nothing
-    assert again.equals(first) and all(i["reused"] for i in again.attrs["scorers"].values())
+    assert again.equals(first) and all(i.reused for i in kit.score_info(again).scorers.values())
     assert part_path(tmp_path, "test_turns_table").exists()
     back = load_score_table(tmp_path, pool)
-    assert back.equals(first) and back.attrs["scorers"]["test_chars_table"]["columns"] == ["chars"]
+    assert back.equals(first) and kit.score_info(back).scorers["test_chars_table"].columns == ("chars",)
+    assert kit.score_info(back) == kit.score_info(again)                       # the whole info reads back
     assert load_score_table(tmp_path, pool.subset(pool.ids[:2])) is None      # scored on other data
     assert load_score_table(tmp_path / "empty") is None
 
 
 def test_score_records_timing_label_and_default_columns(pool):
     table = kit.score(pool, "test_turns_table")
-    assert table.attrs["scorer_name"] == "test_turns_table" and table.attrs["columns"] == ["n_turns"]
-    assert table.attrs["timing"]["seconds"] >= 0 and table.attrs["label"] == "test_turns_table"
+    info = kit.score_info(table)
+    assert info.scorer_name == "test_turns_table" and info.columns == ("n_turns",)
+    assert info.timing["seconds"] >= 0 and info.label == "test_turns_table" and info.pool_dependent
 
 
 def test_notebook_run_folder_defaults_to_the_projects_runs(repo_root, tmp_path, monkeypatch, capsys):
@@ -105,7 +106,7 @@ def test_notebook_helper_sets_up_a_run(repo_root, tmp_path, capsys):
     first = nb.score_table({"test_chars_table": {}, "test_turns_table": {}})
     assert nb.scores().equals(first)                         # the saved table, same pool
     part = nb.score("test_chars_table")
-    assert part.attrs["reused"] and "chars_debug" in part.columns   # a scorer's own table keeps its diagnostics
+    assert kit.score_info(part).reused and "chars_debug" in part.columns   # a scorer's own table keeps its diagnostics
     times = kit.notebook.timings(first)
     assert list(times.index) == ["test_chars_table", "test_turns_table"] and not times["reused"].any()
     import matplotlib.pyplot as plt

@@ -33,8 +33,9 @@ def reference(pool):
 def test_sharded_equals_unsharded_and_reads_back(pool, reference, tmp_path):
     got = kit.score(pool, "test_slow", out=tmp_path / "s", shard_size=50, delay=0)
     pd.testing.assert_frame_equal(got, reference)
-    assert got.attrs["complete"] and got.attrs["columns"] == ["chars", "h", "tags"]
-    assert got.attrs["scorer_name"] == "test_slow" and got.attrs["options"] == {"delay": 0}
+    info = kit.score_info(got)
+    assert info.folder.complete and info.columns == ("chars", "h", "tags")
+    assert info.scorer_name == "test_slow" and info.options == {"delay": 0}
     manifest = read_manifest(tmp_path / "s")
     assert manifest["complete"] and manifest["shard_size"] == 50 and manifest["pool"]["n_samples"] == len(pool)
     shards = manifest["shards"]
@@ -81,7 +82,8 @@ def test_a_crash_resumes_without_scoring_a_sample_twice(pool, reference, tmp_pat
     with pytest.warns(UserWarning, match="not complete"):
         partial = kit.load_scores(out)
     assert list(partial.index) == pool.ids[:len(partial)] and len(partial) == 90
-    assert partial.attrs["complete"] is False and partial.attrs["n_expected"] == len(pool)
+    state = kit.score_info(partial).folder
+    assert state.complete is False and state.n_expected == len(pool) and state.n_shards == 3
     run = score_shards(pool, "test_crashing", out, progress=False, delay=0)
     assert run.n_reused == 90 and run.n_scored == len(pool) - 90
     assert sorted(calls) == sorted(pool.ids) and len(calls) == len(set(calls))  # each sample scored once
@@ -106,11 +108,11 @@ def test_mismatched_folders_are_refused_or_overwritten(pool, tmp_path):
     assert run.n_scored == 100 and run.n_reused == len(pool) - 100
     # runtime options (progress, batch size) are not part of the folder's key
     again = kit.score(edited, "test_slow", out=out, delay=0, progress=False)
-    assert again.attrs["reused"] is True
+    assert kit.score_info(again).reused is True
     # another scorer's folder
     with pytest.raises(ScoreFolderError, match="'test_slow'"):
         kit.score(pool, "style", out=out)
-    assert kit.score_cached(pool, "style", out).attrs["scorer_name"] == "style"  # score_cached overwrites
+    assert kit.score_info(kit.score_cached(pool, "style", out)).scorer_name == "style"  # score_cached overwrites
 
 
 def test_a_folder_is_locked_and_stale_files_are_ignored(pool, reference, tmp_path):
@@ -208,5 +210,5 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(pool,
     assert progress[-1] > 0 and progress == sorted(progress)  # finished shards are never lost
     assert subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode == 0
     got = kit.load_scores(out)
-    assert got.attrs["complete"] and got.index.is_unique
+    assert kit.score_info(got).folder.complete and got.index.is_unique
     pd.testing.assert_frame_equal(got, kit.score(pool, "test_slow", delay=0))

@@ -93,8 +93,8 @@ def test_every_registered_selector_runs_or_says_why(run, tmp_path):
 
 
 def test_a_selector_that_cannot_run_shows_its_error_instead_of_crashing(run, tmp_path):
-    scores = run["scores"].copy()
-    scores.attrs = {**scores.attrs, "scorers": {}}                   # no recorded embeddings folder
+    scores = run["scores"].copy()                                    # a copy has no score info: no recorded
+    assert kit.score_info(scores, required=False) is None            # embeddings folder
     ex = SelectionExplorer(scores, run["pool"], out_dir=tmp_path, static=True, method="deita")
     assert ex.selection is None and "embeddings" in ex.error and ex.n_selected is None
     assert "did not run" in ex.count_text()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kit.baselines.columns import descending, read_scores, unscored
 from kit.quality.space import SCORE_COL
+from kit.scoreinfo import scorer_entry
 from kit.selection import Selection, Shortfall, resolve_budget
 
 
@@ -29,7 +30,8 @@ def select_clip_top(scores: pd.DataFrame, n, seed: int = 0, score_col: str = SCO
     short = None
     if len(order) < n:
         short = Shortfall(n, len(order), f"only {int(ok.sum())} samples have a finite {score_col!r}")
-    label = scores.attrs.get("scorers", {}).get("image_text", {}).get("label") if score_col == SCORE_COL else None
+    entry = scorer_entry(scores, "image_text") if score_col == SCORE_COL else None   # a joined table's record
+    label = entry.label if entry is not None else None
     resolved = {"col": score_col, "scorer": label,
                 "min_selected": float(values[order[-1]]) if len(order) else None}
     return Selection(scores.index[order].tolist(), method="clip_top", resolved=resolved, seed=seed, budget=n,

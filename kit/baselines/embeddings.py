@@ -12,8 +12,9 @@
                         1/sqrt(2): the cosine of two samples is the mean of their image cosine and their text
                         cosine, so both what a sample shows and what it says count;
   ``"image"``           the image feature only;   ``"text"``   the text feature only;
-- ``None``: the folder the score table's image-text scorer recorded (``attrs["scorers"]["image_text"]
-  ["options"]["embeddings_dir"]``), when it exists.
+- ``None``: the folder the score table's image-text scorer recorded (its ``embeddings_dir`` option in the
+  table's score info, :func:`kit.score_info`), when it exists. A table derived from a score table (filtered,
+  joined, copied) has no score info: pass ``embeddings=`` for it.
 
 Rows are L2-normalised (so a dot product is a cosine) and kept as float32. A sample whose embedding is missing,
 non-finite or zero (e.g. an image that failed to decode) has none: the selectors exclude and count it.
@@ -55,10 +56,15 @@ def how_to_make(selector: str) -> str:
 
 
 def recorded_folder(scores: pd.DataFrame) -> Path | None:
-    """The embeddings folder the table's image-text scorer recorded, if it exists."""
-    options = scores.attrs.get("scorers", {}).get("image_text", {}).get("options", {})
-    folder = options.get("embeddings_dir") or (scores.attrs.get("options", {}).get("embeddings_dir")
-                                               if scores.attrs.get("scorer_name") == "image_text" else None)
+    """The embeddings folder the table's image-text scorer recorded (a joined table's, or the image-text scorer's
+    own table's), if it exists."""
+    from kit.scoreinfo import ScoreInfo, score_info, scorer_entry
+
+    entry = scorer_entry(scores, "image_text")
+    own = score_info(scores, required=False)
+    if entry is None and isinstance(own, ScoreInfo) and own.scorer_name == "image_text":
+        entry = own
+    folder = entry.options.get("embeddings_dir") if entry is not None else None
     if folder and (Path(folder) / "ids.json").is_file():
         return Path(folder)
     return None
@@ -112,9 +118,14 @@ def resolve_embeddings(scores: pd.DataFrame, embeddings=None, use: str | None = 
     if use is not None and use not in USES:
         raise ValueError(f"use must be one of {', '.join(map(repr, USES))}, not {use!r}")
     if embeddings is None:
+        from kit.scoreinfo import score_info
+
         folder = recorded_folder(scores)
         if folder is None:
-            raise ValueError(how_to_make(selector))
+            bare = score_info(scores, required=False) is None
+            raise ValueError(how_to_make(selector) + (" (this table carries no score info to find a recorded "
+                                                      "folder in: a table filtered, joined or copied from a score "
+                                                      "table has none)" if bare else ""))
         embeddings = folder
     if isinstance(embeddings, (str, Path)):
         folder = Path(embeddings)

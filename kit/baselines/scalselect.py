@@ -35,6 +35,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from kit.baselines.columns import descending, read_scores, unscored
+from kit.scoreinfo import ScoreInfo
 from kit.selection import Selection, Shortfall, resolve_budget
 
 TAU = 0.9
@@ -180,7 +181,7 @@ class ScalSelectScorer:
             results.append(representation(att[b], hid[b], vision & real, real & ~vision & ~answer, self.tau))
         return results
 
-    def finish(self, ids, arrays: dict) -> pd.DataFrame:
+    def finish(self, ids, arrays: dict) -> tuple[pd.DataFrame, ScoreInfo]:
         """The pool-wide step: leverage scores of the valid representations."""
         X = np.asarray(arrays["repr"], dtype=np.float64)
         valid = np.isfinite(X).all(axis=1)
@@ -191,12 +192,12 @@ class ScalSelectScorer:
         table = pd.DataFrame({"scalselect": pi, "scalselect_tokens": np.asarray(arrays["tokens"], dtype=np.int64)},
                              index=pd.Index(list(ids), name="id"))
         table["status"] = [str(s) for s in arrays["status"]]
-        table.attrs = {"columns": ["scalselect"], "scorer": self.label, "short_label": self.short_label,
-                       "scalselect": {"k": int(k), "n_rows": int(valid.sum()), "dim": int(X.shape[1]),
-                                      "tau": self.tau, "energy": self.energy}}
-        return table
+        leverage = {"k": int(k), "n_rows": int(valid.sum()), "dim": int(X.shape[1]), "tau": self.tau,
+                    "energy": self.energy}
+        return table, ScoreInfo(columns=("scalselect",), label=self.label, short_label=self.short_label,
+                                details={"scalselect": leverage})
 
-    def score(self, pool) -> pd.DataFrame:
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
         return self.finish(pool.table.index, self.encode(pool))
 
 

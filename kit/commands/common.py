@@ -152,7 +152,7 @@ def join_scores(paths, pool=None):
     tables = []
     for path in paths:
         table = kit.load_scores(path)
-        name = table.attrs.get("scorer_name")
+        name = getattr(kit.score_info(table, required=False), "scorer_name", None)   # None for a joined table
         if name and "status" in table.columns:  # each scorer's status under its own name, as in score_table
             table = table.rename(columns={"status": f"status_{name}"})
         tables.append(table)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from kit.provenance import jsonable
+from kit.scoreinfo import scorers_record
 
 DEFAULT_METHODS = ("random", "mmssr", "diq", "dis", "dil", "curriculum", "curriculum_shuffled")
 DEFAULT_BUDGETS = (0.1, 0.3)
@@ -211,7 +212,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     (out / "ablation.json").write_text(json.dumps(jsonable({
         "methods": methods, "budgets": list(budgets), "seeds": list(seeds), "preset": p.to_dict(), "base": str(base),
         "pool": str(getattr(pool, "path", "")), "n_pool": len(pool.table), "eval": dict(questions.attrs),
-        "n_eval": len(questions), "benchmarks": bench, "scorers": scores.attrs.get("scorers", {})}), indent=1))
+        "n_eval": len(questions), "benchmarks": bench, "scorers": scorers_record(scores)}), indent=1))
     rows = {}
     settings = {"preset": p, "base": str(base), "keep_models": keep_models, "generate": generate,
                 "progress": progress and workers <= 1}
@@ -221,8 +222,7 @@ def ablate(pool, methods=DEFAULT_METHODS, budgets=DEFAULT_BUDGETS, seeds=DEFAULT
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "selection"} for r in rows])
     table = add_relative_metrics(table, bench)
     table.to_csv(out / "results.csv", index=False)
-    table.attrs = {"out": str(out), "scorers": scores.attrs.get("scorers", {}), "n_eval": len(questions),
-                   "benchmarks": bench}
+    table.attrs = {"out": str(out), "n_eval": len(questions), "benchmarks": bench}   # scorers: in ablation.json
     return table
 
 

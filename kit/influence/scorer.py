@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kit.scoreinfo import ScoreInfo
+
 GRADIENTS = ("sgd", "adam")
 WARMUPS = ("pool", "none")
 _POOLS: dict = {}          # warm-up pools read from files, by path (one read per process)
@@ -268,16 +270,15 @@ class InfluenceScorer:
 
         return list(target_table(self.targets, self.per_task, self.target_seed).attrs["tasks"])
 
-    def finish(self, ids, arrays: dict) -> pd.DataFrame:
+    def finish(self, ids, arrays: dict) -> tuple[pd.DataFrame, ScoreInfo]:
         from kit.influence.targets import column_name
 
         columns = [column_name(t) for t in self.task_names()]
         table = pd.DataFrame(np.asarray(arrays["scores"], dtype=np.float64).reshape(len(ids), len(columns)),
                              columns=columns, index=pd.Index(list(ids), name="id"))
         table["status"] = [str(s) for s in arrays["status"]]
-        table.attrs = {"columns": columns, "scorer": self.label, "short_label": self.short_label,
-                       "influence": getattr(self, "info", {})}
-        return table
+        return table, ScoreInfo(columns=columns, label=self.label, short_label=self.short_label,
+                                details={"influence": getattr(self, "info", {})})
 
-    def score(self, pool) -> pd.DataFrame:
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
         return self.finish(pool.table.index, self.encode(pool))

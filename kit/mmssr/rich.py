@@ -11,21 +11,25 @@ Backends are registered in :data:`kit.registry.RICH_BACKENDS` (imported only whe
 
 Every backend writes the integer rating 0-5 in the capability columns (what the sampler reads by
 default, like the official scores) and, where it knows the rating distribution, its expected value in
-``<key>_expected`` (:func:`kit.capabilities.expected_column`). The declared columns
-(``attrs["columns"]``, carried by :func:`kit.score_table`) are the capability columns, their expected-value
-columns, the backend's ``attrs["extra_columns"]`` and ``styles``.
+``<key>_expected`` (:func:`kit.capabilities.expected_column`). The declared columns (the score info's
+``columns``, carried by :func:`kit.score_table`) are the capability columns, their expected-value columns, the
+``extra_columns`` the backend lists in its info's ``details`` and ``styles``.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kit.registry import RICH_BACKENDS, BackendScorer
+from kit.scoreinfo import declared_info
 
 
 class RichScorer(BackendScorer):
-    """The rich-scorer backend ``backend`` built with ``options``; ``score(pool)`` returns its table.
+    """The rich-scorer backend ``backend`` built with ``options``; ``score(pool)`` returns its table and
+    :class:`~kit.scoreinfo.ScoreInfo`.
 
-    Constructing it loads no model: each backend loads on its first ``score``. The table declares as its
-    selection columns the capability columns (plus any ``attrs["extra_columns"]`` the backend lists, and
-    ``styles`` when the backend was asked for styles).
+    Constructing it loads no model: each backend loads on its first ``score``. The info declares as the
+    selection columns the capability columns (plus any ``extra_columns`` the backend lists in its info's
+    ``details``, and ``styles`` when the backend was asked for styles).
     """
 
     backends = RICH_BACKENDS
@@ -34,11 +38,11 @@ class RichScorer(BackendScorer):
     def score(self, pool):
         from kit.capabilities import capability_keys, expected_column
 
-        table = self.impl.score(pool)
+        table, info = declared_info(self.impl.score(pool), self.backend)
         keys = [c for c in capability_keys() if c in table.columns]
         columns = keys + [expected_column(c) for c in keys if expected_column(c) in table.columns]
-        columns += [c for c in table.attrs.get("extra_columns", []) if c in table.columns and c not in columns]
+        extra = info.details.get("extra_columns", [])
+        columns += [c for c in extra if c in table.columns and c not in columns]
         if getattr(self.impl, "style", False) and "styles" in table.columns:
             columns.append("styles")  # the VLM backend asked for styles too
-        table.attrs["columns"] = columns
-        return table
+        return table, replace(info, columns=columns)

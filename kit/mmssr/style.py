@@ -14,7 +14,10 @@ where the backend gives one, a ``status`` column.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kit.registry import STYLE_BACKENDS, BackendScorer
+from kit.scoreinfo import declared_info
 
 
 class Styler(BackendScorer):
@@ -24,8 +27,7 @@ class Styler(BackendScorer):
     default = "rules"
 
     def score(self, pool):
-        table = self.impl.score(pool)
+        table, info = declared_info(self.impl.score(pool), self.backend)
         if "styles" not in table.columns:
             raise RuntimeError(f"styler backend {self.backend!r} returned no 'styles' column")
-        table.attrs["columns"] = ["styles"]
-        return table
+        return table, replace(info, columns=("styles",))

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kit.conversation import IMAGE_TOKEN
+from kit.scoreinfo import ScoreInfo
 
 MODES = ("likelihood", "judge")
 COLUMNS = ["cvs_shift", "cvs_full", "cvs_no_question"]
@@ -113,7 +114,7 @@ class CVSScorer:
 
     short_label = "CVS shift"
 
-    def score(self, pool) -> pd.DataFrame:
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
         from kit.influence.scorer import torch_threads
 
         with torch_threads(self.threads):
@@ -122,8 +123,7 @@ class CVSScorer:
                              index=pool.table.index)
         table["status"] = status
         table.index.name = "id"
-        table.attrs = {"columns": list(COLUMNS), "scorer": self.label, "short_label": self.short_label}
-        return table
+        return table, ScoreInfo(columns=COLUMNS, label=self.label, short_label=self.short_label)
 
     def _likelihood(self, pool):
         from kit.quality.image_gain import PoolView, answer_loglik, resolve_model

@@ -27,6 +27,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from kit.scoreinfo import ScoreInfo
+
 REFERENCES = ("gray", "noise")
 COLUMNS = ["image_gain", "answer_ll_image", "answer_ll_reference"]
 
@@ -104,7 +106,7 @@ class ImageGainScorer:
             self._loss = LossScorer(model=resolve_model(self.model), vision=True, progress=False, **self.options)
         return self._loss
 
-    def score(self, pool) -> pd.DataFrame:
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
         from kit.influence.scorer import torch_threads
 
         with torch_threads(self.threads):
@@ -116,6 +118,4 @@ class ImageGainScorer:
                              index=pool.table.index)
         table["status"] = [s if s != "ok" else r for s, r in zip(status, ref_status.reindex(table.index))]
         table.index.name = "id"
-        table.attrs = {"columns": list(COLUMNS), "scorer": f"{self.label}: {scorer.label}",
-                       "short_label": self.short_label}
-        return table
+        return table, ScoreInfo(columns=COLUMNS, label=f"{self.label}: {scorer.label}", short_label=self.short_label)

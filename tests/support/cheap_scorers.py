@@ -32,8 +32,7 @@ class SlowScorer:
         out = pd.DataFrame({"chars": t["text_chars"].astype("int64"), "h": [_h(i) * self.scale for i in t.index],
                             "tags": [[str(s)[:2], f"{n}"] for s, n in zip(t["source"], t["n_turns"])],
                             "status": ["ok" if c < 400 else "long" for c in t["text_chars"]]}, index=t.index)
-        out.attrs["columns"] = ["chars", "h", "tags"]
-        return out
+        return out, kit.ScoreInfo(columns=["chars", "h", "tags"])
 
 
 class _Centred:

@@ -17,6 +17,7 @@ from kit.data import load_pool
 from kit.labels import labels_path_for, load_labels
 from kit.provenance import pool_hash
 from kit.quality.image_text.scorer import save_embeddings
+from kit.scoreinfo import ScoreInfo, ScoreTableInfo, attach
 from kit.scoring import TABLE_FILE, save_scores
 
 
@@ -48,12 +49,12 @@ def prepare_run(pool_path, run_dir, seed: int = 0) -> pd.DataFrame:
     save_embeddings(emb_dir, table.index, rng.standard_normal((len(table), 16)),
                     rng.standard_normal((len(table), 16)), {"made_by": "tests/support/explorer_run.py (random)"})
     caps = [k for k in capability_keys() if k in table.columns]
-    info = {"columns": [], "pool_dependent": False, "options": {}, "timing": {}, "reused": False}
-    table.attrs = {"pool": pool_hash(pool), "scorers": {
-        "image_text": {**info, "columns": ["image_text"], "label": "random stand-in (test)",
-                       "short_label": "random (test)", "options": {"embeddings_dir": str(emb_dir)}},
-        "loss": {**info, "columns": ["loss_mean", "loss_sum"], "label": "random (test)"},
-        "rich": {**info, "columns": caps, "label": "reference ratings (labels.csv)"},
-        "style": {**info, "columns": ["styles"], "label": "true styles (labels.csv)"}}}
+    entries = {
+        "image_text": ScoreInfo("image_text", ["image_text"], "random stand-in (test)", "random (test)",
+                                options={"embeddings_dir": str(emb_dir)}, pool_dependent=False),
+        "loss": ScoreInfo("loss", ["loss_mean", "loss_sum"], "random (test)", pool_dependent=False),
+        "rich": ScoreInfo("rich", caps, "reference ratings (labels.csv)", pool_dependent=False),
+        "style": ScoreInfo("style", ["styles"], "true styles (labels.csv)", pool_dependent=False)}
+    attach(table, ScoreTableInfo(entries, pool_hash(pool)))
     save_scores(table, run_dir / "scores" / TABLE_FILE)
     return table

@@ -199,7 +199,6 @@ class DistilledHead:
         table["styles"] = [s if good else [] for s, good in zip(styles, ok)]
         table["source"] = pool.table["source"].to_numpy()
         table["status"] = ["ok" if e is None else e for e in errors]
-        table.attrs["extra_columns"] = [expected_column(k) for k in self.capabilities]
         return table
 
     def style_probabilities(self, pool) -> pd.DataFrame:

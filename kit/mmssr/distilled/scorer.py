@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from kit.capabilities import expected_column
 from kit.mmssr.distilled.model import LOAD_OPTIONS, DistilledHead
+from kit.scoreinfo import ScoreInfo
 
 
 class DistilledRichScorer:
@@ -35,15 +37,20 @@ class DistilledRichScorer:
     def label(self) -> str:
         return "distilled head on frozen EfficientNet-Lite0 + MiniLM features"
 
-    def score(self, pool) -> pd.DataFrame:
-        table = self.head.score(pool)
-        table.attrs["scorer"] = self.label
-        table.attrs["weights"] = str(self.head.metadata.get("loaded_from", ""))
-        return table
+    def info(self, extra_columns: bool = True) -> ScoreInfo:
+        """What the table declares: the label, the weights file and (for the rich scorer) the expected-value
+        columns among the selection columns."""
+        details = {"weights": str(self.head.metadata.get("loaded_from", ""))}
+        if extra_columns:
+            details["extra_columns"] = [expected_column(k) for k in self.head.capabilities]
+        return ScoreInfo(label=self.label, details=details)
+
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
+        return self.head.score(pool), self.info()
 
 
 class DistilledStyler(DistilledRichScorer):
     """The style half of :class:`DistilledRichScorer`: columns ``styles`` and ``status``."""
 
-    def score(self, pool) -> pd.DataFrame:
-        return super().score(pool)[["styles", "status"]]
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
+        return self.head.score(pool)[["styles", "status"]], self.info(extra_columns=False)

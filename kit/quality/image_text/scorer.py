@@ -5,8 +5,8 @@
 - ``"standin"`` (offline default, :mod:`kit.quality.image_text.standin`): a weighted sum of three
   cosines on EfficientNet-Lite0 + MiniLM features: an ImageNet concept bottleneck, a LiT head
   trained on easy-vqa, and a pool-neighbour text map (so its scores depend on the pool they are
-  computed in). It is **not CLIP**: the table says so in ``attrs["scorer"]`` and in its ``scorer``
-  column, and adds one ``image_text_<part>`` column per part.
+  computed in). It is **not CLIP**: the table says so in its score info's ``label``
+  (``kit.score_info(table).label``) and in its ``scorer`` column, and adds one ``image_text_<part>`` column per part.
 - ``"open_clip"``: any open_clip model (``model_name``, ``pretrained`` tag or local checkpoint
   file), texts cut to the context length (77) with the truncation reported.
 
@@ -33,6 +33,7 @@ import pandas as pd
 
 from kit.conversation import conversation_text
 from kit.registry import IMAGE_TEXT_BACKENDS
+from kit.scoreinfo import ScoreInfo
 
 TEXT_PARTS = {"conversation": "all", "questions": "questions", "answers": "answers"}
 
@@ -146,7 +147,7 @@ class ImageTextScorer:
                 "problem": np.array(problems, dtype=str).reshape(-1),
                 "empty_text": np.array([not t.strip() for t in texts], dtype=bool).reshape(-1)}
 
-    def finish(self, ids, arrays: dict) -> pd.DataFrame:
+    def finish(self, ids, arrays: dict) -> tuple[pd.DataFrame, ScoreInfo]:
         """The pool-wide step on the arrays of :meth:`encode` (of the whole pool, in pool order)."""
         from kit.quality.image_text.pipeline import Encoded, finish
 
@@ -177,18 +178,20 @@ class ImageTextScorer:
         seconds = getattr(self, "_encode_seconds", float("nan"))
         self.last_timing = {"load_s": self.load_seconds, "score_s": seconds,
                             "samples_per_s": len(ids) / seconds if seconds > 0 else float("nan")}
-        table.attrs.update({"scorer": self.label, "short_label": self.short_label, "text": self.text, "n_truncated": int(table["truncated"].sum()),
-                            "n_failed": int((table["status"] != "ok").sum()), "timing": dict(self.last_timing),
-                            "columns": ["image_text", *parts], "pool_dependent": self.pool_dependent})
+        n_truncated = int(table["truncated"].sum())
+        info = ScoreInfo(columns=("image_text", *parts), label=self.label, short_label=self.short_label,
+                         pool_dependent=self.pool_dependent, timing=dict(self.last_timing),
+                         details={"text": self.text, "n_truncated": n_truncated,
+                                  "n_failed": int((table["status"] != "ok").sum())})
         if self.embeddings_dir is not None:
             save_embeddings(self.embeddings_dir, ids, enc.image, enc.text,
                             {"scorer": self.label, "text": self.text, "dim": int(enc.image.shape[1]),
                              "score": "row-wise dot product of image.npy and text.npy (cosine)"})
-        if self.progress and table.attrs["n_truncated"]:
-            print(f"image_text: {table.attrs['n_truncated']} of {len(table)} texts were truncated to the "
+        if self.progress and n_truncated:
+            print(f"image_text: {n_truncated} of {len(table)} texts were truncated to the "
                   f"text encoder's context")
-        return table
+        return table, info
 
-    def score(self, pool) -> pd.DataFrame:
+    def score(self, pool) -> tuple[pd.DataFrame, ScoreInfo]:
         self._encode_seconds = 0.0
         return self.finish(list(pool.table.index), self.encode(pool))
