@@ -57,7 +57,7 @@ ablation: $(STAMP)
 	$(PY) -m kit docs
 
 # The easy-vqa grid of docs/results.md ("Fine-tuning and ablations"): its experiment pool, then 7 methods x 2
-# budgets x 3 seeds and the full pool (45 runs, resumable, in runs/ablation/). Measured: 35.3 min on 2 CPU cores.
+# budgets x 3 seeds and the full pool (45 runs, resumable, in runs/ablation/). Measured: 26-35 min on 2 CPU cores (docs/results.md).
 ablation-easyvqa: $(STAMP)
 	test -f runs/easyvqa_pool/pool.json || $(PY) -m kit pools easyvqa runs/easyvqa_pool --n 2000 --mismatch 0.1 \
 	  --wrong-answer 0.1 --truncated 0.05 --duplicate 0.05 --exclude-pool data_samples/pool.json --seed 0

@@ -52,8 +52,11 @@ def run(args) -> int:
         print(summary_table(table, args.methods).round(3).to_string())
     print(f"{len(table)} runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
     if args.results:
+        from pathlib import Path
+
         from kit.outputs import atomic_write_text
 
+        Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.results, table.round(4).to_csv(index=False))
         print(f"the table of runs: {args.results}")
     return 0
