@@ -14,7 +14,7 @@
                          options={"deita": {"embeddings": "emb/"}, "coincide": {"embeddings": "emb/"}})
 
 A selection is a :class:`kit.Selection` or any list of sample ids of the table. ``labels`` is a pool's truth
-table (:func:`kit.labels.load_labels`: a ``defect`` column, ``"none"`` for a clean sample) or that column
+table (:func:`kit.eval.labels.load_labels`: a ``defect`` column, ``"none"`` for a clean sample) or that column
 as a Series; samples of the table it does not cover count as ``"unlabelled"``.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _style_counts(scores: pd.DataFrame, subsets: dict[str, list]) -> pd.DataFram
 def _defects(labels, scores: pd.DataFrame) -> pd.Series:
     column = labels["defect"] if isinstance(labels, pd.DataFrame) else labels
     if not isinstance(column, pd.Series):
-        raise TypeError("labels must be a truth table with a 'defect' column (kit.labels.load_labels) or a Series")
+        raise TypeError("labels must be a truth table with a 'defect' column (kit.eval.labels.load_labels) or a Series")
     return column.reindex(scores.index).astype(object).where(lambda s: s.notna(), UNLABELLED).astype(str)
 
 

@@ -104,7 +104,7 @@ class NotebookRun:
 def start(pool_path, run_dir=None, quiet: bool = False) -> NotebookRun:
     """Load the pool (and ``labels.csv`` beside it when there is one) and set up the run folders."""
     from kit.data import load_pool
-    from kit.labels import labels_path_for, load_labels
+    from kit.eval.labels import labels_path_for, load_labels
 
     pool_path = Path(pool_path)
     run_dir = Path(run_dir) if run_dir else default_run_dir()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kit import docs
-from kit import report_markdown as md
+from kit.eval import docs
+from kit.eval import markdown as md
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.evaluation import defect_auc, defect_pairs, paired_win_rate
+from kit.eval.metrics import defect_auc, defect_pairs, paired_win_rate
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_defect_pairs(labels):
 
 
 def test_multilabel_agreement():
-    from kit.evaluation import multilabel_agreement
+    from kit.eval.metrics import multilabel_agreement
 
     true = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=bool)
     pred = np.array([[1, 0, 1], [0, 1, 0], [0, 1, 0]], dtype=bool)
@@ -54,7 +54,7 @@ def kinds():
 
 
 def test_defect_auc_among_some_defective_samples(kinds):
-    from kit.evaluation import defect_auc, mismatch_aucs
+    from kit.eval.metrics import defect_auc, mismatch_aucs
 
     v = pd.Series([0.9, 0.8, 0.7, 0.6, 0.75, 0.85, 0.1, 0.9, 0.6], index=kinds.index)
     within = kinds["mismatch_kind"] == "within_source"
@@ -71,7 +71,7 @@ def test_defect_auc_among_some_defective_samples(kinds):
 
 
 def test_duplicate_placement_and_detection_table(kinds):
-    from kit.evaluation import detection_table, duplicate_placement
+    from kit.eval.metrics import detection_table, duplicate_placement
 
     v = pd.Series([0.9, 0.8, 0.7, 0.6, 0.75, 0.85, 0.1, 0.95, 0.6], index=kinds.index)
     dup = duplicate_placement(v, kinds)
@@ -90,7 +90,7 @@ def test_duplicate_placement_and_detection_table(kinds):
 
 
 def test_defect_kinds_split_mismatches(kinds):
-    from kit.evaluation import defect_kinds
+    from kit.eval.metrics import defect_kinds
 
     assert defect_kinds(kinds).tolist() == ["none"] * 4 + ["mismatch (within source)"] * 2 + \
         ["mismatch (cross source)", "duplicate", "duplicate"]

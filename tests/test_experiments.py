@@ -47,7 +47,7 @@ def base(micro_base):
 
 
 def test_experiment_pool_plants_mismatches_within_the_source_and_skips_reserved_images(small_pool):
-    from kit.labels import labels_path_for, load_labels
+    from kit.eval.labels import labels_path_for, load_labels
     from kit.pools.build import pool_easyvqa_ids
     from kit.pools.easyvqa import TRAIN_SLICES
 

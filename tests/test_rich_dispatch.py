@@ -77,7 +77,7 @@ def test_default_rich_and_distilled_styles_on_data_samples(samples):
     styles = kit.score(samples, "style", backend="distilled", progress=False)
     assert list(styles.columns) == ["styles", "status"] and styles["styles"].tolist() == table["styles"].tolist()
     # the shipped head never saw these samples (held out), yet their styles mostly agree with the labels
-    from kit.labels import load_ratings
+    from kit.eval.labels import load_ratings
 
     labels = load_ratings(samples.path.parent / "labels.csv").loc[samples.ids]
     hits = sum(bool(set(a) & set(b)) for a, b in zip(table["styles"], labels["styles"]))

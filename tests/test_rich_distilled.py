@@ -13,7 +13,7 @@ from kit.capabilities import STYLES, capability_keys, expected_column
 from kit.cli import main as kit_main
 from kit.mmssr import distilled as rd
 from kit.mmssr.distilled import DistilledHead, cross_validate
-from kit.labels import load_ratings
+from kit.eval.labels import load_ratings
 
 KEYS = capability_keys()
 # (question, answer, styles) templates; the text decides the styles and some capabilities

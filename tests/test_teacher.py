@@ -14,7 +14,7 @@ from kit.mmssr import prompts as P
 from kit.capabilities import STYLES, capability_keys, keyword
 from kit.mmssr.teacher import (SCORE_FORMAT, STYLE_FORMAT, ChatClient, TeacherAnnotator, TeacherConfigError,
                                TeacherRequestError, annotate, parse_rating, parse_style_reply, read_done, sample_ids)
-from kit.labels import load_ratings
+from kit.eval.labels import load_ratings
 
 ANSWERS = ["yes", "two", "A red square on the left.", "The image shows a busy street with cars and a bus."]
 

@@ -125,7 +125,7 @@ def test_conditions_build_deterministically(built, tmp_path):
 
 def test_built_pools_load_clean_with_family_labels(built):
     import kit
-    from kit.labels import load_labels
+    from kit.eval.labels import load_labels
 
     for name, (folder, samples) in built.items():
         pool = kit.load_pool(folder / "pool.json")
@@ -139,7 +139,7 @@ def test_built_pools_load_clean_with_family_labels(built):
 
 
 def test_defects_and_near_duplicates_follow_the_condition(built):
-    from kit.labels import load_labels
+    from kit.eval.labels import load_labels
 
     kinds = {name: Counter(load_labels(folder / "labels.csv")["defect"]) for name, (folder, _) in built.items()}
     assert set(kinds["balanced-clean"]) == {"none"} and set(kinds["skewed-clean"]) == {"none"}

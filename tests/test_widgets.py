@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 import kit  # noqa: E402
 from kit.export import manifest_path  # noqa: E402
-from kit.labels import load_labels  # noqa: E402
+from kit.eval.labels import load_labels  # noqa: E402
 from kit.widgets import SampleBrowser, SelectionExplorer, has_frontend  # noqa: E402
 from kit.widgets.debounce import Debouncer  # noqa: E402
 from kit.widgets.filters import filter_samples, score_columns  # noqa: E402

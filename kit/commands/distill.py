@@ -50,7 +50,7 @@ def add_arguments(ap) -> None:
 
 
 def run(args) -> int:
-    from kit.labels import load_ratings
+    from kit.eval.labels import load_ratings
     from kit.mmssr.distilled.cv import cross_validate, tune
     from kit.mmssr.distilled.net import HeadConfig
     from kit.mmssr.distilled.train import TUNED, load_tuning, parse_block_gains, train_default

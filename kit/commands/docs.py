@@ -1,5 +1,5 @@
 """Rewrite docs/results.md's generated blocks (the testbed's tables, the sample-pool figures) from the committed
-results: results/testbed/*.csv and kit report's JSON in results/report/ (kit.docs). The text around the blocks
+results: results/testbed/*.csv and kit report's JSON in results/report/ (kit.eval.docs). The text around the blocks
 is left as it is.
 
 examples:
@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from kit.docs import changed_blocks, write_document
+    from kit.eval.docs import changed_blocks, write_document
 
     document = Path(args.document)
     if not document.is_file():

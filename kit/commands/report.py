@@ -1,5 +1,5 @@
 """Every figure docs/results.md reports about a pool with planted truth (POOL_DIR/pool.json + labels.csv), in
-one command; each section prints the pool, whether the figure is in-sample, and what made it (kit.figures).
+one command; each section prints the pool, whether the figure is in-sample, and what made it (kit.eval.report).
 
 examples:
   kit report data_samples/                                   # all sections (minutes on 2 CPU cores)
@@ -13,7 +13,7 @@ from kit.commands.common import UsageError
 
 
 def add_arguments(r) -> None:
-    from kit.figures import SECTIONS
+    from kit.eval.report import SECTIONS
 
     r.add_argument("pool_dir")
     r.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
@@ -23,7 +23,7 @@ def add_arguments(r) -> None:
 
 
 def run(args) -> int:
-    from kit.figures import SECTIONS, report
+    from kit.eval.report import SECTIONS, report
 
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))

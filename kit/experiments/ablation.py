@@ -153,7 +153,7 @@ def pool_labels(pool) -> pd.DataFrame | None:
     """The pool's truth table: ``labels.csv`` beside the pool file, or None (no file, or a pool built in memory)."""
     if getattr(pool, "path", None) is None:
         return None
-    from kit.labels import labels_path_for, load_labels
+    from kit.eval.labels import labels_path_for, load_labels
 
     lp = labels_path_for(pool.path)
     return load_labels(lp) if lp.is_file() else None

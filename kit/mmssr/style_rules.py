@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from kit.capabilities import STYLES, style_names
 from kit.conversation import strip_image_token
-from kit.evaluation import multilabel_agreement
+from kit.eval.metrics import multilabel_agreement
 
 MC, COORD, YESNO, PHRASE, SHORT, DETAILED, COMPARE, COT, SPECIFIED = STYLES
 

@@ -32,7 +32,7 @@ per sample, appended and flushed as soon as the sample is done::
 ``styles`` keeps every name the teacher wrote (the official sampler bins any name); ``unknown_styles`` lists
 the ones outside the 9; ``parse_failures`` the queries whose reply held no rating (or no style name).
 A re-run skips the ids already in the file, so an interrupted run resumes where it stopped and never loses a
-finished line. :func:`kit.labels.load_ratings` reads that file (or ``data_samples/labels.csv``) into the
+finished line. :func:`kit.eval.labels.load_ratings` reads that file (or ``data_samples/labels.csv``) into the
 table that :class:`kit.mmssr.distilled.DistilledHead` trains on.
 
 HTTP goes through the ``openai`` package (``ChatClient``): requests that fail with 408, 409, 429 or any 5xx,
@@ -351,7 +351,7 @@ def read_done(path) -> dict[str, dict]:
     path = Path(path)
     if not path.is_file():
         return {}
-    from kit.labels import iter_jsonl
+    from kit.eval.labels import iter_jsonl
 
     return {str(rec["id"]): rec for _, rec in iter_jsonl(path) if isinstance(rec, dict) and "id" in rec}
 

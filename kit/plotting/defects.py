@@ -23,7 +23,7 @@ def score_by_defect(values: pd.Series, defects: pd.Series, ax=None, title: str =
 
 def defect_pair_plot(pairs: pd.DataFrame, ax=None, names=("clean origin", "defective copy"),
                      defective: str = "lower", ylabel: str = "", title: str = ""):
-    """Each planted defect joined to the clean sample it was made from (``kit.evaluation.defect_pairs``).
+    """Each planted defect joined to the clean sample it was made from (``kit.eval.metrics.defect_pairs``).
 
     A pair is drawn red when the defective copy scores ``defective`` ("lower" or "higher") than its origin,
     that is, when the score points the right way; grey otherwise.

@@ -13,7 +13,7 @@ sample record and the pool.json / labels.csv writers), ``imaging`` (deterministi
 shipped distilled head, apart from data_samples/), ``readme`` (the data card).
 """
 from kit.pools.labels import CAPABILITIES, DEFECTS, LABEL_COLUMNS, STYLES
-from kit.labels import load_labels  # noqa: F401 - re-exported for convenience
+from kit.eval.labels import load_labels  # noqa: F401 - re-exported for convenience
 
 __all__ = ["CAPABILITIES", "STYLES", "DEFECTS", "LABEL_COLUMNS", "build_sample_pool", "build_easyvqa_pool",
            "load_labels"]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from kit.capabilities import capability_keys
 from kit.data import load_pool
-from kit.labels import labels_path_for, load_labels
+from kit.eval.labels import labels_path_for, load_labels
 from kit.provenance import pool_hash
 from kit.quality.image_text.scorer import save_embeddings
 from kit.scoreinfo import ScoreInfo, ScoreTableInfo, attach

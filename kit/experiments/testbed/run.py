@@ -39,7 +39,7 @@ def build_pool(condition: str, folder, n: int = 2000, seed: int = 0, progress: b
 
 def rich_head(pool, out, share: float = 0.1, seed: int = 0) -> dict:
     """The distilled rich head trained on the teacher's ratings of a seeded ``share`` of the pool (once)."""
-    from kit.labels import labels_path_for, load_ratings
+    from kit.eval.labels import labels_path_for, load_ratings
     from kit.mmssr.distilled.sample import distil_on_sample
 
     out = Path(out)

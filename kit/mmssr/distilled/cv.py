@@ -11,7 +11,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from kit.evaluation import multilabel_agreement
+from kit.eval.metrics import multilabel_agreement
 from kit.mmssr.distilled.model import DistilledHead
 from kit.mmssr.distilled.net import fit_head, predict_head, styles_from_probs
 

@@ -1,6 +1,6 @@
 """The distilled head as a model: features + head, trained on ratings, saved to and loaded from one file.
 
-    ratings = kit.labels.load_ratings("data_samples/labels.csv")   # or a teacher JSONL
+    ratings = kit.eval.labels.load_ratings("data_samples/labels.csv")   # or a teacher JSONL
     head = DistilledHead(seed=0).fit(pool, ratings)
     table = head.score(pool)          # 14 integer ratings, 14 <key>_expected, styles, source, status
     head.save("head.pt"); head = DistilledHead.load("head.pt")
@@ -106,7 +106,7 @@ class DistilledHead:
 
     def _training_ids(self, pool, ratings: pd.DataFrame) -> list[str]:
         if not isinstance(ratings, pd.DataFrame):
-            raise TypeError("ratings must be a DataFrame indexed by sample id (see kit.labels.load_ratings)")
+            raise TypeError("ratings must be a DataFrame indexed by sample id (see kit.eval.labels.load_ratings)")
         if not ratings.index.is_unique:
             raise ValueError(f"ratings have duplicate ids, e.g. {ratings.index[ratings.index.duplicated()][:3].tolist()}")
         in_pool = ratings.index.isin(pool.table.index)
@@ -133,7 +133,7 @@ class DistilledHead:
         self.capabilities, self.styles = keys, list(STYLES)
 
     def fit(self, pool, ratings: pd.DataFrame, capabilities: Iterable[str] | None = None):
-        """Train on the rated samples of ``pool`` (``ratings`` indexed by id; see :func:`kit.labels.load_ratings`).
+        """Train on the rated samples of ``pool`` (``ratings`` indexed by id; see :func:`kit.eval.labels.load_ratings`).
 
         Samples whose features failed (an unreadable image) are left out and counted in the metadata.
         """

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kit.labels import load_ratings
+from kit.eval.labels import load_ratings
 from kit.mmssr.distilled.cv import CVReport, cross_validate, held_out_agreement, template_held_out
 from kit.mmssr.distilled.model import DistilledHead
 

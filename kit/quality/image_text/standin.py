@@ -19,9 +19,9 @@ in three parts, each a cosine of L2-normalised embeddings:
 The parts are combined by concatenating the embeddings, each scaled by ``sqrt(weight)`` (weights
 normalised to sum 1), so the score (the dot product of the concatenations, which are unit
 vectors) is exactly ``sum(weight * part cosine)`` and the saved embeddings reproduce it.
-How well it finds planted mismatches is measured, not written here: ``python -m kit.evaluation report
-data_samples/`` prints the ROC AUC of clean vs planted ``mismatch`` for the combined score and each part,
-for mismatches whose image came from the same source and from another source apart, the share scoring
+How well it finds planted mismatches is measured, not written here: ``kit report data_samples/``
+prints the ROC AUC of clean vs planted ``mismatch`` for the combined score and each part, for
+mismatches whose image came from the same source and from another source apart, the share scoring
 below their clean origin, where planted duplicates land, and the same with ``skip_identical_images=True``.
 The fixed parts alone are near chance there; the pool-neighbour part carries most of the signal, which
 is why it has half the weight (a weight chosen on ``data_samples/``).

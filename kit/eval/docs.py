@@ -66,7 +66,7 @@ def _easyvqa_ablation(results: Path):
 
 def blocks() -> list[Block]:
     """Every generated block of docs/results.md, in the order they appear."""
-    from kit import report_markdown as md
+    from kit.eval import markdown as md
     from kit.experiments import ablation_markdown as ablation_md
     from kit.experiments.testbed import BEGIN, END
 

@@ -1,7 +1,8 @@
-"""docs/results.md's tables of the sample-pool figures, printed from ``kit report``'s JSON (:func:`kit.figures.report`).
+"""docs/results.md's tables of the sample-pool figures, printed from ``kit report``'s JSON
+(:func:`kit.eval.report.report`).
 
 Each function takes the JSON of one report (or two: the sample pool's and the experiment pool's) and returns
-markdown lines; :mod:`kit.docs` places them between their markers in the document. Nothing here computes a
+markdown lines; :mod:`kit.eval.docs` places them between their markers in the document. Nothing here computes a
 figure: every number is the report's, formatted.
 """
 from __future__ import annotations

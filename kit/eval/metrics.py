@@ -4,9 +4,9 @@ Metrics: :func:`defect_auc` (ROC AUC clean vs one defect kind, optionally among 
 samples), :func:`mismatch_aucs` (all planted mismatches, and within-source / cross-source apart),
 :func:`defect_pairs` and :func:`paired_win_rate` (each defect against the clean sample it was made
 from), :func:`duplicate_placement` (where exact duplicates land among the clean samples),
-:func:`detection_table` (all of these for several score columns), :func:`multilabel_agreement`.
-``kit report data_samples/`` (or ``python -m kit.evaluation report``) prints every figure docs/results.md reports
-(:mod:`kit.figures`).
+:func:`detection_table` (all of these for several score columns), :func:`wrong_answer_flags` (planted
+wrong answers that loss tables flag), :func:`multilabel_agreement`.
+``kit report data_samples/`` prints every figure docs/results.md reports (:mod:`kit.eval.report`).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def defect_auc(values: pd.Series, defects: pd.Series, defect: str, higher_means_
 def defect_pairs(values: pd.Series, labels: pd.DataFrame, defect: str) -> pd.DataFrame:
     """Each planted ``defect`` next to the clean sample it was made from: columns origin, clean, defective.
 
-    ``labels`` needs ``defect`` and ``origin`` columns (as ``kit.labels.load_labels`` gives them).
+    ``labels`` needs ``defect`` and ``origin`` columns (as ``kit.eval.labels.load_labels`` gives them).
     """
     rows = labels[(labels["defect"] == defect) & labels.index.isin(values.index)]
     rows = rows[rows["origin"].isin(values.index)]
@@ -160,12 +160,6 @@ def multilabel_agreement(true: np.ndarray, pred: np.ndarray, names) -> tuple[pd.
     present = table["support"] > 0
     macro = float(table.loc[present, "f1"].mean()) if present.any() else float("nan")
     return table, micro, macro
-
-
-if __name__ == "__main__":  # python -m kit.evaluation report POOL_DIR: an alias of kit report (kit.commands.report)
-    from kit.cli import alias_of
-
-    raise SystemExit(alias_of("python -m kit.evaluation", ("report",)))
 
 
 def wrong_answer_flags(tables: dict, labels: pd.DataFrame, sources: pd.Series | None = None,

@@ -1,6 +1,6 @@
 """Every figure docs/results.md reports about a pool with planted truth, in one command (``kit report``).
 
-    kit report data_samples/            # all sections (minutes on 2 CPU cores); or python -m kit.evaluation report
+    kit report data_samples/            # all sections (minutes on 2 CPU cores)
     kit report data_samples/ --only image_text --json runs/figures.json
 
 Sections (each prints the pool, whether the figure is in-sample, and what made it):
@@ -49,10 +49,10 @@ def _heading(title: str, pool_path, in_sample: str, command: str) -> str:
 
 
 def image_text_figures(pool, labels: pd.DataFrame, table: pd.DataFrame | None = None, **options) -> pd.DataFrame:
-    """:func:`kit.evaluation.detection_table` of the image-text scorer and its parts on ``pool`` (``table``: its
+    """:func:`kit.eval.metrics.detection_table` of the image-text scorer and its parts on ``pool`` (``table``: its
     scores if already computed with these ``options``); the scores are kept in ``.attrs["scores"]``."""
     import kit
-    from kit.evaluation import detection_table
+    from kit.eval.metrics import detection_table
 
     if table is None:
         table = kit.score(pool, "image_text", progress=False, **options)
@@ -64,11 +64,11 @@ def image_text_figures(pool, labels: pd.DataFrame, table: pd.DataFrame | None = 
 
 
 def image_gain_figures(pool, labels: pd.DataFrame, standin: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Mismatch detection (:func:`kit.evaluation.detection_table`) of the image gain with a gray and a seeded-noise
+    """Mismatch detection (:func:`kit.eval.metrics.detection_table`) of the image gain with a gray and a seeded-noise
     reference (and its parts) beside the image-text stand-in (``standin``: its scores if already computed). One
     row per column, with ``scorer`` and ``in_sample`` (whether anything in that score was chosen on this pool)."""
     import kit
-    from kit.evaluation import detection_table
+    from kit.eval.metrics import detection_table
 
     standin_in_sample = _is_sample_pool(getattr(pool, "path", None))
     if standin is None:
@@ -93,7 +93,7 @@ def image_gain_figures(pool, labels: pd.DataFrame, standin: pd.DataFrame | None 
 def loss_figures(pool, labels: pd.DataFrame, **options) -> pd.DataFrame:
     """Per loss column: planted wrong-answer pairs in which the wrong answer costs more than the right one."""
     import kit
-    from kit.evaluation import defect_pairs
+    from kit.eval.metrics import defect_pairs
 
     table = kit.score(pool, "loss", progress=False, **options)
     rows, by_template = {}, {}
@@ -169,7 +169,7 @@ def _same_pool(recorded: str, here: Path) -> bool:
 def rich_figures(pool, weights=None) -> dict:
     """The distilled head (default: the shipped one) against ``pool``'s reference ratings, overall and per
     source, with what its metadata says about how it was trained and held out."""
-    from kit.labels import load_ratings
+    from kit.eval.labels import load_ratings
     from kit.mmssr.distilled import DistilledHead
     from kit.mmssr.distilled.cv import held_out_agreement
 
@@ -190,7 +190,7 @@ def _fmt(v, digits=3) -> str:
 
 def report(pool_dir, sections=SECTIONS, json_path=None, stream=print, loss_model=None) -> dict:
     """Compute and print the figures of ``sections`` for the pool in ``pool_dir``; return them as JSON-able values
-    (written to ``json_path`` too when given; :mod:`kit.report_markdown` prints docs/results.md's tables from it).
+    (written to ``json_path`` too when given; :mod:`kit.eval.markdown` prints docs/results.md's tables from it).
 
     ``loss_model``: a model folder whose answer loss the ``aligned_loss`` section reports instead of the aligned
     ``tiny`` base (e.g. a fine-tuned run's ``model/``: not paper B's protocol, a comparison)."""
@@ -224,7 +224,7 @@ class _Run:
 
 def _start(pool_dir, sections, stream, loss_model) -> _Run:
     import kit
-    from kit.labels import load_labels
+    from kit.eval.labels import load_labels
 
     pool_path = Path(pool_dir) / "pool.json"
     return _Run(kit.load_pool(pool_path), load_labels(Path(pool_dir) / "labels.csv"), pool_path,
