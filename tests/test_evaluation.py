@@ -40,6 +40,19 @@ def test_multilabel_agreement():
     assert table.loc["b", "f1"] == 1.0 and table.loc["c", "support"] == 0 and np.isnan(table.loc["c", "recall"])
     assert micro == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))  # tp=3, fp=1, fn=1
     assert macro == pytest.approx((2 / 3 + 1.0) / 2)         # labels with support: a and b
+    assert table.loc["c", "predicted"] == 1 and table.loc["c", "f1"] == 0.0   # predicted without support
+
+
+def test_multilabel_agreement_of_one_label_is_not_read_as_a_binary_target():
+    """scikit-learn reads a single column as a binary target (support would count the False rows): one label is
+    still one label."""
+    from kit.eval.metrics import multilabel_agreement
+
+    true = np.array([[1], [0], [1], [0]], dtype=bool)
+    pred = np.array([[1], [1], [0], [0]], dtype=bool)
+    table, micro, macro = multilabel_agreement(true, pred, ["yes/no"])
+    assert table.loc["yes/no", ["support", "predicted"]].tolist() == [2, 2]
+    assert table.loc["yes/no", "precision"] == table.loc["yes/no", "recall"] == micro == macro == 0.5
 
 
 

@@ -147,16 +147,18 @@ def multilabel_agreement(true: np.ndarray, pred: np.ndarray, names) -> tuple[pd.
     Returns the table (NaN where a ratio is undefined: no predictions, no support) with micro F1 and
     macro F1 (mean over labels that have support).
     """
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
     true, pred = np.asarray(true, dtype=bool), np.asarray(pred, dtype=bool)
-    tp = (true & pred).sum(0).astype(float)
-    fp = (~true & pred).sum(0).astype(float)
-    fn = (true & ~pred).sum(0).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table = pd.DataFrame({"support": (tp + fn).astype(int), "predicted": (tp + fp).astype(int),
-                              "precision": tp / (tp + fp), "recall": tp / (tp + fn),
-                              "f1": 2 * tp / (2 * tp + fp + fn)}, index=pd.Index(list(names), name="style"))
-    denom = 2 * tp.sum() + fp.sum() + fn.sum()
-    micro = float(2 * tp.sum() / denom) if denom else float("nan")
+    labels = list(range(true.shape[1]))
+    if len(labels) == 1:   # sklearn reads one column as a binary target: an empty second label keeps it multilabel
+        true, pred = (np.hstack([a, np.zeros_like(a)]) for a in (true, pred))
+    precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=labels,
+                                                                     zero_division=np.nan)
+    table = pd.DataFrame({"support": support.astype(int), "predicted": pred[:, labels].sum(0).astype(int),
+                          "precision": precision, "recall": recall, "f1": f1},
+                         index=pd.Index(list(names), name="style"))
+    micro = float(f1_score(true, pred, labels=labels, average="micro", zero_division=np.nan))
     present = table["support"] > 0
     macro = float(table.loc[present, "f1"].mean()) if present.any() else float("nan")
     return table, micro, macro
