@@ -350,74 +350,29 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
     :func:`local_executor` by default, Ray Data in :mod:`kit.distributed`. Returns a :class:`ScoreRun`; read
     the scores with :func:`load_scores`.
     """
-    from kit.shards import ShardStore, content_hash
+    from kit.shards import ShardStore
 
     t_start = time.perf_counter()
     loader = dict(loader or {})
-    key = folder_key(options)
     scorer = make_scorer(name, options, quiet=True)
-    dependent = is_pool_dependent(scorer)
-    mode = "per-shard" if not dependent else "encode-then-finish" if splits_work(scorer) else "whole-pool"
+    mode = _scoring_mode(scorer)
     if mode == "whole-pool":
-        from kit.data import Pool, load_pool
-
-        if not isinstance(pool, Pool):
-            pool = load_pool(pool, **loader)
-        if progress:
-            print(f"{name}: pool-dependent and without a per-shard encoding: scored in one piece "
-                  f"({len(pool)} samples held in memory; an interrupted run starts this scorer again)")
-        shard_size = max(len(pool), 1)
+        pool, shard_size = _whole_pool(pool, name, loader, progress)
         executor = None  # one shard: nothing to spread
     execute = (executor or local_executor)(scorer, name, options, mode)
     n_known = len(pool) if hasattr(pool, "table") else None
-    store = ShardStore.open(out, name, key, None if mode == "whole-pool" else shard_size,
+    store = ShardStore.open(out, name, folder_key(options), None if mode == "whole-pool" else shard_size,
                             on_mismatch=on_mismatch, n_samples=n_known,
                             default_shard_size=shard_size if mode == "whole-pool" else DEFAULT_SHARD_SIZE)
     try:
-        if mode == "whole-pool" and store.shard_size != shard_size:
-            store.manifest["shard_size"] = shard_size
-            for index in list(store.finished()):
-                store.forget(index)
-        size = store.shard_size
-        store.manifest["mode"] = mode
-        store.manifest["runtime_options"] = {k: str(v) for k, v in options.items() if k in RUNTIME_OPTIONS}
-        chunks, n_known, info = _source(pool, size, loader)
-        kind = "encoded" if mode == "encode-then-finish" else "shards"
+        _prepare_store(store, mode, shard_size, options)
+        chunks, n_known, info = _source(pool, store.shard_size, loader)
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_known, desc=f"{name} -> {Path(out).name}", unit="sample")
-        counts = {"total": 0, "scored": 0, "reused": 0}
-        damaged: list[str] = []
-        order: list[tuple[int, list, str]] = []  # (start, ids, content) of every shard, in pool order
-
-        def tasks() -> Iterator[ShardTask]:
-            for index, start, chunk in chunks:
-                n = len(chunk)
-                counts["total"] += n
-                content = content_hash(chunk.table)
-                if mode == "encode-then-finish":
-                    order.append((start, list(chunk.table.index), content))
-                if _reuse(store, ShardTask(index, start, chunk, content), kind, on_mismatch, damaged):
-                    counts["reused"] += n
-                    if bar is not None:
-                        bar.update(n)
-                    continue
-                yield ShardTask(index, start, chunk, content)
-
-        for result in execute(tasks()):
-            if mode == "encode-then-finish":
-                store.write_encoded_bytes(result.index, result.start, result.ids, result.data, result.content,
-                                          result.seconds)
-            else:
-                store.write_shard_bytes(result.index, result.start, result.ids, result.data, result.content,
-                                        result.seconds, info=result.info)
-            counts["scored"] += len(result.ids)
-            if bar is not None:
-                bar.update(len(result.ids))
-        if bar is not None:
-            bar.close()
+        counts, damaged, order = _score_missing(store, execute, chunks, mode, on_mismatch, bar)
         n_total = counts["total"]
         if mode == "encode-then-finish" and _finish_encoded(store, scorer, name, options, order, counts["scored"]):
             counts["scored"] = n_total  # every sample got its final score now
@@ -426,6 +381,76 @@ def score_shards(pool, name: str, out, *, shard_size: int | None = None, on_mism
                         time.perf_counter() - t_start, mode, damaged)
     finally:
         store.close()
+
+
+def _scoring_mode(scorer) -> str:
+    """``per-shard`` (a sample's score depends on it alone), ``encode-then-finish`` (pool-dependent, with a
+    per-shard encoding finished over the whole pool) or ``whole-pool`` (pool-dependent, scored in one piece)."""
+    if not is_pool_dependent(scorer):
+        return "per-shard"
+    return "encode-then-finish" if splits_work(scorer) else "whole-pool"
+
+
+def _whole_pool(pool, name: str, loader: dict, progress: bool):
+    """A whole-pool scorer's pool, held in memory, and its one shard's size."""
+    from kit.data import Pool, load_pool
+
+    if not isinstance(pool, Pool):
+        pool = load_pool(pool, **loader)
+    if progress:
+        print(f"{name}: pool-dependent and without a per-shard encoding: scored in one piece "
+              f"({len(pool)} samples held in memory; an interrupted run starts this scorer again)")
+    return pool, max(len(pool), 1)
+
+
+def _prepare_store(store, mode: str, shard_size, options: dict) -> None:
+    """Record the mode and runtime options; a whole-pool folder whose one shard has another size starts again."""
+    if mode == "whole-pool" and store.shard_size != shard_size:
+        store.manifest["shard_size"] = shard_size
+        for index in list(store.finished()):
+            store.forget(index)
+    store.manifest["mode"] = mode
+    store.manifest["runtime_options"] = {k: str(v) for k, v in options.items() if k in RUNTIME_OPTIONS}
+
+
+def _score_missing(store, execute, chunks, mode: str, on_mismatch: str, bar):
+    """Score every shard the folder does not hold yet (finished ones are reused) and write each as it arrives.
+    Returns the sample counts (``total``, ``scored``, ``reused``), the damaged shards found, and, for
+    ``encode-then-finish``, every shard's ``(start, ids, content)`` in pool order."""
+    from kit.shards import content_hash
+
+    kind = "encoded" if mode == "encode-then-finish" else "shards"
+    counts = {"total": 0, "scored": 0, "reused": 0}
+    damaged: list[str] = []
+    order: list[tuple[int, list, str]] = []
+
+    def tasks() -> Iterator[ShardTask]:
+        for index, start, chunk in chunks:
+            n = len(chunk)
+            counts["total"] += n
+            content = content_hash(chunk.table)
+            if mode == "encode-then-finish":
+                order.append((start, list(chunk.table.index), content))
+            if _reuse(store, ShardTask(index, start, chunk, content), kind, on_mismatch, damaged):
+                counts["reused"] += n
+                if bar is not None:
+                    bar.update(n)
+                continue
+            yield ShardTask(index, start, chunk, content)
+
+    for result in execute(tasks()):
+        if mode == "encode-then-finish":
+            store.write_encoded_bytes(result.index, result.start, result.ids, result.data, result.content,
+                                      result.seconds)
+        else:
+            store.write_shard_bytes(result.index, result.start, result.ids, result.data, result.content,
+                                    result.seconds, info=result.info)
+        counts["scored"] += len(result.ids)
+        if bar is not None:
+            bar.update(len(result.ids))
+    if bar is not None:
+        bar.close()
+    return counts, damaged, order
 
 
 def save_scores(table: pd.DataFrame, path, info=None) -> Path:
