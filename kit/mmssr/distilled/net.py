@@ -153,7 +153,10 @@ def _fit_head_inner(X, Y, S, cfg: HeadConfig, gain, progress: bool):
             loss = cap_loss + sty_loss + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            for group in opt.param_groups:  # cosine decay
+            # cosine decay, written out: transformers' get_cosine_schedule_with_warmup computes pi*(step/steps)
+            # where this computes pi*step/steps, which differs in the last bit on about 23% of steps, and the
+            # shipped head (kit/weights/rich_distilled.pt) was trained with this one
+            for group in opt.param_groups:
                 group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
             opt.step()
             step += 1
