@@ -2,7 +2,8 @@
 
 The kit installs as the distribution ``mmselect-kit`` (``pip install .`` from a checkout) and imports as ``kit``
 (``kit`` on the package index is an unrelated project). Files the kit loads at run time (the shipped heads under
-``kit/weights/``, small facts under ``kit/data/``) are package data, read through :mod:`importlib.resources`, so
+``kit/weights/``, the sample pool's footprint,
+``kit/pools/sample_pool_footprint.json``) are package data, read through :mod:`importlib.resources`, so
 they are found the same way from a checkout, an editable install or a wheel; nothing is located through the
 repository's layout.
 """

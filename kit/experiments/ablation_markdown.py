@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kit.experiments.ablation import DEFAULT_METHODS, against_random, curriculum_vs_shuffled
+from kit.experiments.ablation import DEFAULT_METHODS, against_random, curriculum_vs_shuffled, summary_table
 
 TYPES = ("colour", "shape", "yes/no")
 
@@ -20,32 +20,26 @@ def _budget(b) -> str:
     return "full" if str(b) == "full" else f"{float(b):.0%}"
 
 
-def _order(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """(budget, method) in the grid's order: budgets ascending, full last; methods in the grid's default order."""
-    methods = list(dict.fromkeys([m for m in DEFAULT_METHODS if m in set(table["method"])] + list(table["method"])))
-    budgets = sorted({str(b) for b in table["budget"] if str(b) != "full"}, key=float)
-    keys = {(str(b), str(m)) for b, m in zip(table["budget"], table["method"])}
-    return [(b, m) for b in budgets + ["full"] for m in methods if (b, m) in keys]
-
-
 def summary_markdown(table: pd.DataFrame) -> str:
-    """One row per (method, budget): seeds, samples trained on, accuracy mean ± sd and range, per question type,
-    /FULL, >Rand, the share of planted defects in the subset, and the verdict against random at that budget
-    (a difference counts only beyond the pooled sd of the two groups: :func:`against_random`)."""
+    """One row per (method, budget) of :func:`summary_table` (seeds, samples trained on, accuracy mean ± sd, per
+    question type, /FULL, >Rand, the share of planted defects in the subset), with the accuracy's range over seeds
+    and the verdict against random at that budget (a difference counts only beyond the pooled sd of the two
+    groups: :func:`against_random`)."""
     table = table.assign(budget=table["budget"].astype(str))
+    summary = summary_table(table, list(DEFAULT_METHODS))
+    accuracy = table.groupby(["budget", "method"])["accuracy"]
+    low, high = accuracy.min(), accuracy.max()
     verdicts = against_random(table)["verdict"]
     lines = ["| method | budget | seeds | n | accuracy mean ± sd | min–max | colour / shape / yes-no | /FULL | >Rand "
              "| defect share | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for budget, method in _order(table):
-        runs = table[(table["budget"] == budget) & (table["method"] == method)]
-        acc = runs["accuracy"]
-        sd = f" ± {acc.std(ddof=1):.3f}" if len(acc) > 1 else ""
-        types = " / ".join(f"{runs[f'accuracy_{t}'].mean():.3f}" for t in TYPES)
-        rand = "" if method in ("random", "full") else f"{runs['>Rand'].mean():.2f}"
+    for (budget, method), row in summary.iterrows():
+        sd = f" ± {row['accuracy_sd']:.3f}" if row["seeds"] > 1 else ""
+        types = " / ".join(f"{row[f'accuracy_{t}']:.3f}" for t in TYPES)
+        rand = "" if method in ("random", "full") else f"{row['>Rand']:.2f}"
         verdict = verdicts.get((budget, method), "") if budget != "full" else ""
-        lines.append(f"| {method} | {_budget(budget)} | {len(runs)} | {runs['n'].mean():.0f} | {acc.mean():.3f}{sd} | "
-                     f"{acc.min():.3f}–{acc.max():.3f} | {types} | {runs['/FULL'].mean():.1f} | {rand} | "
-                     f"{runs['defect_share'].mean():.3f} | {verdict} |")
+        lines.append(f"| {method} | {_budget(budget)} | {row['seeds']:.0f} | {row['n']:.0f} | "
+                     f"{row['accuracy']:.3f}{sd} | {low[budget, method]:.3f}–{high[budget, method]:.3f} | {types} | {row['/FULL']:.1f} | "
+                     f"{rand} | {row['defect_share']:.3f} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
